@@ -1,0 +1,104 @@
+/**
+ * Options of the fake portal, shared by its three forms: `FakePortal.layer` (in-process),
+ * `FakePortalHttp.layer` (loopback HTTP) and `startFakePortal` (Promise).
+ *
+ * @since 0.1.0
+ */
+import type { Limits } from "../BitrixConfig.js"
+
+/**
+ * Simulated server time per call, in milliseconds of portal time. See the README, "Cost model", for the
+ * sources of the defaults.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface CostNumbers {
+  /** Every call (each batch command too). Default 5 ms. */
+  readonly baseMs: number
+  /** Per row returned with a narrow select (5 fields or fewer, no `*`, no `UF_*`). Default 0.1 ms. */
+  readonly narrowRowMs: number
+  /** Per row returned with `*`, no select, or `UF_*`. Default 2 ms. */
+  readonly wideRowMs: number
+  /** With `start >= 0`: per row skipped by the offset scan. Default 0.0015 ms. */
+  readonly offsetRowMs: number
+  /** With `start >= 0`: per row of the table (the COUNT behind `total`). Default 0.0005 ms. */
+  readonly countRowMs: number
+  /** `*.add` / `*.update`. Default 40 ms. */
+  readonly writeMs: number
+  /** `*.delete`. Default 20 ms. */
+  readonly deleteMs: number
+  /** `*.get` and other single reads. Default 5 ms. */
+  readonly getMs: number
+}
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type CostModel = "default" | "zero" | Partial<CostNumbers>
+
+/**
+ * When a fault fires: with a probability per request, or on the listed request numbers (1-based, counted over
+ * all requests the portal receives), optionally only for some methods.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface FaultRule {
+  readonly kind:
+    | "error500" /** 500 with a JSON ERROR_CORE body */
+    | "html502" /** 502 with an HTML body */
+    | "html504" /** 504 with an HTML body */
+    | "error503" /** 503 QUERY_LIMIT_EXCEEDED although the bucket is fine */
+    | "drop" /** the connection is closed without a response (after the method ran, for writes) */
+    | "hang" /** no response ever (until the client's timeout) */
+    | "malformedJson" /** a 200 with a truncated JSON body */
+    | "expireToken" /** the OAuth access token expires now */
+  readonly probability?: number
+  readonly onRequests?: ReadonlyArray<number>
+  readonly methods?: ReadonlyArray<string>
+}
+
+/**
+ * Rows added or deleted while a client reads, to test export completeness.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface MutationRule {
+  readonly entity: string
+  /** After every `everyRequests` list requests on the entity, add `add` rows and delete `delete` random rows. */
+  readonly everyRequests: number
+  readonly add?: number
+  readonly delete?: number
+}
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface FakePortalOptions {
+  /** HTTP port for the served forms; 0 = any free port. */
+  readonly port?: number
+  /** Rows per entity, e.g. `{ "crm.deal": 100000, "crm.item:1032": 500, "tasks.task": 2000 }`. */
+  readonly seed?: Readonly<Record<string, number>>
+  /** Seed of the deterministic generator. Default 1. */
+  readonly seedNumber?: number
+  /** Default `"standard"`. */
+  readonly limits?: Limits
+  /** Whether a `batch` bills its commands (default, as the current docs say) or itself to the operating budget. */
+  readonly batchBilling?: "commands" | "batch"
+  /** Speeds up costs, drain rate and windows by the same factor. Default 1. */
+  readonly timeScale?: number
+  /** Default `"default"`. */
+  readonly costModel?: CostModel
+  readonly faults?: ReadonlyArray<FaultRule>
+  readonly mutations?: ReadonlyArray<MutationRule>
+  /** GET URLs longer than this get a 414 HTML page. Default 8192. */
+  readonly maxUrlLength?: number
+  /** Webhook user ID and code. Defaults: 1 and a code derived from the seed number. */
+  readonly webhook?: { readonly userId: number; readonly code: string }
+  /** Enables the OAuth app: client id/secret, token lifetime in seconds (default 3600). */
+  readonly oauth?: { readonly clientId: string; readonly clientSecret: string; readonly accessTokenLifetimeSeconds?: number }
+}
