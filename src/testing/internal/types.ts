@@ -49,3 +49,52 @@ export interface MethodTable {
   /** Writes actually performed, per method (to prove a client never duplicated one). */
   readonly writesPerformed: () => Readonly<Record<string, number>>
 }
+
+/** One HTTP request as the portal's front server sees it. */
+export interface PortalRequest {
+  /** `GET`, `POST`, … */
+  readonly httpMethod: string
+  /** Path and query, e.g. `/rest/1/abc/crm.deal.list.json?start=0`; a full URL is accepted too. */
+  readonly url: string
+  /** Header names lower-cased. */
+  readonly headers: Readonly<Record<string, string>>
+  /** Raw body as text ("" for none). */
+  readonly body: string
+  /** Source address; the leaky bucket takes it into account with the webhook or app. */
+  readonly clientIp?: string
+}
+
+/** What the portal does with a request. `delayMs` is real time to wait before answering (cost / timeScale). */
+export type PortalOutcome =
+  | {
+      readonly _tag: "Response"
+      readonly status: number
+      readonly headers: Readonly<Record<string, string>>
+      readonly body: string
+      readonly delayMs: number
+    }
+  /** The connection is closed without a response, after `delayMs`. */
+  | { readonly _tag: "Drop"; readonly delayMs: number }
+  /** No response ever comes. */
+  | { readonly _tag: "Hang" }
+
+/** Counters for tests and benchmarks. Times are portal seconds. */
+export interface PortalStats {
+  /** HTTP requests received (every one, including refused ones). */
+  readonly httpRequests: number
+  /** Per top-level method (`batch` included), HTTP requests received. */
+  readonly requestsByMethod: Readonly<Record<string, number>>
+  /** Per method, commands run inside batches. */
+  readonly batchCommandsByMethod: Readonly<Record<string, number>>
+  readonly rejected503: number
+  readonly rejected429: number
+  readonly rejected414: number
+  /** Operating time billed per method. */
+  readonly operatingSecondsByMethod: Readonly<Record<string, number>>
+  readonly rowsServed: number
+  readonly faultsInjected: Readonly<Record<string, number>>
+  /** Writes the portal actually performed, per method. */
+  readonly writesPerformed: Readonly<Record<string, number>>
+  /** Portal time elapsed since the engine started, in seconds. */
+  readonly portalSecondsElapsed: number
+}
