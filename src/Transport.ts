@@ -5,9 +5,12 @@
  *
  * @since 0.1.0
  */
-import { Context, type Effect } from "effect"
-import type { BitrixApiError, HttpError } from "./BitrixError.js"
+import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
+import { Clock, Context, Duration, Effect, Either, Layer, Option, Redacted } from "effect"
+import * as Auth from "./Auth.js"
+import { type BitrixApiError, HttpError, type ValidationError } from "./BitrixError.js"
 import type * as Envelope from "./Envelope.js"
+import { describeCause, envelopeShape, interpretAnswer, type RawAnswer } from "./internal/httpResponse.js"
 
 /**
  * @since 0.1.0
@@ -27,3 +30,178 @@ export interface Service {
  * @category Context
  */
 export class Transport extends Context.Tag("effect-bitrix24/Transport")<Transport, Service>() {}
+
+/**
+ * Options of the HTTP transport.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface TransportOptions {
+  /** How long one exchange may take before it fails with `HttpError` "Timeout"; the cloud caps a request at 60 s. */
+  readonly timeout?: Duration.DurationInput
+}
+
+/**
+ * Default time limit of one exchange: the cloud portal itself stops a request after 60 s (limits.md).
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const defaultTimeout: Duration.Duration = Duration.seconds(60)
+
+/** Token errors after which an OAuth call is worth one refresh and one resend (notes §1.4). */
+const isStaleTokenError = (error: HttpError | BitrixApiError): boolean =>
+  error._tag === "BitrixApiError" && (error.code === "expired_token" || error.code === "invalid_token")
+
+/** Serialises the body ourselves so an unserialisable value (a cycle, a bigint) is a typed error, not a defect. */
+const encodeBody = (method: string, body: unknown): Either.Either<string, HttpError> => {
+  try {
+    return Either.right(JSON.stringify(body))
+  } catch (cause) {
+    return Either.left(
+      new HttpError({
+        reason: "Transport",
+        method,
+        detail: `the params could not be encoded as JSON (${describeCause(cause).slice(0, 200)}); nothing was sent`
+      })
+    )
+  }
+}
+
+/**
+ * Builds the transport from the `Auth` service and an `HttpClient`.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const make = (
+  options: TransportOptions = {}
+): Effect.Effect<Service, never, HttpClient.HttpClient | Auth.Auth> =>
+  Effect.gen(function* () {
+    const auth = yield* Auth.Auth
+    const timeout = Duration.decode(options.timeout ?? defaultTimeout)
+    // a webhook URL holds its secret code in the path: keep the platform's span (url.full) off it
+    const client = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerDisabledWhen(() => auth.kind === "webhook"))
+
+    const transportError = (method: string, detail: string, status?: number) =>
+      new HttpError({
+        reason: "Transport",
+        method,
+        ...(status === undefined ? {} : { status }),
+        detail: auth.redact(detail).slice(0, 500)
+      })
+
+    /** One POST and its whole body, within the time limit. */
+    const post = (method: string, authorized: Auth.Authorized) =>
+      Effect.gen(function* () {
+        const json = yield* encodeBody(method, authorized.body)
+        const request = HttpClientRequest.post(auth.endpoint(method)).pipe(
+          HttpClientRequest.bodyText(json, "application/json"),
+          HttpClientRequest.acceptJson,
+          (request) =>
+            Option.match(authorized.bearerToken, {
+              onNone: () => request,
+              onSome: (token) => HttpClientRequest.bearerToken(request, Redacted.value(token))
+            })
+        )
+        const response = yield* client
+          .execute(request)
+          .pipe(Effect.mapError((error) => transportError(method, `${error.reason}: ${describeCause(error.cause)}`)))
+        const body = yield* response.text.pipe(
+          Effect.mapError((error) =>
+            transportError(method, `reading the body failed: ${error.reason}: ${describeCause(error.cause)}`, response.status)
+          )
+        )
+        const answer: RawAnswer = { method, status: response.status, contentType: response.headers["content-type"], body }
+        return answer
+      }).pipe(
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () =>
+            new HttpError({ reason: "Timeout", method, detail: `no complete answer within ${Duration.format(timeout)}` })
+        })
+      )
+
+    /** One exchange: post, classify, and log method, status and duration (never the URL or the body). */
+    const exchange = (method: string, authorized: Auth.Authorized) =>
+      Effect.gen(function* () {
+        const started = yield* Clock.currentTimeMillis
+        const elapsed = Effect.map(Clock.currentTimeMillis, (now) => now - started)
+        const outcome = yield* Effect.either(
+          Effect.flatMap(post(method, authorized), (answer) =>
+            Effect.map(interpretAnswer(answer, auth.redact, envelopeShape), (envelope) => ({ answer, envelope }))
+          )
+        )
+        const durationMs = yield* elapsed
+        if (Either.isRight(outcome)) {
+          yield* Effect.logDebug(`bitrix.transport: ${method} HTTP ${outcome.right.answer.status} in ${durationMs} ms`).pipe(
+            Effect.annotateLogs({ "bitrix.method": method, "http.status": outcome.right.answer.status, "duration.ms": durationMs })
+          )
+          return outcome.right.envelope
+        }
+        const error = outcome.left
+        yield* Effect.logDebug(`bitrix.transport: ${method} failed in ${durationMs} ms: ${error.message}`).pipe(
+          Effect.annotateLogs({
+            "bitrix.method": method,
+            "duration.ms": durationMs,
+            ...(error.status === undefined ? {} : { "http.status": error.status })
+          })
+        )
+        return yield* Effect.fail(error)
+      })
+
+    const attempt = (method: string, params: unknown) =>
+      Effect.flatMap(auth.authorize(params), (authorized) => Effect.map(exchange(method, authorized), (envelope) => ({ authorized, envelope })))
+
+    const send = (method: string, params: unknown): Effect.Effect<Envelope.Success, HttpError | BitrixApiError> =>
+      Effect.flatMap(auth.authorize(params), (authorized) =>
+        exchange(method, authorized).pipe(
+          Effect.catchIf(
+            (error) => Option.isSome(authorized.token) && isStaleTokenError(error),
+            (error) =>
+              Option.match(authorized.token, {
+                onNone: () => Effect.fail(error),
+                // refresh once (shared with every concurrent caller), then resend once; a second refusal is final
+                onSome: (token) =>
+                  Effect.zipRight(
+                    auth.refresh(token),
+                    Effect.map(attempt(method, params), (resent) => resent.envelope)
+                  )
+              })
+          )
+        )
+      ).pipe(Effect.withSpan("bitrix.transport", { attributes: { "bitrix.method": method } }))
+
+    return Transport.of({ send })
+  })
+
+/**
+ * The transport over an `Auth` already in context.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layerWithAuth = (
+  options: TransportOptions = {}
+): Layer.Layer<Transport, never, HttpClient.HttpClient | Auth.Auth> => Layer.effect(Transport, make(options))
+
+/**
+ * The transport with its `Auth`, from a webhook URL or OAuth settings; needs an `HttpClient`.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layer = (
+  options: Auth.AuthOptions & TransportOptions
+): Layer.Layer<Transport, ValidationError, HttpClient.HttpClient> =>
+  layerWithAuth(options.timeout === undefined ? {} : { timeout: options.timeout }).pipe(Layer.provide(Auth.layer(options)))
+
+/**
+ * `layer` with the platform's fetch-based `HttpClient` bundled in, for programs that need nothing else.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layerFetch = (options: Auth.AuthOptions & TransportOptions): Layer.Layer<Transport, ValidationError> =>
+  layer(options).pipe(Layer.provide(FetchHttpClient.layer))
