@@ -1,10 +1,11 @@
 /**
- * Progress of long programs (exports, bulk calls). The library reports; layers decide what is shown.
- * (Contract; the implementation lands in this file.)
+ * Progress of long programs (exports, bulk calls). The library reports; layers decide what is shown:
+ * nothing (the default), a terminal bar per task, throttled log lines, or recorded events for tests.
  *
  * @since 0.1.0
  */
-import { Context, Effect } from "effect"
+import { MultiBar, type SingleBar } from "cli-progress"
+import { Clock, Context, Duration, Effect, Layer, Ref, type Scope } from "effect"
 
 /**
  * @since 0.1.0
@@ -22,16 +23,349 @@ export interface Service {
 }
 
 /**
+ * Reports nothing: the library's default, so programs never print unless asked to.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const silent: Service = {
+  start: () => Effect.void,
+  advance: () => Effect.void,
+  setTotal: () => Effect.void,
+  finish: () => Effect.void
+}
+
+/**
  * A reference with a silent default, so library programs do not grow a requirement.
  *
  * @since 0.1.0
  * @category Context
  */
 export class ProgressReporter extends Context.Reference<ProgressReporter>()("effect-bitrix24/ProgressReporter", {
-  defaultValue: (): Service => ({
-    start: () => Effect.void,
-    advance: () => Effect.void,
-    setTotal: () => Effect.void,
-    finish: () => Effect.void
-  })
+  defaultValue: (): Service => silent
 }) {}
+
+/**
+ * Silence, provided explicitly (e.g. to switch off a reporter set further out).
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layerSilent: Layer.Layer<ProgressReporter> = Layer.succeed(ProgressReporter, silent)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Task state and its text, shared by the log and terminal reporters
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The state of one task as a reporter sees it.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface TaskState {
+  readonly label: string
+  readonly done: number
+  readonly total: number | undefined
+  /** Clock time of `start`, epoch ms. */
+  readonly startedAt: number
+  /** Clock time of the last progress line, epoch ms. */
+  readonly reportedAt: number
+}
+
+/**
+ * Rate, elapsed time and ETA of a task at `now` (Clock ms).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface TaskFigures {
+  readonly done: number
+  readonly total: number | undefined
+  /** Items per second since the start (0 before any time has passed). */
+  readonly rate: number
+  readonly elapsedMs: number
+  /** `undefined` when the total or the rate is unknown. */
+  readonly etaMs: number | undefined
+}
+
+/**
+ * Figures of a task at `now`; pure, so reporters and tests agree.
+ *
+ * @since 0.1.0
+ * @category Formatting
+ */
+export const figures = (task: TaskState, now: number): TaskFigures => {
+  const elapsedMs = Math.max(0, now - task.startedAt)
+  const rate = elapsedMs > 0 ? (task.done * 1000) / elapsedMs : 0
+  const remaining = task.total === undefined ? undefined : Math.max(0, task.total - task.done)
+  const etaMs = remaining === undefined ? undefined : remaining === 0 ? 0 : rate > 0 ? (remaining / rate) * 1000 : undefined
+  return { done: task.done, total: task.total, rate, elapsedMs, etaMs }
+}
+
+/**
+ * `42s`, `3m05s`, `1h02m`: short durations for progress lines.
+ *
+ * @since 0.1.0
+ * @category Formatting
+ */
+export const formatDuration = (ms: number): string => {
+  const seconds = Math.round(ms / 1000)
+  if (seconds < 60) return `${seconds}s`
+  const minutes = Math.floor(seconds / 60)
+  if (minutes < 60) return `${minutes}m${String(seconds % 60).padStart(2, "0")}s`
+  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, "0")}m`
+}
+
+const formatRate = (rate: number): string => (rate >= 100 ? rate.toFixed(0) : rate >= 10 ? rate.toFixed(1) : rate.toFixed(2))
+
+/**
+ * `crm.deal.list: 1200/7531 (15.9%) | 240/s | elapsed 5s | ETA 26s` — one progress line.
+ *
+ * @since 0.1.0
+ * @category Formatting
+ */
+export const formatLine = (label: string, f: TaskFigures): string => {
+  const total = f.total === undefined ? "?" : String(f.total)
+  const percent = f.total === undefined || f.total === 0 ? "" : ` (${((f.done / f.total) * 100).toFixed(1)}%)`
+  const eta = f.etaMs === undefined ? "?" : formatDuration(f.etaMs)
+  return `${label}: ${f.done}/${total}${percent} | ${formatRate(f.rate)}/s | elapsed ${formatDuration(f.elapsedMs)} | ETA ${eta}`
+}
+
+type Tasks = ReadonlyMap<string, TaskState>
+
+const withTask = (tasks: Tasks, task: TaskState): Tasks => new Map(tasks).set(task.label, task)
+
+/** A task reported before `start` (or after `finish`) starts now, so no progress is lost. */
+const existing = (tasks: Tasks, label: string, now: number): TaskState =>
+  tasks.get(label) ?? { label, done: 0, total: undefined, startedAt: now, reportedAt: now }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Log lines
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface LogOptions {
+  /** At most one progress line per task in this interval (default 1 second); start and finish always log. */
+  readonly interval?: Duration.DurationInput
+}
+
+/**
+ * A reporter writing `Effect.logInfo` lines (annotated with the task label): one at start, at most one per
+ * interval per task while it runs, one at finish. Fits CI logs and any non-TTY output.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const makeLog = (options: LogOptions = {}): Effect.Effect<Service> =>
+  Effect.gen(function* () {
+    const intervalMs = Duration.toMillis(options.interval ?? Duration.seconds(1))
+    const tasks = yield* Ref.make<Tasks>(new Map())
+    const log = (label: string, message: string) => Effect.logInfo(message).pipe(Effect.annotateLogs("progress", label))
+
+    /** Applies `update` at the current time; logs a progress line when the task's interval has passed. */
+    const progress = (label: string, update: (task: TaskState) => TaskState) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Ref.modify(tasks, (current): readonly [string | undefined, Tasks] => {
+          const task = update(existing(current, label, now))
+          if (now - task.reportedAt < intervalMs) return [undefined, withTask(current, task)]
+          return [formatLine(label, figures(task, now)), withTask(current, { ...task, reportedAt: now })]
+        })
+      ).pipe(Effect.flatMap((line) => (line === undefined ? Effect.void : log(label, line))))
+
+    return {
+      start: (label, total) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Ref.update(tasks, (current) => withTask(current, { label, done: 0, total, startedAt: now, reportedAt: now }))
+        ).pipe(Effect.zipRight(log(label, `${label}: started${total === undefined ? "" : `, ${total} to do`}`))),
+      advance: (label, n) => progress(label, (task) => ({ ...task, done: task.done + n })),
+      setTotal: (label, total) => progress(label, (task) => ({ ...task, total })),
+      finish: (label) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Ref.modify(tasks, (current): readonly [TaskState, Tasks] => {
+            const next = new Map(current)
+            next.delete(label)
+            return [existing(current, label, now), next]
+          }).pipe(
+            Effect.flatMap((task) => {
+              const f = figures(task, now)
+              return log(label, `${label}: finished, ${f.done} done in ${formatDuration(f.elapsedMs)} (${formatRate(f.rate)}/s)`)
+            })
+          )
+        )
+    }
+  })
+
+/**
+ * Progress as throttled log lines (see {@link makeLog}), at most one per second per task.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layerLog: Layer.Layer<ProgressReporter> = Layer.effect(ProgressReporter, makeLog())
+
+// ---------------------------------------------------------------------------------------------------------------
+// Terminal bars
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Where the terminal reporter draws: `process.stderr` unless given.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface TerminalOptions {
+  readonly stream?: NodeJS.WritableStream & { readonly isTTY?: boolean; readonly columns?: number }
+}
+
+const barWidth = 30
+
+/** The bar glyphs: filled in proportion to the total, empty while the total is unknown. */
+const barOf = (f: TaskFigures): string => {
+  const filled = f.total === undefined || f.total <= 0 ? 0 : Math.round(Math.min(1, f.done / f.total) * barWidth)
+  return "=".repeat(filled) + "-".repeat(barWidth - filled)
+}
+
+/**
+ * `crm.deal.list [=========---------------------] 3/10 (30.0%) | 1.50/s | elapsed 2s | ETA 5s` — one bar line.
+ * Drawn from Clock-based figures, so cli-progress's own timers only repaint.
+ *
+ * @since 0.1.0
+ * @category Formatting
+ */
+export const formatBar = (label: string, f: TaskFigures): string =>
+  formatLine(label, f).replace(`${label}: `, `${label} [${barOf(f)}] `)
+
+/** One cli-progress bar per task on a TTY stream, stopped (final frame drawn, cursor restored) with the scope. */
+const makeBars = (stream: NonNullable<TerminalOptions["stream"]>): Effect.Effect<Service, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const bars = new Map<string, SingleBar>()
+    const tasks = yield* Ref.make<Tasks>(new Map())
+    const payloadOf = (task: TaskState, now: number) => ({ line: formatBar(task.label, figures(task, now)) })
+
+    const multiBar = yield* Effect.acquireRelease(
+      Effect.sync(
+        () =>
+          new MultiBar({
+            stream,
+            // our own line: cli-progress's tokens would read Date.now and fill the bar for an unknown total
+            format: (_options, _params, payload: { readonly line?: unknown }) =>
+              typeof payload.line === "string" ? payload.line : "",
+            hideCursor: true,
+            clearOnComplete: false
+          })
+      ),
+      (multiBar) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.flatMap(Ref.get(tasks), (current) =>
+            Effect.sync(() => {
+              // the final frame shows the figures as of the release
+              for (const task of current.values()) bars.get(task.label)?.update(task.done, payloadOf(task, now))
+              multiBar.stop()
+            })
+          )
+        )
+    )
+
+    const draw = (task: TaskState, now: number) =>
+      Effect.sync(() => {
+        const payload = payloadOf(task, now)
+        const bar = bars.get(task.label)
+        if (bar === undefined) {
+          bars.set(task.label, multiBar.create(task.total ?? 0, task.done, payload))
+        } else {
+          bar.setTotal(task.total ?? 0)
+          bar.update(task.done, payload)
+        }
+      })
+
+    const change = (label: string, update: (task: TaskState | undefined, now: number) => TaskState) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Ref.modify(tasks, (current): readonly [TaskState, Tasks] => {
+          const task = update(current.get(label), now)
+          return [task, withTask(current, task)]
+        }).pipe(Effect.flatMap((task) => draw(task, now)))
+      )
+
+    return {
+      start: (label, total) => change(label, (_, now) => ({ label, done: 0, total, startedAt: now, reportedAt: now })),
+      advance: (label, n) =>
+        change(label, (task, now) => {
+          const current = task ?? { label, done: 0, total: undefined, startedAt: now, reportedAt: now }
+          return { ...current, done: current.done + n }
+        }),
+      setTotal: (label, total) =>
+        change(label, (task, now) => ({ ...(task ?? { label, done: 0, startedAt: now, reportedAt: now }), total })),
+      // the bar stays on screen with its final figures, frozen at the finish
+      finish: (label) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Ref.modify(tasks, (current): readonly [TaskState, Tasks] => {
+            const task = existing(current, label, now)
+            const next = new Map(current)
+            next.delete(label)
+            return [task, next]
+          }).pipe(
+            Effect.flatMap((task) => draw(task, now)),
+            Effect.zipRight(Effect.sync(() => bars.get(label)?.stop()))
+          )
+        )
+    }
+  })
+
+/**
+ * Progress bars on a terminal: one cli-progress bar per task on `stream` (default `process.stderr`) with items
+ * done / total, rate, elapsed time and ETA. cli-progress garbles non-TTY output, so when the stream is not a
+ * TTY (CI, a redirect to a file) this falls back to {@link layerLog}'s lines. The bars stop when the layer's
+ * scope closes.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layerTerminal = (options: TerminalOptions = {}): Layer.Layer<ProgressReporter> =>
+  Layer.scoped(
+    ProgressReporter,
+    Effect.suspend(() => {
+      const stream = options.stream ?? process.stderr
+      return stream.isTTY === true ? makeBars(stream) : makeLog()
+    })
+  )
+
+// ---------------------------------------------------------------------------------------------------------------
+// Recorded events, for tests
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * One call a reporter received.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Event =
+  | { readonly _tag: "Start"; readonly label: string; readonly total?: number }
+  | { readonly _tag: "Advance"; readonly label: string; readonly n: number }
+  | { readonly _tag: "SetTotal"; readonly label: string; readonly total: number }
+  | { readonly _tag: "Finish"; readonly label: string }
+
+/**
+ * A reporter that records every call, in order: `layer` to provide, `events` to read them back.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const makeTest: Effect.Effect<{
+  readonly layer: Layer.Layer<ProgressReporter>
+  readonly events: Effect.Effect<ReadonlyArray<Event>>
+}> = Effect.gen(function* () {
+  const events = yield* Ref.make<ReadonlyArray<Event>>([])
+  const record = (event: Event) => Ref.update(events, (recorded) => [...recorded, event])
+  const service: Service = {
+    start: (label, total) => record(total === undefined ? { _tag: "Start", label } : { _tag: "Start", label, total }),
+    advance: (label, n) => record({ _tag: "Advance", label, n }),
+    setTotal: (label, total) => record({ _tag: "SetTotal", label, total }),
+    finish: (label) => record({ _tag: "Finish", label })
+  }
+  return { layer: Layer.succeed(ProgressReporter, service), events: Ref.get(events) }
+})
