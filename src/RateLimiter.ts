@@ -1,11 +1,27 @@
 /**
  * All requests to one portal go through one limiter: leaky bucket, per-method operating budget, adaptive
- * concurrency, and scoped `slow` overrides. (Contract; the implementation lands in this file.)
+ * concurrency, and scoped `slow` overrides.
+ *
+ * A request is admitted in this order, so no wait holds a resource another request needs:
+ *
+ * 1. the operating budget of every method it uses (nothing held, so other methods keep going);
+ * 2. the `slow` limits of the program it runs in (per-program semaphore and pacing);
+ * 3. a slot under the concurrency ceiling;
+ * 4. a start reserved in the leaky bucket, taken last so reserved starts cannot bunch up behind another wait.
+ *
+ * The logic runs over a `RateLimiterStore` (bucket counter, method budgets), as in `@effect/experimental`'s
+ * RateLimiter, so a store shared between processes can replace the in-memory one without touching the logic.
  *
  * @since 0.1.0
  */
-import { Context, type Effect } from "effect"
+import { Context, Effect, Layer } from "effect"
+import type { Limits } from "./BitrixConfig.js"
 import type * as Envelope from "./Envelope.js"
+import * as internal from "./internal/limiter.js"
+import type { BucketShape } from "./internal/limiterBucket.js"
+import type { MethodBudget, OperatingShape } from "./internal/limiterOperating.js"
+import * as internalSlow from "./internal/limiterSlow.js"
+import { makeMemoryStore } from "./internal/limiterStore.js"
 
 /**
  * How a request ended, for adaptive concurrency and blocking.
@@ -23,6 +39,31 @@ export type Outcome =
   | { readonly _tag: "ServerError" }
 
 /**
+ * Counters of what the limiter did, so tests and benchmarks can tell which limit paced a run.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface LimiterStats {
+  /** Requests that passed every limit and started. */
+  readonly started: number
+  /** Requests started and not finished. */
+  readonly inFlight: number
+  /** Current concurrency ceiling (`Infinity` when limits are off and no `maxConcurrent` was given). */
+  readonly concurrencyCeiling: number
+  /** Requests that waited for the leaky bucket, and the sum of their waits. */
+  readonly bucketWaits: number
+  readonly bucketWaitMs: number
+  /** Requests that waited for a method's operating budget (or a block), and the sum of their waits. */
+  readonly operatingWaits: number
+  readonly operatingWaitMs: number
+  /** Feedback received: 503 QUERY_LIMIT_EXCEEDED, other server errors, 429 OPERATION_TIME_LIMIT. */
+  readonly throttled: number
+  readonly serverErrors: number
+  readonly methodBlocks: number
+}
+
+/**
  * @since 0.1.0
  * @category Models
  */
@@ -30,6 +71,7 @@ export interface Service {
   /**
    * Runs `request` once the leaky bucket, the operating budget of every method in `methods`
    * (for a batch: `"batch"` and each command's method) and a concurrency slot allow it.
+   * A method listed n times counts n times in the estimate of its running calls.
    */
   readonly withPermit: <A, E, R>(
     methods: ReadonlyArray<string>,
@@ -41,6 +83,8 @@ export interface Service {
   ) => Effect.Effect<void>
   /** Reports how a request ended. */
   readonly feedback: (outcome: Outcome) => Effect.Effect<void>
+  /** What the limiter did so far. */
+  readonly stats: Effect.Effect<LimiterStats>
 }
 
 /**
@@ -48,3 +92,160 @@ export interface Service {
  * @category Context
  */
 export class RateLimiter extends Context.Tag("effect-bitrix24/RateLimiter")<RateLimiter, Service>() {}
+
+/**
+ * Options of one portal's limiter.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Options {
+  /** Preset or numbers; `"off"` removes the bucket, the operating pacing and the default ceiling. */
+  readonly limits: Limits
+  /** Upper bound of the adaptive concurrency ceiling; defaults to the bucket size (unbounded when off). */
+  readonly maxConcurrent?: number
+  /** Requests kept free in the bucket for other apps sharing the portal and IP (default 0). */
+  readonly bucketHeadroom?: number
+  /** The portal's identity in a shared store, so several portals can share one (default `"default"`). */
+  readonly key?: string
+}
+
+export type {
+  /**
+   * The leaky bucket's size and drain rate, after headroom.
+   *
+   * @since 0.1.0
+   * @category Store
+   */
+  BucketShape,
+  /**
+   * What the store knows about one method: the portal's last report, local call times and any block.
+   *
+   * @since 0.1.0
+   * @category Store
+   */
+  MethodBudget,
+  /**
+   * The operating limit (seconds) and its window (ms).
+   *
+   * @since 0.1.0
+   * @category Store
+   */
+  OperatingShape
+}
+
+/**
+ * The state the limiter keeps, behind a service so a store shared between processes can be plugged in. Every
+ * operation must be atomic per key; the in-memory store applies the pure functions of the limiter's internals,
+ * which a shared store would run as scripts.
+ *
+ * @since 0.1.0
+ * @category Store
+ */
+export interface StoreService {
+  /** Reserves the next start in the leaky bucket: adds 1 to the counter and returns the ms to wait before starting. */
+  readonly reserveBucketStart: (options: {
+    readonly key: string
+    readonly bucket: BucketShape
+    readonly nowMs: number
+  }) => Effect.Effect<number>
+  /** Marks the bucket full (the portal said QUERY_LIMIT_EXCEEDED). */
+  readonly fillBucket: (options: {
+    readonly key: string
+    readonly bucket: BucketShape
+    readonly nowMs: number
+  }) => Effect.Effect<void>
+  /** Applies `time` blocks to the methods' budgets; method names arrive lower-cased. */
+  readonly recordOperating: (options: {
+    readonly key: string
+    readonly shape: OperatingShape
+    readonly nowMs: number
+    readonly entries: ReadonlyArray<{ readonly method: string; readonly time: Envelope.TimeBlock }>
+  }) => Effect.Effect<void>
+  /** Holds a method until `untilMs` (a later block already in place wins). */
+  readonly blockMethod: (options: {
+    readonly key: string
+    readonly method: string
+    readonly untilMs: number
+  }) => Effect.Effect<void>
+  /** The budgets of `methods`, pruned to the window, in the same order. */
+  readonly methodBudgets: (options: {
+    readonly key: string
+    readonly methods: ReadonlyArray<string>
+    readonly nowMs: number
+    readonly windowMs: number
+  }) => Effect.Effect<ReadonlyArray<MethodBudget>>
+}
+
+/**
+ * @since 0.1.0
+ * @category Store
+ */
+export class RateLimiterStore extends Context.Tag("effect-bitrix24/RateLimiterStore")<
+  RateLimiterStore,
+  StoreService
+>() {}
+
+/**
+ * A store in this process's memory: right for one process talking to a portal.
+ *
+ * @since 0.1.0
+ * @category Store
+ */
+export const layerStoreMemory: Layer.Layer<RateLimiterStore> = Layer.sync(RateLimiterStore, makeMemoryStore)
+
+/**
+ * Builds a limiter over the store in context; build one per portal and share it between all its requests.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const make = (options: Options): Effect.Effect<Service, never, RateLimiterStore> =>
+  Effect.flatMap(RateLimiterStore, (store) => internal.makeService(options, store))
+
+/**
+ * The limiter over a store provided from outside (a shared one, or several limiters over one memory store).
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layerWithStore = (options: Options): Layer.Layer<RateLimiter, never, RateLimiterStore> =>
+  Layer.effect(RateLimiter, make(options))
+
+/**
+ * The limiter with its own in-memory store.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layer = (options: Options): Layer.Layer<RateLimiter> =>
+  Layer.provide(layerWithStore(options), layerStoreMemory)
+
+/**
+ * The `slow` overrides in force for the current fiber (none by default); read by `withPermit` at call time.
+ *
+ * @since 0.1.0
+ * @category Context
+ */
+export const SlowOverride = internalSlow.SlowOverride
+
+/**
+ * The reference's type, for code that provides or reads it.
+ *
+ * @since 0.1.0
+ * @category Context
+ */
+export type SlowOverride = internalSlow.SlowOverride
+
+/**
+ * Runs `program` under extra limits of its own: at most `maxConcurrent` of its requests at once and at most
+ * `requestsPerSecond` starts per second, on top of the portal's limits. Fibers outside keep full speed, and
+ * two programs under different `slow` settings do not affect each other.
+ *
+ * @since 0.1.0
+ * @category Combinators
+ */
+export const slow: (options: {
+  readonly maxConcurrent?: number
+  readonly requestsPerSecond?: number
+}) => <A, E, R>(program: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = internalSlow.slow

@@ -1,0 +1,319 @@
+/**
+ * The limiter's logic over a store: admission of each request (operating budget -> `slow` limits ->
+ * concurrency ceiling -> leaky bucket), feedback from responses, and counters.
+ */
+import { Clock, Deferred, Effect, ExecutionStrategy, Exit, FiberId, Scope } from "effect"
+import { resolveLimits } from "../BitrixConfig.js"
+import type { LimiterStats, Options, Outcome, Service, StoreService } from "../RateLimiter.js"
+import type * as Bucket from "./limiterBucket.js"
+import { type Gate, unsafeMakeGate } from "./limiterGate.js"
+import * as Operating from "./limiterOperating.js"
+import { SlowOverride } from "./limiterSlow.js"
+
+/** The numbers the logic runs on, after presets, headroom and defaults. */
+export interface Settings {
+  readonly key: string
+  /** `undefined` when limits are off: no bucket at all. */
+  readonly bucket: Bucket.BucketShape | undefined
+  /** With limits off the limit is infinite, so only explicit blocks (a 429 that arrived anyway) hold a method. */
+  readonly operating: Operating.OperatingShape
+  /** Upper bound of the concurrency ceiling; `Infinity` when unbounded. */
+  readonly maxConcurrent: number
+  readonly initialConcurrent: number
+}
+
+/** The default window when limits are off, only used to prune. */
+const defaultWindowMs = 600_000
+/** Multiplicative decrease happens at most once per this interval, so one burst of 503s halves once. */
+const shrinkIntervalMs = 1000
+
+/** Resolves the options to numbers. */
+export const resolveSettings = (options: Options): Settings => {
+  const limits = resolveLimits(options.limits)
+  const headroom = Math.max(0, options.bucketHeadroom ?? 0)
+  // Other apps on the same portal and IP drain the same bucket: run `headroom` requests under its size.
+  const bucket =
+    limits === undefined
+      ? undefined
+      : { poolSize: Math.max(1, limits.poolSize - headroom), requestsPerSecond: limits.requestsPerSecond }
+  const maxConcurrent =
+    options.maxConcurrent !== undefined ? Math.max(1, Math.floor(options.maxConcurrent)) : bucket?.poolSize ?? Infinity
+  return {
+    key: options.key ?? "default",
+    bucket,
+    operating:
+      limits === undefined
+        ? { limitSeconds: Infinity, windowMs: defaultWindowMs }
+        : { limitSeconds: limits.operatingLimitSeconds, windowMs: limits.operatingWindowSeconds * 1000 },
+    maxConcurrent,
+    initialConcurrent: Math.min(maxConcurrent, bucket?.poolSize ?? Infinity)
+  }
+}
+
+/** Counts how often each method occurs: a batch of 50 `crm.lead.get` weighs 50 in that method's estimate. */
+const methodWeights = (methods: ReadonlyArray<string>): ReadonlyMap<string, number> => {
+  const weights = new Map<string, number>()
+  for (const method of methods) {
+    const key = Operating.methodKey(method)
+    weights.set(key, (weights.get(key) ?? 0) + 1)
+  }
+  return weights
+}
+
+/** Acquires `gate` and registers its release in `scope`, with no gap an interruption could slip into. */
+const holdIn = (scope: Scope.Scope, gate: Gate) =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.zipRight(restore(gate.acquire), Scope.addFinalizer(scope, gate.release))
+  )
+
+/** Makes the limiter's service over `store`. */
+export const makeService = (options: Options, store: StoreService): Effect.Effect<Service> =>
+  Effect.sync(() => {
+    const settings = resolveSettings(options)
+    const ceiling = unsafeMakeGate(settings.initialConcurrent)
+    let ceilingValue = settings.initialConcurrent
+    let lastShrinkAtMs = Number.NEGATIVE_INFINITY
+    const counters = {
+      started: 0,
+      inFlight: 0,
+      bucketWaits: 0,
+      bucketWaitMs: 0,
+      operatingWaits: 0,
+      operatingWaitMs: 0,
+      throttled: 0,
+      serverErrors: 0,
+      methodBlocks: 0
+    }
+    /** Requests per method that passed the budget check and have not finished. */
+    const pending = new Map<string, number>()
+    /** Completed (and replaced) whenever a method's budget or pending count changes, to wake its waiters. */
+    const signals = new Map<string, Deferred.Deferred<void>>()
+
+    const signalOf = (method: string) => {
+      const existing = signals.get(method)
+      if (existing !== undefined) return existing
+      const created = Deferred.unsafeMake<void>(FiberId.none)
+      signals.set(method, created)
+      return created
+    }
+    const notify = (methods: Iterable<string>) =>
+      Effect.sync(() => {
+        for (const method of methods) {
+          const signal = signals.get(method)
+          if (signal === undefined) continue
+          signals.delete(method)
+          Deferred.unsafeDone(signal, Effect.void)
+        }
+      })
+
+    const setCeiling = (next: number) => {
+      ceilingValue = next
+      return ceiling.resize(next)
+    }
+
+    /** The first method that must wait, or reserves the budget of all of them. */
+    const tryReserveBudgets = (
+      weights: ReadonlyMap<string, number>,
+      budgets: ReadonlyArray<Operating.MethodBudget>,
+      nowMs: number
+    ): { readonly method: string; readonly verdict: Operating.Verdict & { readonly _tag: "Wait" } } | undefined => {
+      let index = 0
+      for (const method of weights.keys()) {
+        const verdict = Operating.decide(budgets[index++]!, settings.operating, nowMs, pending.get(method) ?? 0)
+        if (verdict._tag === "Wait") return { method, verdict }
+      }
+      for (const [method, weight] of weights) pending.set(method, (pending.get(method) ?? 0) + weight)
+      return undefined
+    }
+
+    const releaseBudgets = (weights: ReadonlyMap<string, number>) =>
+      Effect.zipRight(
+        Effect.sync(() => {
+          for (const [method, weight] of weights) {
+            const left = (pending.get(method) ?? 0) - weight
+            if (left > 0) pending.set(method, left)
+            else pending.delete(method)
+          }
+        }),
+        notify(weights.keys())
+      )
+
+    /** Waits until every method has budget, then counts the request as pending for each until `scope` closes. */
+    const awaitBudgets = (weights: ReadonlyMap<string, number>, scope: Scope.Scope) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function* () {
+          const methods = [...weights.keys()]
+          let waitStartedMs: number | undefined
+          while (true) {
+            // Take the wake-up signals before reading, so a change between the read and the wait is not lost.
+            const wakeUps = new Map(methods.map((method) => [method, signalOf(method)] as const))
+            const nowMs = yield* Clock.currentTimeMillis
+            const budgets = yield* restore(
+              store.methodBudgets({ key: settings.key, methods, nowMs, windowMs: settings.operating.windowMs })
+            )
+            const blocked = tryReserveBudgets(weights, budgets, nowMs)
+            if (blocked === undefined) {
+              yield* Scope.addFinalizer(scope, releaseBudgets(weights))
+              if (waitStartedMs !== undefined) {
+                counters.operatingWaits++
+                counters.operatingWaitMs += nowMs - waitStartedMs
+              }
+              return
+            }
+            const { method, verdict } = blocked
+            const waitMs = verdict.untilMs === undefined ? undefined : Math.max(0, verdict.untilMs - nowMs)
+            if (waitStartedMs === undefined) {
+              waitStartedMs = nowMs
+              yield* Effect.logDebug("rate limiter: waiting for a method's operating budget").pipe(
+                Effect.annotateLogs({ method, reason: verdict.reason, waitMs: waitMs ?? "until a request finishes" })
+              )
+            }
+            const wakeUp = Deferred.await(wakeUps.get(method)!)
+            yield* restore(waitMs === undefined ? wakeUp : Effect.race(Effect.sleep(waitMs), wakeUp))
+          }
+        })
+      )
+
+    /**
+     * Claims the next start of every `slow` pacer in force, holding each pacer's lock in `locks` until the
+     * start; the returned effect records the start and frees the locks.
+     */
+    const claimPacedStart = (locks: Scope.CloseableScope) =>
+      Effect.gen(function* () {
+        const pacers = (yield* SlowOverride).flatMap((program) => (program.pacer === undefined ? [] : [program.pacer]))
+        for (const pacer of pacers) {
+          yield* holdIn(locks, pacer.lock)
+          const nowMs = yield* Clock.currentTimeMillis
+          if (pacer.nextStartMs > nowMs) yield* Effect.sleep(Math.ceil(pacer.nextStartMs - nowMs))
+        }
+        return (startMs: number) =>
+          Effect.zipRight(
+            Effect.sync(() => {
+              for (const pacer of pacers) pacer.nextStartMs = startMs + pacer.intervalMs
+            }),
+            Scope.close(locks, Exit.void)
+          )
+      })
+
+    /** Everything a request passes before it starts; what it holds is released when `scope` closes. */
+    const admit = (methods: ReadonlyArray<string>, scope: Scope.Scope) =>
+      Effect.gen(function* () {
+        const weights = methodWeights(methods)
+        yield* awaitBudgets(weights, scope)
+        for (const program of yield* SlowOverride) {
+          if (program.concurrency !== undefined) yield* holdIn(scope, program.concurrency)
+        }
+        // Pacer locks live in a child scope closed at the start; an interrupted request gives them back unchanged.
+        const pacerLocks = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+        const markPacedStart = yield* claimPacedStart(pacerLocks)
+        if (Number.isFinite(settings.maxConcurrent)) yield* holdIn(scope, ceiling)
+        if (settings.bucket !== undefined) {
+          // Reserved last, right before the start: a reservation followed by another wait would let starts bunch up.
+          const nowMs = yield* Clock.currentTimeMillis
+          const delayMs = yield* store.reserveBucketStart({ key: settings.key, bucket: settings.bucket, nowMs })
+          if (delayMs > 0) {
+            counters.bucketWaits++
+            counters.bucketWaitMs += delayMs
+            yield* Effect.logDebug("rate limiter: waiting for the leaky bucket").pipe(
+              Effect.annotateLogs({ methods: [...weights.keys()].join(","), waitMs: delayMs })
+            )
+            yield* Effect.sleep(delayMs)
+          }
+        }
+        const startMs = yield* Clock.currentTimeMillis
+        yield* Effect.uninterruptible(
+          Effect.all([
+            markPacedStart(startMs),
+            Effect.sync(() => {
+              counters.started++
+              counters.inFlight++
+            }),
+            Scope.addFinalizer(
+              scope,
+              Effect.sync(() => {
+                counters.inFlight--
+              })
+            )
+          ])
+        )
+      })
+
+    const withPermit: Service["withPermit"] = (methods, request) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(Scope.make(), (scope) =>
+          restore(admit(methods, scope)).pipe(
+            Effect.zipRight(restore(request)),
+            Effect.onExit((exit) => Scope.close(scope, exit))
+          )
+        )
+      )
+
+    const record: Service["record"] = (entries) =>
+      Effect.gen(function* () {
+        if (entries.length === 0) return
+        const nowMs = yield* Clock.currentTimeMillis
+        const normalised = entries.map((entry) => ({ method: Operating.methodKey(entry.method), time: entry.time }))
+        yield* store.recordOperating({ key: settings.key, shape: settings.operating, nowMs, entries: normalised })
+        yield* notify(new Set(normalised.map((entry) => entry.method)))
+      })
+
+    const shrink = Effect.gen(function* () {
+      const nowMs = yield* Clock.currentTimeMillis
+      if (nowMs - lastShrinkAtMs < shrinkIntervalMs || !Number.isFinite(ceilingValue)) return
+      lastShrinkAtMs = nowMs
+      const next = Math.max(1, Math.floor(ceilingValue / 2))
+      if (next === ceilingValue) return
+      yield* Effect.logDebug("rate limiter: lowering the concurrency ceiling").pipe(
+        Effect.annotateLogs({ from: ceilingValue, to: next })
+      )
+      yield* setCeiling(next)
+    })
+
+    const blockMethod = (method: string, resetAtMs: number | undefined) =>
+      Effect.gen(function* () {
+        const key = Operating.methodKey(method)
+        const nowMs = yield* Clock.currentTimeMillis
+        const [budget] = yield* store.methodBudgets({
+          key: settings.key,
+          methods: [key],
+          nowMs,
+          windowMs: settings.operating.windowMs
+        })
+        const untilMs = Operating.blockUntil(budget!, resetAtMs, nowMs)
+        yield* store.blockMethod({ key: settings.key, method: key, untilMs })
+        counters.methodBlocks++
+        yield* Effect.logDebug("rate limiter: method blocked by the portal").pipe(
+          Effect.annotateLogs({ method: key, waitMs: untilMs - nowMs })
+        )
+        yield* notify([key])
+      })
+
+    const feedback = (outcome: Outcome): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        switch (outcome._tag) {
+          case "Success":
+            return ceilingValue < settings.maxConcurrent ? setCeiling(ceilingValue + 1) : Effect.void
+          case "Throttled": {
+            counters.throttled++
+            const bucket = settings.bucket
+            // 503 QUERY_LIMIT_EXCEEDED: the portal's counter is full whatever ours says (other apps share it).
+            const fill =
+              bucket === undefined
+                ? Effect.void
+                : Effect.flatMap(Clock.currentTimeMillis, (nowMs) =>
+                    store.fillBucket({ key: settings.key, bucket, nowMs })
+                  )
+            return Effect.zipRight(fill, shrink)
+          }
+          case "ServerError":
+            counters.serverErrors++
+            return shrink
+          case "MethodBlocked":
+            return blockMethod(outcome.method, outcome.resetAtMs)
+        }
+      })
+
+    const stats: Effect.Effect<LimiterStats> = Effect.sync(() => ({ ...counters, concurrencyCeiling: ceilingValue }))
+
+    return { withPermit, record, feedback, stats }
+  })

@@ -1,0 +1,58 @@
+/**
+ * The in-memory limiter store: bucket counters and method budgets in Maps, one process only. A shared store
+ * (Redis) implements the same operations atomically with the same pure functions.
+ */
+import { Effect } from "effect"
+import type { StoreService } from "../RateLimiter.js"
+import * as Bucket from "./limiterBucket.js"
+import * as Operating from "./limiterOperating.js"
+
+/** Makes an empty in-memory store. */
+export const makeMemoryStore = (): StoreService => {
+  const buckets = new Map<string, Bucket.BucketState>()
+  const budgets = new Map<string, Operating.MethodBudget>()
+  const budgetKey = (key: string, method: string) => `${key}\u0000${method}`
+  const budgetOf = (key: string, method: string) => budgets.get(budgetKey(key, method)) ?? Operating.emptyBudget
+
+  return {
+    reserveBucketStart: ({ bucket, key, nowMs }) =>
+      Effect.sync(() => {
+        const reservation = Bucket.reserveStart(buckets.get(key), bucket, nowMs)
+        buckets.set(key, reservation.state)
+        return reservation.delayMs
+      }),
+    fillBucket: ({ bucket, key, nowMs }) =>
+      Effect.sync(() => {
+        buckets.set(key, Bucket.fillBucket(buckets.get(key), bucket, nowMs))
+      }),
+    recordOperating: ({ entries, key, nowMs, shape }) =>
+      Effect.sync(() => {
+        for (const entry of entries) {
+          const budget = budgetOf(key, entry.method)
+          budgets.set(
+            budgetKey(key, entry.method),
+            Operating.recordTime(budget, entry.time, nowMs, shape, Operating.countsLocally(entry.method))
+          )
+        }
+      }),
+    blockMethod: ({ key, method, untilMs }) =>
+      Effect.sync(() => {
+        const budget = budgetOf(key, method)
+        budgets.set(budgetKey(key, method), {
+          ...budget,
+          blockedUntilMs: Math.max(untilMs, budget.blockedUntilMs ?? 0)
+        })
+      }),
+    methodBudgets: ({ key, methods, nowMs, windowMs }) =>
+      Effect.sync(() =>
+        methods.map((method) => {
+          const stored = budgets.get(budgetKey(key, method))
+          if (stored === undefined) return Operating.emptyBudget
+          // Write the pruned budget back, so spends that left the window do not pile up.
+          const pruned = Operating.prune(stored, nowMs, windowMs)
+          budgets.set(budgetKey(key, method), pruned)
+          return pruned
+        })
+      )
+  }
+}
