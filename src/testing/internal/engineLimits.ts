@@ -1,0 +1,125 @@
+/**
+ * The portal's two limits as plain state machines over portal time: the leaky bucket of request intensity
+ * (503 QUERY_LIMIT_EXCEEDED) and the per-method operating-time window (429 OPERATION_TIME_LIMIT).
+ */
+
+/** Float drift must not turn an exact burst (poolSize requests, then one per 1/rps s) into a 503. */
+const epsilon = 1e-9
+
+/**
+ * The leaky bucket of [D] limits.md: every admitted request adds 1, the counter drains `perSecond` per portal
+ * second, and a request that would take it past `poolSize` is refused without adding anything.
+ */
+export class LeakyBucket {
+  private readonly counters = new Map<string, { level: number; atMs: number }>()
+
+  constructor(
+    readonly poolSize: number,
+    readonly perSecond: number
+  ) {}
+
+  /** The drained counter of `key` at `nowMs` (portal time). */
+  level(key: string, nowMs: number): number {
+    const counter = this.counters.get(key)
+    if (counter === undefined) return 0
+    const drained = counter.level - (Math.max(0, nowMs - counter.atMs) / 1000) * this.perSecond
+    return Math.max(0, drained)
+  }
+
+  /** Adds one request, or answers `false` (and adds nothing) when it would overflow the pool. */
+  admit(key: string, nowMs: number): boolean {
+    const level = this.level(key, nowMs)
+    if (level + 1 > this.poolSize + epsilon) {
+      this.counters.set(key, { level, atMs: nowMs })
+      return false
+    }
+    this.counters.set(key, { level: level + 1, atMs: nowMs })
+    return true
+  }
+}
+
+interface OperatingBucket {
+  readonly index: number
+  readonly firstCallMs: number
+  seconds: number
+}
+
+/**
+ * The operating-time window of [CORE] LoadLimiter: per key (auth entity × method) ten buckets of window/10; a
+ * bucket lives from its first call until that call + window; the sum of live buckets is the method's usage.
+ */
+export class OperatingWindow {
+  private readonly buckets = new Map<string, Array<OperatingBucket>>()
+  private readonly bucketMs: number
+  private readonly windowMs: number
+
+  constructor(
+    readonly limitSeconds: number,
+    windowSeconds: number
+  ) {
+    this.windowMs = windowSeconds * 1000
+    this.bucketMs = this.windowMs / 10
+  }
+
+  private live(key: string, nowMs: number): Array<OperatingBucket> {
+    const all = this.buckets.get(key)
+    if (all === undefined) return []
+    const live = all.filter((bucket) => nowMs < bucket.firstCallMs + this.windowMs)
+    if (live.length !== all.length) {
+      if (live.length === 0) this.buckets.delete(key)
+      else this.buckets.set(key, live)
+    }
+    return live
+  }
+
+  /** Seconds billed to `key` in the live buckets. */
+  usedSeconds(key: string, nowMs: number): number {
+    let sum = 0
+    for (const bucket of this.live(key, nowMs)) sum += bucket.seconds
+    return sum
+  }
+
+  /**
+   * `operating_reset_at`: unix seconds when the oldest live bucket expires; with none, `now + window`, as the
+   * core does from the first call of the request.
+   */
+  resetAtSeconds(key: string, nowMs: number): number {
+    const oldest = this.live(key, nowMs)[0]
+    return Math.floor(((oldest?.firstCallMs ?? nowMs) + this.windowMs) / 1000)
+  }
+
+  /** Files `seconds` into the bucket of `nowMs`. */
+  bill(key: string, seconds: number, nowMs: number): void {
+    const index = Math.floor(nowMs / this.bucketMs)
+    const live = this.live(key, nowMs)
+    const current = live.find((bucket) => bucket.index === index)
+    if (current !== undefined) current.seconds += seconds
+    else this.buckets.set(key, [...live, { index, firstCallMs: nowMs, seconds }])
+  }
+}
+
+/** [CORE] LoadLimiter::$minimalFixTime: a method's run time in one request counts only above 0.1 s. */
+export const minimalFixSeconds = 0.1
+
+/**
+ * The operating time one HTTP request has used so far, per key; billed to the window when the request ends
+ * (the core's `finalize`), each key only when its sum passes the 0.1 s floor.
+ */
+export class RequestOperating {
+  private readonly seconds = new Map<string, number>()
+
+  add(key: string, seconds: number): void {
+    this.seconds.set(key, (this.seconds.get(key) ?? 0) + seconds)
+  }
+
+  /** What counts of this request so far: nothing until the floor is passed. */
+  counted(key: string): number {
+    const seconds = this.seconds.get(key) ?? 0
+    return seconds > minimalFixSeconds ? seconds : 0
+  }
+
+  /** The keys and seconds to bill. */
+  billable(): Array<[string, number]> {
+    return [...this.seconds.entries()].filter(([, seconds]) => seconds > minimalFixSeconds)
+  }
+}

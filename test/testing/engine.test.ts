@@ -1,0 +1,366 @@
+import { describe, expect, it } from "@effect/vitest"
+import type { FakePortalOptions } from "../../src/testing/Options.js"
+import { PortalEngine } from "../../src/testing/internal/engine.js"
+import type { PortalOutcome, PortalRequest } from "../../src/testing/internal/types.js"
+import { makeTestTable, type TestTable } from "./engineTestTable.js"
+
+const hook = "/rest/1/secret/"
+
+const setup = (options: FakePortalOptions = {}, table: TestTable = makeTestTable()) => {
+  const engine = new PortalEngine({ costModel: "zero", webhook: { userId: 1, code: "secret" }, ...options }, 0, table)
+  const send = (request: Partial<PortalRequest> & { readonly url: string }, nowMs = 0): PortalOutcome =>
+    engine.handle({ httpMethod: "GET", headers: {}, body: "", ...request }, nowMs)
+  const post = (url: string, body: unknown, nowMs = 0): PortalOutcome =>
+    send({ httpMethod: "POST", url, headers: { "content-type": "application/json" }, body: JSON.stringify(body) }, nowMs)
+  return { engine, table, send, post }
+}
+
+const response = (outcome: PortalOutcome) => {
+  if (outcome._tag !== "Response") throw new Error(`expected a response, got ${outcome._tag}`)
+  return outcome
+}
+
+const body = (outcome: PortalOutcome): Record<string, unknown> => JSON.parse(response(outcome).body) as Record<string, unknown>
+
+describe("routing and webhook auth", () => {
+  it("answers a webhook call with result, next, total and time, in PHP's key order", () => {
+    const { send } = setup({ limits: "off" })
+    const outcome = response(send({ url: `${hook}crm.deal.list?start=0` }))
+    expect(outcome.status).toBe(200)
+    expect(outcome.headers["content-type"]).toBe("application/json; charset=utf-8")
+    const parsed = JSON.parse(outcome.body) as Record<string, unknown>
+    expect(Object.keys(parsed)).toEqual(["result", "next", "total", "time"])
+    expect(parsed["next"]).toBe(50)
+    expect(parsed["total"]).toBe(120)
+    expect((parsed["result"] as Array<unknown>)[0]).toEqual({ ID: "1", TITLE: "Deal 1" })
+    expect(Object.keys(parsed["time"] as object)).toEqual(["start", "finish", "duration", "processing", "date_start", "date_finish"])
+  })
+
+  it("lower-cases the method and strips .json and a trailing slash", () => {
+    const { send, table } = setup()
+    expect(response(send({ url: `${hook}CRM.Deal.List.json/?start=100` })).status).toBe(200)
+    expect(table.calls.map((call) => call.method)).toEqual(["crm.deal.list"])
+    expect(body(send({ url: `${hook}crm.deal.list?start=100` }))["next"]).toBeUndefined()
+  })
+
+  it("answers .xml with Bitrix's XML", () => {
+    const { send } = setup({ limits: "off" })
+    const outcome = response(send({ url: `${hook}crm.deal.get.xml?ID=2` }))
+    expect(outcome.headers["content-type"]).toBe("text/xml; charset=utf-8")
+    expect(outcome.body).toMatch(/^<response><result><ID>2<\/ID><TITLE>Deal 2<\/TITLE><\/result><time><start>/)
+  })
+
+  it("refuses a wrong code or user with 401 INVALID_CREDENTIALS", () => {
+    const { send } = setup()
+    for (const url of ["/rest/1/wrong/crm.deal.list", "/rest/2/secret/crm.deal.list", "/rest/x/secret/crm.deal.list"]) {
+      const outcome = response(send({ url }))
+      expect(outcome.status).toBe(401)
+      expect(JSON.parse(outcome.body)).toEqual({ error: "INVALID_CREDENTIALS", error_description: "Invalid request credentials" })
+    }
+  })
+
+  it("answers an unknown method with 404 ERROR_METHOD_NOT_FOUND and no time", () => {
+    const { send } = setup()
+    const outcome = response(send({ url: `${hook}crm.nothing.list` }))
+    expect(outcome.status).toBe(404)
+    expect(JSON.parse(outcome.body)).toEqual({ error: "ERROR_METHOD_NOT_FOUND", error_description: "Method not found!" })
+    // A webhook path missing a segment leaves slashes in the method name.
+    expect(response(send({ url: "/rest/secret/crm.deal.list" })).status).toBe(401)
+    expect(response(send({ url: "/rest/1/secret/x/crm.deal.list", headers: { authorization: "Bearer nope" } })).status).toBe(401)
+  })
+
+  it("answers /rest/{method} without credentials with NO_AUTH_FOUND and a bad token with invalid_token", () => {
+    const { send } = setup()
+    expect(body(send({ url: "/rest/crm.deal.list" }))).toEqual({ error: "NO_AUTH_FOUND", error_description: "Wrong authorization data" })
+    const bad = response(send({ url: "/rest/crm.deal.list?auth=nope" }))
+    expect(bad.status).toBe(401)
+    expect(JSON.parse(bad.body)["error"]).toBe("invalid_token")
+  })
+
+  it("answers other paths with an nginx 404 page", () => {
+    const { send } = setup()
+    const outcome = response(send({ url: "/favicon.ico" }))
+    expect(outcome.status).toBe(404)
+    expect(outcome.body).toContain("<center>nginx</center>")
+  })
+
+  it("passes error extras through and turns an exception into 500 ERROR_CORE", () => {
+    const { send } = setup()
+    expect(body(send({ url: `${hook}fail` }))).toEqual({
+      error: "ERROR_ARGUMENT",
+      error_description: "The filter is not an array.",
+      argument: "filter"
+    })
+    const boom = response(send({ url: `${hook}boom` }))
+    expect(boom.status).toBe(500)
+    expect(JSON.parse(boom.body)).toEqual({ error: "ERROR_CORE", error_description: "kaboom" })
+    const notFound = response(send({ url: `${hook}crm.deal.get?ID=999` }))
+    expect(notFound.status).toBe(400)
+    expect(JSON.parse(notFound.body)).toEqual({ error: "", error_description: "Not found" })
+  })
+
+  it("never throws on garbage", () => {
+    const { send } = setup()
+    const outcome = response(send({ url: "%%%/rest/\u0000?a[[[=%&&=", httpMethod: "POST", body: "\u0000{", headers: { "content-type": "application/json" } }))
+    expect(outcome.status).toBeGreaterThanOrEqual(400)
+  })
+})
+
+describe("parameters", () => {
+  const echo = (outcome: PortalOutcome): unknown => body(outcome)["result"]
+
+  it("reads the query string with parse_str", () => {
+    const { send } = setup()
+    expect(echo(send({ url: `${hook}echo?filter%5B%3EID%5D=5&select[]=ID&a.b=1` }))).toEqual({
+      filter: { ">ID": "5" },
+      select: ["ID"],
+      a_b: "1"
+    })
+  })
+
+  it("reads a form body and merges it over the query", () => {
+    const { send } = setup()
+    const outcome = send({
+      url: `${hook}echo?a=query&b=query`,
+      httpMethod: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: "a=form&c[]=1"
+    })
+    expect(echo(outcome)).toEqual({ a: "form", b: "query", c: ["1"] })
+  })
+
+  it("reads a JSON body (charset ignored) with body keys winning and types kept", () => {
+    const { send } = setup()
+    const outcome = send({
+      url: `${hook}echo?a=query&b=query`,
+      httpMethod: "POST",
+      headers: { "content-type": "application/json; charset=utf-8" },
+      body: '{"a":1,"filter":{">ID":0},"flag":true}'
+    })
+    expect(echo(outcome)).toEqual({ a: 1, b: "query", filter: { ">ID": 0 }, flag: true })
+  })
+
+  it("treats invalid JSON as no params and parse_strs other raw bodies", () => {
+    const { send } = setup()
+    const invalid = send({ url: `${hook}echo?a=1`, httpMethod: "POST", headers: { "content-type": "application/json" }, body: "{oops" })
+    expect(echo(invalid)).toEqual({ a: "1" })
+    const raw = send({ url: `${hook}echo`, httpMethod: "POST", headers: { "content-type": "text/plain" }, body: "x=1&y[z]=2" })
+    expect(echo(raw)).toEqual({ x: "1", y: { z: "2" } })
+    // Bitrix compares the type exactly: an upper-case JSON type is parse_str-ed.
+    const upper = send({ url: `${hook}echo`, httpMethod: "POST", headers: { "content-type": "Application/JSON" }, body: '{"a":1}' })
+    expect(echo(upper)).toEqual({ '{"a":1}': "" })
+  })
+
+  it("passes a JSON list body positionally", () => {
+    const { send } = setup()
+    const outcome = send({ url: `${hook}echo`, httpMethod: "POST", headers: { "content-type": "application/json" }, body: '[123,{"X":1}]' })
+    expect(echo(outcome)).toEqual([123, { X: 1 }])
+  })
+
+  it("ignores a GET body", () => {
+    const { send } = setup()
+    expect(echo(send({ url: `${hook}echo?a=1`, body: "b=2", headers: { "content-type": "application/x-www-form-urlencoded" } }))).toEqual({ a: "1" })
+  })
+})
+
+describe("OAuth", () => {
+  const oauth = { clientId: "app.1", clientSecret: "s3cret", accessTokenLifetimeSeconds: 60 }
+
+  it("accepts the initial token as auth, access_token or Bearer, and hides it from the method", () => {
+    const { engine, send, table } = setup({ oauth })
+    const token = engine.oauth!.accessToken
+    expect(token).toMatch(/^[a-z0-9]{32}$/)
+    expect(body(send({ url: `/rest/echo?auth=${token}&x=1` }))["result"]).toEqual({ x: "1" })
+    expect(response(send({ url: `/rest/echo?access_token=${token}` })).status).toBe(200)
+    const viaHeader = response(send({ url: "/rest/echo.json", headers: { authorization: `Bearer ${token}` } }))
+    expect(viaHeader.status).toBe(200)
+    expect(viaHeader.headers["x-bitrix-rest-application"]).toBe("app.1")
+    expect(table.calls.every((call) => JSON.stringify(call.params).includes(token) === false)).toBe(true)
+  })
+
+  it("expires an access token after its lifetime of portal time", () => {
+    const { engine, send } = setup({ oauth, timeScale: 10 })
+    const token = engine.oauth!.accessToken
+    expect(response(send({ url: `/rest/echo?auth=${token}` }, 5_999)).status).toBe(200)
+    const expired = response(send({ url: `/rest/echo?auth=${token}` }, 6_000))
+    expect(expired.status).toBe(401)
+    expect(JSON.parse(expired.body)).toEqual({ error: "expired_token", error_description: "The access token provided has expired." })
+  })
+
+  it("rotates the refresh token on every refresh and refuses a spent one", () => {
+    const { engine, send } = setup({ oauth })
+    const first = engine.oauth!
+    const refresh = (refreshToken: string, secret = "s3cret") =>
+      send({ url: `/oauth/token/?grant_type=refresh_token&client_id=app.1&client_secret=${secret}&refresh_token=${refreshToken}` }, 1000)
+    const answer = response(refresh(first.refreshToken))
+    expect(answer.status).toBe(200)
+    const pair = JSON.parse(answer.body) as Record<string, unknown>
+    expect(Object.keys(pair)).toEqual([
+      "access_token",
+      "client_endpoint",
+      "domain",
+      "expires",
+      "expires_in",
+      "member_id",
+      "refresh_token",
+      "scope",
+      "server_endpoint",
+      "status",
+      "user_id"
+    ])
+    expect(pair["refresh_token"]).not.toBe(first.refreshToken)
+    expect(pair["access_token"]).not.toBe(first.accessToken)
+    expect(pair["expires_in"]).toBe(60)
+    expect(pair["client_endpoint"]).toBe("https://fake-portal.bitrix24.test/rest/")
+    expect(response(send({ url: `/rest/echo?auth=${String(pair["access_token"])}` }, 1000)).status).toBe(200)
+
+    const spent = response(refresh(first.refreshToken))
+    expect(spent.status).toBe(400)
+    expect(JSON.parse(spent.body)["error"]).toBe("invalid_grant")
+    const wrongClient = response(refresh(String(pair["refresh_token"]), "nope"))
+    expect(wrongClient.status).toBe(401)
+    expect(JSON.parse(wrongClient.body)["error"]).toBe("invalid_client")
+    // The wrong-client attempt did not spend the token.
+    const second = JSON.parse(response(refresh(String(pair["refresh_token"]))).body) as Record<string, unknown>
+    expect(second["refresh_token"]).not.toBe(pair["refresh_token"])
+  })
+
+  it("does not count token requests in the leaky bucket", () => {
+    const { engine, send } = setup({ oauth, limits: { poolSize: 1, requestsPerSecond: 1, operatingLimitSeconds: 100, operatingWindowSeconds: 60 } })
+    send({ url: "/oauth/token/?grant_type=refresh_token&client_id=app.1&client_secret=s3cret&refresh_token=x" })
+    expect(response(send({ url: `/rest/echo?auth=${engine.oauth!.accessToken}` })).status).toBe(200)
+  })
+})
+
+describe("414", () => {
+  it("refuses a GET line longer than maxUrlLength with an HTML page, before anything else", () => {
+    const { send, engine, table } = setup({ maxUrlLength: 100 })
+    const query = "x=" + "a".repeat(100)
+    const outcome = response(send({ url: `${hook}echo?${query}` }))
+    expect(outcome.status).toBe(414)
+    expect(outcome.headers["content-type"]).toBe("text/html")
+    expect(outcome.body).toContain("414 Request-URI Too Large")
+    expect(table.calls).toHaveLength(0)
+    // The same parameters in a POST body are fine.
+    expect(response(send({ url: `${hook}echo`, httpMethod: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: query })).status).toBe(200)
+    expect(engine.stats().rejected414).toBe(1)
+  })
+
+  it("defaults to 8192 characters of path and query", () => {
+    const { send } = setup()
+    const base = `${hook}echo?x=`
+    expect(response(send({ url: base + "a".repeat(8192 - base.length) })).status).toBe(200)
+    expect(response(send({ url: base + "a".repeat(8193 - base.length) })).status).toBe(414)
+    expect(response(send({ url: "https://portal.example" + base + "a".repeat(8192 - base.length) })).status).toBe(200)
+  })
+})
+
+describe("faults", () => {
+  const fault = (kind: NonNullable<FakePortalOptions["faults"]>[number]["kind"]) =>
+    setup({ limits: "off", faults: [{ kind, onRequests: [2] }] })
+
+  it("answers error500 with JSON, html502/html504 with HTML, error503 with QUERY_LIMIT_EXCEEDED, without running", () => {
+    const cases = [
+      ["error500", 500, '{"error":"INTERNAL_SERVER_ERROR","error_description":"Internal server error"}'],
+      ["html502", 502, "502 Bad Gateway"],
+      ["html504", 504, "504 Gateway Time-out"],
+      ["error503", 503, '{"error":"QUERY_LIMIT_EXCEEDED","error_description":"Too many requests"}']
+    ] as const
+    for (const [kind, status, text] of cases) {
+      const { send, table, engine } = fault(kind)
+      expect(response(send({ url: `${hook}crm.deal.add` })).status).toBe(200)
+      const outcome = response(send({ url: `${hook}crm.deal.add` }))
+      expect(outcome.status).toBe(status)
+      expect(outcome.body).toContain(text)
+      expect(table.writesPerformed()["crm.deal.add"]).toBe(1)
+      expect(engine.stats().faultsInjected).toEqual({ [kind]: 1 })
+      expect(response(send({ url: `${hook}crm.deal.add` })).status).toBe(200)
+    }
+  })
+
+  it("drops the connection after a write ran, and hangs without running", () => {
+    const dropped = fault("drop")
+    dropped.send({ url: `${hook}crm.deal.add` })
+    expect(dropped.send({ url: `${hook}crm.deal.add` })).toEqual({ _tag: "Drop", delayMs: 0 })
+    expect(dropped.table.writesPerformed()["crm.deal.add"]).toBe(2)
+    const hung = fault("hang")
+    hung.send({ url: `${hook}crm.deal.add` })
+    expect(hung.send({ url: `${hook}crm.deal.add` })).toEqual({ _tag: "Hang" })
+    expect(hung.table.writesPerformed()["crm.deal.add"]).toBe(1)
+    expect(hung.engine.stats().faultsInjected).toEqual({ hang: 1 })
+  })
+
+  it("truncates the JSON of a 200 with malformedJson", () => {
+    const { send } = fault("malformedJson")
+    send({ url: `${hook}crm.deal.list` })
+    const outcome = response(send({ url: `${hook}crm.deal.list` }))
+    expect(outcome.status).toBe(200)
+    expect(() => JSON.parse(outcome.body)).toThrow()
+    expect(outcome.body.startsWith('{"result":[{"ID":"1"')).toBe(true)
+  })
+
+  it("expires the presented token with expireToken", () => {
+    const { send, engine } = setup({ oauth: { clientId: "a", clientSecret: "b" }, faults: [{ kind: "expireToken", onRequests: [2] }] })
+    const url = `/rest/echo?auth=${engine.oauth!.accessToken}`
+    expect(response(send({ url })).status).toBe(200)
+    expect(JSON.parse(response(send({ url })).body)["error"]).toBe("expired_token")
+    expect(JSON.parse(response(send({ url })).body)["error"]).toBe("expired_token")
+    expect(engine.stats().faultsInjected).toEqual({ expireToken: 1 })
+  })
+
+  it("fires by seeded probability, the same way for the same seed, only for the listed methods", () => {
+    const run = (seedNumber: number) => {
+      const { send } = setup({ seedNumber, limits: "off", faults: [{ kind: "error500", probability: 0.3, methods: ["crm.deal.list"] }] })
+      return Array.from({ length: 60 }, (_, i) => response(send({ url: `${hook}${i % 2 === 0 ? "crm.deal.list" : "echo"}` })).status)
+    }
+    const first = run(7)
+    expect(run(7)).toEqual(first)
+    expect(first.filter((_, i) => i % 2 === 1).every((status) => status === 200)).toBe(true)
+    const failures = first.filter((status) => status === 500).length
+    expect(failures).toBeGreaterThan(2)
+    expect(failures).toBeLessThan(25)
+    expect(run(8)).not.toEqual(first)
+  })
+
+  it("matches a batch by the methods of its commands", () => {
+    const { post } = setup({ faults: [{ kind: "error500", onRequests: [1, 2], methods: ["crm.deal.add"] }] })
+    expect(response(post(`${hook}batch`, { cmd: { a: "crm.deal.list" } })).status).toBe(200)
+    expect(response(post(`${hook}batch`, { cmd: { a: "crm.deal.add" } })).status).toBe(500)
+  })
+})
+
+describe("mutations and counters", () => {
+  it("mutates an entity after every N list calls on it, batch commands included", () => {
+    const { send, post, table } = setup({ mutations: [{ entity: "crm.deal", everyRequests: 3, add: 1 }] })
+    send({ url: `${hook}crm.deal.list` })
+    send({ url: `${hook}crm.deal.get?ID=1` })
+    send({ url: `${hook}crm.deal.list` })
+    expect(table.mutations).toHaveLength(0)
+    post(`${hook}batch`, { cmd: { a: "crm.deal.list", b: "crm.deal.list", c: "crm.deal.list", d: "crm.deal.list" } })
+    expect(table.mutations).toHaveLength(2)
+  })
+
+  it("counts requests, batch commands, rows, writes and portal time", () => {
+    const { send, post, engine } = setup({ timeScale: 4 })
+    send({ url: `${hook}crm.deal.list` })
+    send({ url: `${hook}crm.deal.add` })
+    post(`${hook}batch`, { cmd: { a: "crm.deal.list?start=50", b: "crm.deal.get?ID=1", c: "nope" } }, 2_500)
+    const stats = engine.stats()
+    expect(stats.httpRequests).toBe(3)
+    expect(stats.requestsByMethod).toEqual({ "crm.deal.list": 1, "crm.deal.add": 1, batch: 1 })
+    expect(stats.batchCommandsByMethod).toEqual({ "crm.deal.list": 1, "crm.deal.get": 1, nope: 1 })
+    expect(stats.rowsServed).toBe(100)
+    expect(stats.writesPerformed).toEqual({ "crm.deal.add": 1 })
+    expect(stats.portalSecondsElapsed).toBe(10)
+    expect(engine.stats(5_000).portalSecondsElapsed).toBe(20)
+  })
+
+  it("derives a webhook code from the seed number when none is given", () => {
+    const a = new PortalEngine({ seedNumber: 3 }, 0, makeTestTable())
+    const b = new PortalEngine({ seedNumber: 3 }, 0, makeTestTable())
+    const c = new PortalEngine({ seedNumber: 4 }, 0, makeTestTable())
+    expect(a.webhookPath).toMatch(/^\/rest\/1\/[a-z0-9]{16}\/$/)
+    expect(b.webhookPath).toBe(a.webhookPath)
+    expect(c.webhookPath).not.toBe(a.webhookPath)
+  })
+})
