@@ -171,7 +171,7 @@ export const make = (
               })
           )
         )
-      ).pipe(Effect.withSpan("bitrix.transport", { attributes: { "bitrix.method": method } }))
+      ).pipe(Effect.withSpan("bitrix.transport", { attributes: { "bitrix.method": method }, captureStackTrace: false }))
 
     return Transport.of({ send })
   })

@@ -1,0 +1,540 @@
+/**
+ * The client's verbs as Effect programs: `call`, `callEither`, `callRaw`, `callBatch`, `getByID`, `getAll`,
+ * `slow`; and the layers that provide the services they run on.
+ *
+ * ```ts
+ * const deals = await Effect.runPromise(
+ *   Bitrix.getAll("crm.deal.list", { select: ["ID", "TITLE"] }).pipe(Effect.provide(Bitrix.layerFetch({ webhook })))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { FetchHttpClient, type HttpClient } from "@effect/platform"
+import { Chunk, Effect, Either, Layer, Stream, type Duration, type Redacted, type Schedule } from "effect"
+import type * as Auth from "./Auth.js"
+import * as BatchPlanner from "./BatchPlanner.js"
+import { checkLimits, type Limits } from "./BitrixConfig.js"
+import {
+  BitrixApiError,
+  type HttpError,
+  ItemFailure,
+  type UnknownOutcomeError,
+  ValidationError
+} from "./BitrixError.js"
+import type * as Envelope from "./Envelope.js"
+import * as Client from "./internal/client.js"
+import * as Validate from "./internal/validate.js"
+import * as ListStrategy from "./ListStrategy.js"
+import { ProgressReporter } from "./ProgressReporter.js"
+import * as Query from "./Query.js"
+import * as RateLimiter from "./RateLimiter.js"
+import * as Transport from "./Transport.js"
+
+/**
+ * The services every verb runs on. `Bitrix.layer` provides them all; tests swap `Transport` for the fake portal.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Services = Transport.Transport | RateLimiter.RateLimiter | BatchPlanner.BatchPlanner
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type Params = Readonly<Record<string, unknown>>
+
+/**
+ * Options of the client (everything but the connection).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface ServiceOptions {
+  /** Limit preset or numbers; match a time-scaled fake portal with explicit numbers. Default `"standard"`. */
+  readonly limits?: Limits
+  /** Commands per batch, 1..50. Default 50. */
+  readonly batchSize?: number
+  /** Retry schedule. Which errors are retried is fixed by safety rules, not by the schedule. */
+  readonly retry?: Schedule.Schedule<unknown, HttpError | BitrixApiError>
+  /** Ceiling on requests in flight. */
+  readonly maxConcurrent?: number
+  /** Bucket slots left unused, for a portal whose limit other apps on the same address share. Default 0. */
+  readonly bucketHeadroom?: number
+}
+
+/**
+ * Options of `layer`: a webhook or an OAuth app, plus the client options.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Options = ServiceOptions &
+  ({ readonly webhook: string | Redacted.Redacted<string> } | { readonly oauth: Auth.OAuthOptions }) & {
+    /** Per request; default 60 s (the portal's own cap). */
+    readonly timeout?: Duration.DurationInput
+  }
+
+const checkServiceOptions = (options: ServiceOptions) =>
+  Effect.suspend(() => {
+    const limitsProblem = options.limits === undefined ? undefined : checkLimits(options.limits)
+    if (limitsProblem !== undefined) return Effect.fail(new ValidationError({ path: "options.limits", detail: limitsProblem }))
+    const size = options.batchSize
+    if (size !== undefined && (!Number.isInteger(size) || size < 1 || size > 50)) {
+      return Effect.fail(
+        new ValidationError({
+          path: "options.batchSize",
+          detail: `must be a whole number from 1 to 50, got ${size}`,
+          suggestion: "The portal runs at most 50 commands per batch."
+        })
+      )
+    }
+    return Effect.void
+  })
+
+/**
+ * The limiter, the batch planner and the settings: every service but the transport. Combine with
+ * `FakePortal.layer` in tests, or use `layer` for a real portal.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layerServices = (
+  options: ServiceOptions = {}
+): Layer.Layer<RateLimiter.RateLimiter | BatchPlanner.BatchPlanner | Client.ClientSettings, ValidationError> =>
+  Layer.unwrapEffect(
+    checkServiceOptions(options).pipe(
+      Effect.as(
+        Layer.mergeAll(
+          RateLimiter.layer({
+            limits: options.limits ?? "standard",
+            ...(options.maxConcurrent === undefined ? {} : { maxConcurrent: options.maxConcurrent }),
+            ...(options.bucketHeadroom === undefined ? {} : { bucketHeadroom: options.bucketHeadroom })
+          }),
+          BatchPlanner.layer(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+          Layer.succeed(Client.ClientSettings, { retry: options.retry ?? Client.defaultRetry })
+        )
+      )
+    )
+  )
+
+/**
+ * The whole client over an `HttpClient` you provide (`FetchHttpClient.layer`, `NodeHttpClient.layerUndici`).
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layer = (options: Options): Layer.Layer<Services, ValidationError, HttpClient.HttpClient> =>
+  Layer.merge(layerServices(options), Transport.layer(options))
+
+/**
+ * The whole client over the platform's `fetch`.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layerFetch = (options: Options): Layer.Layer<Services, ValidationError> =>
+  layer(options).pipe(Layer.provide(FetchHttpClient.layer))
+
+// ----------------------------------------------------------------------------------------------------------------
+// call / callEither / callRaw
+// ----------------------------------------------------------------------------------------------------------------
+
+const kindOf = (method: string) => (Client.isReadMethod(method) ? ("read" as const) : ("write" as const))
+
+/** One failure per item of a bulk call: a portal error, or the whole batch's transport failure. */
+export type ItemError = BitrixApiError | HttpError | UnknownOutcomeError
+
+/** How many times items refused by an operating block inside a batch are sent again (they did not run). */
+const blockedCommandRetries = 5
+
+/**
+ * Sends `items` as batches of one method, in parallel within the limits; one `Either` per item, input order.
+ * Commands refused inside a batch by an operating block did not run, so they are sent again (the limiter has
+ * learnt the block and waits for it).
+ */
+const runItems = (method: string, items: ReadonlyArray<Params>) =>
+  Effect.gen(function* () {
+    const planner = yield* BatchPlanner.BatchPlanner
+    const progress = yield* ProgressReporter
+    const limiter = yield* RateLimiter.RateLimiter
+    const outcomes: Array<Either.Either<unknown, ItemError> | undefined> = new Array(items.length)
+    let pending: ReadonlyArray<number> = items.map((_, index) => index)
+    yield* progress.start(method, items.length)
+    for (let round = 0; pending.length > 0; round++) {
+      const indexes = pending
+      const batches = yield* planner.plan(method, indexes.map((index) => items[index]))
+      const retryLater: Array<number> = []
+      yield* Effect.forEach(
+        batches,
+        (batch) =>
+          Client.sendBatch(batch, { halt: false }).pipe(
+            Effect.matchEffect({
+              onFailure: (error) =>
+                Effect.gen(function* () {
+                  if (error._tag === "ValidationError") return yield* Effect.fail(error)
+                  for (const command of batch.commands) outcomes[indexes[command.index]!] = Either.left(error)
+                  yield* progress.advance(method, batch.commands.length)
+                }),
+              onSuccess: (commandOutcomes) =>
+                Effect.gen(function* () {
+                  let done = 0
+                  for (const outcome of commandOutcomes) {
+                    const index = indexes[outcome.index]!
+                    if (outcome._tag === "Success") {
+                      outcomes[index] = Either.right(outcome.result)
+                      done++
+                    } else if (outcome._tag === "Failure") {
+                      if (outcome.error.error === "OPERATION_TIME_LIMIT" && round < blockedCommandRetries) {
+                        retryLater.push(index)
+                        yield* limiter.feedback({ _tag: "MethodBlocked", method })
+                      } else {
+                        outcomes[index] = Either.left(Client.commandError(method, outcome.label, outcome.error, outcome.error))
+                        done++
+                      }
+                    } else {
+                      outcomes[index] = Either.left(
+                        new BitrixApiError({
+                          code: "NOT_RUN",
+                          description: "the portal did not run this command (absent from every map of the batch)",
+                          status: 200,
+                          method,
+                          commandLabel: outcome.label
+                        })
+                      )
+                      done++
+                    }
+                  }
+                  yield* progress.advance(method, done)
+                })
+            })
+          ),
+        { concurrency: "unbounded", discard: true }
+      )
+      pending = retryLater.sort((a, b) => a - b)
+    }
+    yield* progress.finish(method)
+    return outcomes.map((outcome) => outcome!)
+  })
+
+/**
+ * Fails with one error for a bulk call that partly failed: the portal's words per failed item, and the
+ * results of the others. A transport failure of a whole batch is passed through as it is.
+ */
+const collectOrFail = (method: string, items: ReadonlyArray<unknown>, outcomes: ReadonlyArray<Either.Either<unknown, ItemError>>) =>
+  Effect.suspend((): Effect.Effect<ReadonlyArray<unknown>, ItemError> => {
+    const failures: Array<ItemFailure> = []
+    for (const [index, outcome] of outcomes.entries()) {
+      if (Either.isRight(outcome)) continue
+      const error = outcome.left
+      if (error._tag !== "BitrixApiError") return Effect.fail(error)
+      failures.push(
+        new ItemFailure({
+          index,
+          commandLabel: error.commandLabel ?? "",
+          code: error.code,
+          description: error.description,
+          item: items[index]
+        })
+      )
+    }
+    if (failures.length === 0) return Effect.succeed(outcomes.map((outcome) => Either.getOrThrow(outcome)))
+    const first = failures[0]!
+    return Effect.fail(
+      new BitrixApiError({
+        code: first.code,
+        description: `${failures.length} of ${outcomes.length} items failed; first: ${first.description}`,
+        status: 200,
+        method,
+        failures,
+        partialResults: outcomes.map((outcome) => Either.getOrUndefined(outcome))
+      })
+    )
+  })
+
+/**
+ * Calls a method once with `params` (sent as JSON, not batched), or once per item of `items` (auto-batched,
+ * batches in parallel within the limits; results in input order). If some items fail, fails with a
+ * `BitrixApiError` listing every failed item with its index and the portal's words, and carrying the results
+ * of the rest in `partialResults`.
+ *
+ * @since 0.1.0
+ * @category Verbs
+ */
+export function call(
+  method: string,
+  items: ReadonlyArray<Params>
+): Effect.Effect<ReadonlyArray<unknown>, ItemError | ValidationError, Services>
+export function call(method: string, params?: Params): Effect.Effect<unknown, Client.ExchangeError | UnknownOutcomeError | ValidationError, Services>
+export function call(
+  method: string,
+  paramsOrItems?: Params | ReadonlyArray<Params>
+): Effect.Effect<unknown, ItemError | ValidationError, Services> {
+  return Effect.gen(function* () {
+    yield* Validate.method(method)
+    if (Array.isArray(paramsOrItems)) {
+      const items = yield* Validate.items(paramsOrItems)
+      if (items.length === 0) return []
+      const outcomes = yield* runItems(method, items)
+      return yield* collectOrFail(method, items, outcomes)
+    }
+    const params = yield* Validate.params(paramsOrItems)
+    const envelope = yield* Client.exchange({ method, params, limiterMethods: [method], kind: kindOf(method), itemIndexes: [0] })
+    return envelope.result
+  }).pipe(Effect.withSpan("Bitrix.call", { attributes: { "bitrix.method": method }, captureStackTrace: false }))
+}
+
+/**
+ * Like `call(method, items)`, but never fails for an item: one `Either` per item, in input order.
+ *
+ * @since 0.1.0
+ * @category Verbs
+ */
+export const callEither = (
+  method: string,
+  items: ReadonlyArray<Params>
+): Effect.Effect<ReadonlyArray<Either.Either<unknown, ItemError>>, ValidationError, Services> =>
+  Effect.gen(function* () {
+    yield* Validate.method(method)
+    const checked = yield* Validate.items(items)
+    if (checked.length === 0) return []
+    return yield* runItems(method, checked)
+  }).pipe(Effect.withSpan("Bitrix.callEither", { attributes: { "bitrix.method": method } }))
+
+/**
+ * Sends `params` as given (an object, or an array for the old positional methods such as
+ * `task.elapseditem.getlist`), not batched, and returns the whole envelope (`result`, `next`, `total`, `time`).
+ * Use it for `null` values, which a batch cannot carry.
+ *
+ * @since 0.1.0
+ * @category Verbs
+ */
+export const callRaw = (
+  method: string,
+  params: unknown = {}
+): Effect.Effect<Envelope.Success, Client.ExchangeError | UnknownOutcomeError | ValidationError, Services> =>
+  Effect.gen(function* () {
+    yield* Validate.method(method)
+    if (typeof params !== "object" || params === null) {
+      return yield* Effect.fail(
+        new ValidationError({ path: "params", detail: `expected an object or an array, got ${Validate.describe(params)}` })
+      )
+    }
+    return yield* Client.exchange({ method, params, limiterMethods: [method], kind: kindOf(method), itemIndexes: [0] })
+  }).pipe(Effect.withSpan("Bitrix.callRaw", { attributes: { "bitrix.method": method } }))
+
+// ----------------------------------------------------------------------------------------------------------------
+// callBatch
+// ----------------------------------------------------------------------------------------------------------------
+
+/**
+ * A command of `callBatch`: `"method?query"` as the portal takes it (with `$result[label][...]` references),
+ * or a method and params that are encoded for you.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type BatchCommand = string | { readonly method: string; readonly params?: Params }
+
+const labelPattern = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/**
+ * The portal's `batch` as it is: commands run in order, may reference earlier results with
+ * `$result[label][...]`, and with `halt` the batch stops at the first failure. Returns the result per command
+ * label; if any command failed, fails with a `BitrixApiError` listing each failed command (label and the
+ * portal's words) and carrying the results of the rest.
+ *
+ * @since 0.1.0
+ * @category Verbs
+ */
+export const callBatch = (batch: {
+  readonly halt?: boolean
+  readonly cmd: Readonly<Record<string, BatchCommand>>
+}): Effect.Effect<Readonly<Record<string, unknown>>, ItemError | ValidationError, Services> =>
+  Effect.gen(function* () {
+    const planner = yield* BatchPlanner.BatchPlanner
+    const entries = Object.entries(batch.cmd)
+    if (entries.length === 0) return {}
+    if (entries.length > planner.batchSize) {
+      return yield* Effect.fail(
+        new ValidationError({
+          path: "cmd",
+          detail: `${entries.length} commands; the portal runs at most ${planner.batchSize} in one batch`,
+          suggestion: "Split the batch, or use call(method, items) which batches for you."
+        })
+      )
+    }
+    const cmd: Record<string, string> = {}
+    const commands: Array<BatchPlanner.PlannedCommand> = []
+    for (const [index, [label, command]] of entries.entries()) {
+      if (!labelPattern.test(label)) {
+        return yield* Effect.fail(
+          new ValidationError({
+            path: `cmd.${label}`,
+            detail: "a command label must start with a letter or _ and hold only letters, digits and _",
+            suggestion: "Numeric labels turn the portal's result maps into lists; use names like c1, deal_1."
+          })
+        )
+      }
+      const method = typeof command === "string" ? command.split("?", 1)[0]! : command.method
+      yield* Validate.method(method).pipe(Effect.mapError((error) => new ValidationError({ ...error, path: `cmd.${label}` })))
+      if (typeof command === "string") {
+        cmd[label] = command
+      } else {
+        const params = yield* Validate.params(command.params, `cmd.${label}.params`)
+        const query = yield* Query.encode(params)
+        cmd[label] = query === "" ? method : `${method}?${query}`
+      }
+      commands.push({ label, method, params: command, index })
+    }
+    const decoded = yield* Client.exchangeBatch({ halt: batch.halt === true ? 1 : 0, cmd }, commands)
+    const outcomes = planner.unpack({ commands }, decoded)
+    const results: Record<string, unknown> = {}
+    const failures: Array<ItemFailure> = []
+    for (const outcome of outcomes) {
+      if (outcome._tag === "Success") results[outcome.label] = outcome.result
+      else if (outcome._tag === "Failure") {
+        failures.push(
+          new ItemFailure({
+            index: outcome.index,
+            commandLabel: outcome.label,
+            code: outcome.error.error,
+            description: outcome.error.error_description ?? "",
+            item: batch.cmd[outcome.label]
+          })
+        )
+      }
+    }
+    if (failures.length === 0) return results
+    const first = failures[0]!
+    return yield* Effect.fail(
+      new BitrixApiError({
+        code: first.code,
+        description: `${failures.length} of ${commands.length} commands failed; first [${first.commandLabel}]: ${first.description}`,
+        status: 200,
+        method: "batch",
+        commandLabel: first.commandLabel,
+        failures,
+        partialResults: commands.map((command) => results[command.label])
+      })
+    )
+  }).pipe(Effect.withSpan("Bitrix.callBatch"))
+
+// ----------------------------------------------------------------------------------------------------------------
+// getByID
+// ----------------------------------------------------------------------------------------------------------------
+
+/**
+ * Calls `method` once per ID (batched) and returns the results keyed by ID, in the order of `ids` (a `Map`,
+ * because a plain object would reorder numeric keys). Duplicate IDs are requested once.
+ *
+ * @since 0.1.0
+ * @category Verbs
+ */
+export const getByID = (
+  method: string,
+  ids: ReadonlyArray<string | number>,
+  options: { readonly idField?: string; readonly params?: Params } = {}
+): Effect.Effect<ReadonlyMap<string | number, unknown>, ItemError | ValidationError, Services> =>
+  Effect.gen(function* () {
+    yield* Validate.method(method)
+    const idField = options.idField ?? "ID"
+    const params = yield* Validate.params(options.params)
+    const clash = Object.keys(params).find((key) => key.toLowerCase() === idField.toLowerCase())
+    if (clash !== undefined) {
+      return yield* Effect.fail(
+        new ValidationError({
+          path: `params.${clash}`,
+          detail: `the ID field ${JSON.stringify(idField)} is set by getByID for each ID`,
+          suggestion: "Remove it from params, or pass the right idField."
+        })
+      )
+    }
+    if (!Array.isArray(ids)) {
+      return yield* Effect.fail(new ValidationError({ path: "ids", detail: `expected an array, got ${Validate.describe(ids)}` }))
+    }
+    for (const [index, id] of ids.entries()) {
+      if (!((typeof id === "string" && id !== "") || (typeof id === "number" && Number.isFinite(id)))) {
+        return yield* Effect.fail(
+          new ValidationError({ path: `ids[${index}]`, detail: `an ID must be a number or a non-empty string, got ${Validate.describe(id)}` })
+        )
+      }
+    }
+    const unique = [...new Set(ids)]
+    const results = yield* call(
+      method,
+      unique.map((id) => ({ ...params, [idField]: id }))
+    )
+    return new Map(unique.map((id, index) => [id, results[index]]))
+  }).pipe(Effect.withSpan("Bitrix.getByID", { attributes: { "bitrix.method": method } }))
+
+// ----------------------------------------------------------------------------------------------------------------
+// getAll / stream
+// ----------------------------------------------------------------------------------------------------------------
+
+/**
+ * Every row of a list method, as a stream with backpressure (see `ListStrategy` for the strategies; `auto` by
+ * default). Rows are unwrapped from `items` / `tasks` / other wrappers.
+ *
+ * @since 0.1.0
+ * @category Verbs
+ */
+export const stream: (
+  method: string,
+  params?: Params,
+  options?: ListStrategy.Options
+) => Stream.Stream<unknown, ListStrategy.ListError, Services> = ListStrategy.stream
+
+/**
+ * Every row of a list method, collected: complete and without duplicates, or a typed failure (never a silent
+ * truncation). `options.strategy` forces a strategy; `options.limit` caps the rows and the requests.
+ *
+ * @since 0.1.0
+ * @category Verbs
+ */
+export const getAll = (
+  method: string,
+  params: Params = {},
+  options: ListStrategy.Options = {}
+): Effect.Effect<ReadonlyArray<unknown>, ListStrategy.ListError, Services> =>
+  Stream.runCollect(ListStrategy.stream(method, params, options)).pipe(
+    Effect.map(Chunk.toReadonlyArray),
+    Effect.withSpan("Bitrix.getAll", { attributes: { "bitrix.method": method } })
+  )
+
+// ----------------------------------------------------------------------------------------------------------------
+// slow
+// ----------------------------------------------------------------------------------------------------------------
+
+/**
+ * Runs `program` with a lower ceiling, scoped to it: at most `maxConcurrent` requests in flight and
+ * `requestsPerSecond` started per second for the requests the program makes. Other fibers keep full speed.
+ *
+ * @since 0.1.0
+ * @category Verbs
+ */
+export const slow = <A, E, R>(
+  program: Effect.Effect<A, E, R>,
+  options: { readonly maxConcurrent?: number; readonly requestsPerSecond?: number } = {}
+): Effect.Effect<A, E | ValidationError, R> =>
+  Effect.suspend((): Effect.Effect<A, E | ValidationError, R> => {
+    for (const key of ["maxConcurrent", "requestsPerSecond"] as const) {
+      const value = options[key]
+      if (value !== undefined && (!Number.isFinite(value) || value <= 0)) {
+        return Effect.fail(new ValidationError({ path: `slow.${key}`, detail: `must be a positive number, got ${value}` }))
+      }
+    }
+    return RateLimiter.slow(options)(program)
+  })
+
+/**
+ * Runs `program` with another retry schedule for its requests.
+ *
+ * @since 0.1.0
+ * @category Verbs
+ */
+export const withRetry =
+  (schedule: Schedule.Schedule<unknown, HttpError | BitrixApiError>) =>
+  <A, E, R>(program: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.provideService(program, Client.ClientSettings, { retry: schedule })

@@ -1,0 +1,511 @@
+/**
+ * How a whole list is read. Offset pages make the portal COUNT the table and scan the offset on every page;
+ * keyset paging by ID with `start: -1` does neither. The strategies, from plain to fastest:
+ *
+ * - `offset`: the first page, then every remaining `start` page in parallel batches (fast_bitrix24's way).
+ *   Works with any order; checks the count against `total`.
+ * - `keyset`: one page a request: `order ID ASC`, `filter >ID` the last ID seen, `start: -1`.
+ * - `keysetBatch`: 50 keyset pages chained inside one batch by `$result[prev][…][49][ID]`: 2,500 rows a request.
+ * - `ranges`: the ID span split into disjoint ranges, each walked by `keysetBatch`, in parallel.
+ * - `auto` (default): `ranges` or `keysetBatch` when keyset is possible (ID order), else `offset`.
+ *
+ * @since 0.1.0
+ */
+import { Chunk, Effect, Either, Option, Stream } from "effect"
+import * as BatchPlanner from "./BatchPlanner.js"
+import {
+  BitrixApiError,
+  HttpError,
+  IncompleteListError,
+  type UnknownOutcomeError,
+  ValidationError
+} from "./BitrixError.js"
+import * as Client from "./internal/client.js"
+import { type ListMethodInfo, listMethodInfo, rowId, rowsOf } from "./internal/methodRegistry.js"
+import * as Validate from "./internal/validate.js"
+import { ProgressReporter } from "./ProgressReporter.js"
+import * as Query from "./Query.js"
+import { RateLimiter } from "./RateLimiter.js"
+import type { Transport } from "./Transport.js"
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type Strategy = "auto" | "offset" | "keyset" | "keysetBatch" | "ranges"
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Options {
+  /** Default `"auto"`. */
+  readonly strategy?: Strategy
+  /** At most this many rows are returned, and no more requests are sent than they need. */
+  readonly limit?: number
+  /** Requests of one export in flight at once (the limiter still paces them). Default 50. */
+  readonly concurrency?: number
+}
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type ListError = Client.ExchangeError | UnknownOutcomeError | IncompleteListError | ValidationError
+
+type Services = Transport | RateLimiter | BatchPlanner.BatchPlanner
+type Row = unknown
+type Params = Readonly<Record<string, unknown>>
+
+const pageSize = 50
+const commandsPerBatch = 50
+
+const notAList = (method: string, result: unknown) =>
+  new HttpError({
+    reason: "Decode",
+    method,
+    status: 200,
+    bodyExcerpt: (JSON.stringify(result) ?? "").slice(0, 500),
+    detail: "the result is not a list of rows"
+  })
+
+const findKey = (record: Params, name: string) => Object.keys(record).find((key) => key.toLowerCase() === name.toLowerCase())
+
+/** The list params with a key removed whatever its case. */
+const without = (record: Params, name: string): Params => {
+  const key = findKey(record, name)
+  if (key === undefined) return record
+  const { [key]: _removed, ...rest } = record
+  return rest
+}
+
+/** A keyset walk's plan: the user's params split into the parts the walk owns (ID bounds) and the rest. */
+interface KeysetPlan {
+  readonly info: ListMethodInfo
+  /** The user's params without order/start; `filter` without the ID bounds. */
+  readonly base: Params
+  readonly filter: Params
+  /** Exclusive lower bound from the user's filter (`>ID` / `>=ID`), if any. */
+  readonly lower: number | undefined
+  /** Inclusive upper bound from the user's filter (`<ID` / `<=ID`), if any. */
+  readonly upper: number | undefined
+}
+
+const asIdNumber = (value: unknown): number | undefined => {
+  const number = typeof value === "number" ? value : typeof value === "string" && value.trim() !== "" ? Number(value) : NaN
+  return Number.isInteger(number) ? number : undefined
+}
+
+/**
+ * Whether keyset paging can serve the request, and how. It needs the ID order (no order, or ascending by the ID
+ * field) and a method that takes an `order` object.
+ */
+const keysetPlan = (method: string, params: Params): Either.Either<KeysetPlan, string> => {
+  const info = listMethodInfo(method)
+  if (info.orderStyle !== "orderObject") return Either.left(`${method} does not take an order object`)
+  const orderKey = findKey(params, "order")
+  if (orderKey !== undefined) {
+    const order = params[orderKey] as Params
+    const entries = Object.entries(order)
+    const byIdAscending =
+      entries.length === 0 ||
+      (entries.length === 1 &&
+        entries[0]![0].toLowerCase() === info.filterIdKey.toLowerCase() &&
+        String(entries[0]![1]).toUpperCase() === "ASC")
+    if (!byIdAscending) return Either.left("the order is not by ID ascending")
+  }
+  const filterKey = findKey(params, "filter")
+  const userFilter: Params = filterKey === undefined ? {} : (params[filterKey] as Params)
+  const filter: Record<string, unknown> = {}
+  let lower: number | undefined
+  let upper: number | undefined
+  const id = info.filterIdKey.toLowerCase()
+  for (const [key, value] of Object.entries(userFilter)) {
+    const folded = key.toLowerCase()
+    const bound = folded === `>${id}` ? "gt" : folded === `>=${id}` ? "ge" : folded === `<${id}` ? "lt" : folded === `<=${id}` ? "le" : undefined
+    if (bound === undefined) {
+      filter[key] = value
+      continue
+    }
+    const number = asIdNumber(value)
+    if (number === undefined) return Either.left(`the filter ${key} is not a whole number`)
+    if (bound === "gt") lower = Math.max(lower ?? -Infinity, number)
+    if (bound === "ge") lower = Math.max(lower ?? -Infinity, number - 1)
+    if (bound === "lt") upper = Math.min(upper ?? Infinity, number - 1)
+    if (bound === "le") upper = Math.min(upper ?? Infinity, number)
+  }
+  const base = without(without(without(params, "order"), "filter"), "start")
+  return Either.right({ info, base, filter, lower, upper })
+}
+
+/** The params of one keyset page after `cursor` (exclusive), up to `upper` (inclusive). */
+const keysetParams = (plan: KeysetPlan, cursor: number | Query.Reference | undefined, upper: number | undefined): Params => {
+  const id = plan.info.filterIdKey
+  const filter: Record<string, unknown> = { ...plan.filter }
+  if (cursor !== undefined) filter[`>${id}`] = cursor
+  if (upper !== undefined) filter[`<=${id}`] = upper
+  return { ...plan.base, filter, order: { [id]: "ASC" }, start: -1 }
+}
+
+const rowIdNumber = (method: string, info: ListMethodInfo, row: Row) =>
+  Effect.suspend(() => {
+    const id = asIdNumber(rowId(info, row))
+    return id === undefined
+      ? Effect.fail(
+          new HttpError({
+            reason: "Decode",
+            method,
+            status: 200,
+            bodyExcerpt: (JSON.stringify(row) ?? "").slice(0, 300),
+            detail: `a row has no whole-number ${info.rowIdKey}, so keyset paging cannot continue after it`
+          })
+        )
+      : Effect.succeed(id)
+  })
+
+/** One plain page (no batch). */
+const page = (method: string, params: Params) =>
+  Client.exchange({ method, params, limiterMethods: [method], kind: "read", itemIndexes: [0] }).pipe(
+    Effect.flatMap((envelope) => {
+      const rows = rowsOf(method, envelope.result)
+      return rows === undefined
+        ? Effect.fail(notAList(method, envelope.result))
+        : Effect.succeed({ rows, total: envelope.total, next: envelope.next })
+    })
+  )
+
+/** How many times a batch whose commands were refused by an operating block is sent again. */
+const blockedRetries = 5
+
+/**
+ * Sends one batch of list commands; returns one outcome per command. Commands refused by an operating block did
+ * not run, so the batch is sent again once the limiter has learnt the block (its permit waits for the reset).
+ */
+const listBatch = (method: string, commands: ReadonlyArray<BatchPlanner.PlannedCommand>) =>
+  Effect.gen(function* () {
+    const limiter = yield* RateLimiter
+    for (let attempt = 0; ; attempt++) {
+      const outcomes = yield* Client.sendBatch({ commands }, { halt: false })
+      const blocked = outcomes.some((outcome) => outcome._tag === "Failure" && outcome.error.error === "OPERATION_TIME_LIMIT")
+      if (!blocked || attempt >= blockedRetries) return outcomes
+      yield* limiter.feedback({ _tag: "MethodBlocked", method })
+    }
+  })
+
+const commandFailure = (method: string, outcome: BatchPlanner.CommandOutcome) =>
+  outcome._tag === "Failure"
+    ? Client.commandError(method, outcome.label, outcome.error, outcome.error)
+    : new BitrixApiError({
+        code: "NOT_RUN",
+        description: "the portal did not run this command (absent from every map of the batch)",
+        status: 200,
+        method,
+        commandLabel: outcome.label
+      })
+
+const label = (index: number) => `k${String(index).padStart(2, "0")}`
+
+/**
+ * Up to `commands` keyset pages chained in one batch after `cursor`. Returns the rows in ID order and whether the
+ * walk is finished. The reference `$result[prev][49][ID]` only resolves when the previous page was full; after
+ * the first short page the portal substitutes something else, so every later command's rows are discarded.
+ */
+const chainedPages = (method: string, plan: KeysetPlan, cursor: number | undefined, upper: number | undefined, commands: number) =>
+  Effect.gen(function* () {
+    const wrapper = plan.info.wrapper === undefined ? [] : [plan.info.wrapper]
+    const planned: Array<BatchPlanner.PlannedCommand> = []
+    for (let index = 0; index < commands; index++) {
+      const after =
+        index === 0
+          ? cursor
+          : Query.reference("result", label(index - 1), ...wrapper, pageSize - 1, plan.info.rowIdKey)
+      planned.push({ label: label(index), method, params: keysetParams(plan, after, upper), index })
+    }
+    const outcomes = yield* listBatch(method, planned)
+    const rows: Array<Row> = []
+    for (const outcome of outcomes) {
+      if (outcome._tag !== "Success") return yield* Effect.fail(commandFailure(method, outcome))
+      const pageRows = rowsOf(method, outcome.result)
+      if (pageRows === undefined) return yield* Effect.fail(notAList(method, outcome.result))
+      rows.push(...pageRows)
+      if (pageRows.length < pageSize) return { rows, done: true }
+    }
+    return { rows, done: false }
+  })
+
+/**
+ * A keyset walk from `cursor` (exclusive) to `upper` (inclusive) as a stream of pages, `pagesPerRequest` pages a
+ * request (1 = plain keyset pages, otherwise chained in a batch). `maxRows` caps the requests sent.
+ */
+const keysetWalk = (
+  method: string,
+  plan: KeysetPlan,
+  options: { readonly cursor: number | undefined; readonly upper: number | undefined; readonly pagesPerRequest: number; readonly maxRows?: number }
+): Stream.Stream<Row, ListError, Services> =>
+  Stream.paginateChunkEffect({ cursor: options.cursor, sent: 0 }, (state) =>
+    Effect.gen(function* () {
+      const remaining = options.maxRows === undefined ? Infinity : options.maxRows - state.sent
+      const pages = Math.max(1, Math.min(options.pagesPerRequest, Math.ceil(remaining / pageSize)))
+      const result =
+        pages === 1 && options.pagesPerRequest === 1
+          ? yield* page(method, keysetParams(plan, state.cursor, options.upper)).pipe(
+              Effect.map(({ rows }) => ({ rows: [...rows], done: rows.length < pageSize }))
+            )
+          : yield* chainedPages(method, plan, state.cursor, options.upper, pages)
+      const last = result.rows.at(-1)
+      const cursor = last === undefined ? state.cursor : yield* rowIdNumber(method, plan.info, last)
+      const sent = state.sent + result.rows.length
+      const finished = result.done || last === undefined || sent >= remaining + state.sent
+      return [
+        Chunk.fromIterable(result.rows),
+        finished ? Option.none() : Option.some({ cursor, sent })
+      ] as const
+    })
+  )
+
+/** The lowest or highest ID the filter admits, with one cheap `start: -1` probe. */
+const probeId = (method: string, plan: KeysetPlan, direction: "ASC" | "DESC") =>
+  Effect.gen(function* () {
+    const id = plan.info.filterIdKey
+    const filter: Record<string, unknown> = { ...plan.filter }
+    if (plan.lower !== undefined) filter[`>${id}`] = plan.lower
+    if (plan.upper !== undefined) filter[`<=${id}`] = plan.upper
+    const { rows } = yield* page(method, { ...plan.base, select: [id], filter, order: { [id]: direction }, start: -1 })
+    const first = rows[0]
+    return first === undefined ? undefined : yield* rowIdNumber(method, plan.info, first)
+  })
+
+/** Disjoint ID ranges `[from, to]` covering `[low, high]`, about `rowsPerRange` rows each at the given density. */
+export const splitRanges = (low: number, high: number, count: number): ReadonlyArray<readonly [number, number]> => {
+  const span = high - low + 1
+  const parts = Math.max(1, Math.min(count, span))
+  const width = Math.ceil(span / parts)
+  const ranges: Array<readonly [number, number]> = []
+  for (let from = low; from <= high; from += width) ranges.push([from, Math.min(high, from + width - 1)] as const)
+  return ranges
+}
+
+/**
+ * `ranges`: disjoint ID ranges walked by chained keyset batches, up to `concurrency` at once, handed out in ID
+ * order as workers free up; rows come out in ID order.
+ */
+const rangesStream = (
+  method: string,
+  plan: KeysetPlan,
+  options: { readonly low: number; readonly high: number; readonly estimatedRows: number | undefined; readonly concurrency: number }
+): Stream.Stream<Row, ListError, Services> => {
+  const rowsPerRequest = pageSize * commandsPerBatch
+  // Fewest requests: full chained batches. While that leaves idle request slots (a small export), split finer,
+  // down to 10 pages a range, so the slots the leaky bucket allows at once all work in parallel.
+  const fewest = Math.ceil((options.estimatedRows ?? options.concurrency * rowsPerRequest) / rowsPerRequest)
+  const finer = Math.min(Math.max(1, options.concurrency - 10), Math.ceil((options.estimatedRows ?? 0) / (pageSize * 10)))
+  const count = Math.max(1, fewest, finer)
+  const ranges = splitRanges(options.low, options.high, count)
+  return Stream.fromIterable(ranges).pipe(
+    Stream.mapEffect(
+      ([from, to]) =>
+        Stream.runCollect(keysetWalk(method, plan, { cursor: from - 1, upper: to, pagesPerRequest: commandsPerBatch })),
+      { concurrency: options.concurrency }
+    ),
+    Stream.flattenChunks
+  )
+}
+
+/**
+ * `offset`: the first page, then the remaining `start` pages as batches of 50 commands, `concurrency` batches
+ * at once, in order. Duplicates (rows shifted by inserts while reading) are dropped by ID, and fewer rows than the
+ * announced `total` is an `IncompleteListError`.
+ */
+const offsetStream = (
+  method: string,
+  params: Params,
+  options: { readonly concurrency: number; readonly limit: number | undefined }
+): Stream.Stream<Row, ListError, Services> =>
+  Stream.unwrap(
+    Effect.gen(function* () {
+      const info = listMethodInfo(method)
+      const listParams = withStableOrder(info, params)
+      const progress = yield* ProgressReporter
+      const first = yield* page(method, { ...listParams, start: 0 })
+      const total = first.total ?? first.rows.length
+      yield* progress.setTotal(method, options.limit === undefined ? total : Math.min(total, options.limit))
+      const wanted = options.limit === undefined ? total : Math.min(total, options.limit)
+      const starts: Array<number> = []
+      if (first.next !== undefined) for (let start = first.next; start < wanted; start += pageSize) starts.push(start)
+      const batches: Array<ReadonlyArray<number>> = []
+      for (let index = 0; index < starts.length; index += commandsPerBatch) batches.push(starts.slice(index, index + commandsPerBatch))
+      const rest = Stream.fromIterable(batches).pipe(
+        Stream.mapEffect(
+          (batchStarts) =>
+            Effect.gen(function* () {
+              const commands = batchStarts.map((start, index) => ({
+                label: label(index),
+                method,
+                params: { ...listParams, start },
+                index
+              }))
+              const outcomes = yield* listBatch(method, commands)
+              const rows: Array<Row> = []
+              for (const outcome of outcomes) {
+                if (outcome._tag !== "Success") return yield* Effect.fail(commandFailure(method, outcome))
+                const pageRows = rowsOf(method, outcome.result)
+                if (pageRows === undefined) return yield* Effect.fail(notAList(method, outcome.result))
+                rows.push(...pageRows)
+              }
+              return Chunk.fromIterable(rows)
+            }),
+          { concurrency: options.concurrency }
+        ),
+        Stream.flattenChunks
+      )
+      const seen = new Set<string>()
+      let count = 0
+      const unique = Stream.concat(Stream.fromIterable(first.rows), rest).pipe(
+        Stream.filter((row) => {
+          const id = rowId(info, row)
+          if (id !== undefined) {
+            if (seen.has(id)) return false
+            seen.add(id)
+          }
+          count++
+          return true
+        })
+      )
+      // Offset pages shift when rows are deleted while reading: a row can be skipped, so the count is checked
+      const check = Stream.fromEffect(
+        Effect.suspend(() =>
+          options.limit === undefined && count < total
+            ? Effect.fail(new IncompleteListError({ method, expected: total, received: count }))
+            : Effect.void
+        )
+      ).pipe(Stream.drain)
+      return Stream.concat(unique, check)
+    })
+  )
+
+/** The order `offset` needs for stable pages, unless the user gave one. */
+export const withStableOrder = (info: ListMethodInfo, params: Params): Params => {
+  switch (info.orderStyle) {
+    case "orderObject":
+      // Without an order many methods return pages that repeat or skip rows (fast_bitrix24 always adds one)
+      return findKey(params, "order") !== undefined ? params : { ...params, order: { [info.filterIdKey]: "ASC" } }
+    case "sortAndOrderStrings":
+      return findKey(params, "sort") !== undefined || findKey(params, "order") !== undefined
+        ? params
+        : { ...params, sort: "ID", order: "ASC" }
+    case "none":
+      return params
+  }
+}
+
+const checkOptions = (options: Options) =>
+  Effect.suspend(() => {
+    const strategies: ReadonlyArray<Strategy> = ["auto", "offset", "keyset", "keysetBatch", "ranges"]
+    if (options.strategy !== undefined && !strategies.includes(options.strategy)) {
+      return Effect.fail(
+        new ValidationError({ path: "options.strategy", detail: `unknown strategy ${JSON.stringify(options.strategy)}`, suggestion: `Use one of ${strategies.join(", ")}.` })
+      )
+    }
+    if (options.limit !== undefined && (!Number.isInteger(options.limit) || options.limit < 0)) {
+      return Effect.fail(new ValidationError({ path: "options.limit", detail: `must be a whole number >= 0, got ${options.limit}` }))
+    }
+    if (options.concurrency !== undefined && (!Number.isInteger(options.concurrency) || options.concurrency < 1)) {
+      return Effect.fail(new ValidationError({ path: "options.concurrency", detail: `must be a whole number >= 1, got ${options.concurrency}` }))
+    }
+    return Effect.void
+  })
+
+/**
+ * Every row of a list method as a stream with backpressure: requests are sent as the stream is pulled, a
+ * `Stream.take(n)` stops them early, and interruption cancels the requests in flight.
+ *
+ * @since 0.1.0
+ * @category Streams
+ */
+export const stream = (method: string, params: Params = {}, options: Options = {}): Stream.Stream<Row, ListError, Services> =>
+  Stream.unwrap(
+    Effect.gen(function* () {
+      yield* Validate.method(method)
+      yield* checkOptions(options)
+      const checked = yield* Validate.params(params)
+      const startKey = findKey(checked, "start")
+      if (startKey !== undefined) {
+        return yield* Effect.fail(
+          new ValidationError({
+            path: `params.${startKey}`,
+            detail: "the list strategies page through the whole list themselves",
+            suggestion: "Remove start; use call(method, { start }) for a single page, or the limit option."
+          })
+        )
+      }
+      const progress = yield* ProgressReporter
+      const strategy = options.strategy ?? "auto"
+      const concurrency = options.concurrency ?? 50
+      const limit = options.limit
+      if (limit === 0) return Stream.empty
+      const plan = keysetPlan(method, checked)
+      let chosen: Exclude<Strategy, "auto">
+      let body: Stream.Stream<Row, ListError, Services>
+      if (strategy === "offset" || (strategy === "auto" && Either.isLeft(plan))) {
+        chosen = "offset"
+        yield* progress.start(method)
+        body = offsetStream(method, checked, { concurrency, limit })
+      } else if (Either.isLeft(plan)) {
+        return yield* Effect.fail(
+          new ValidationError({
+            path: "options.strategy",
+            detail: `${strategy} needs the rows in ID order: ${plan.left}`,
+            suggestion: 'Drop the order (or order by ID ASC), or use strategy "offset".'
+          })
+        )
+      } else {
+        const keyset = plan.right
+        yield* progress.start(method)
+        if (strategy === "keyset") {
+          chosen = "keyset"
+          body = keysetWalk(method, keyset, { cursor: keyset.lower, upper: keyset.upper, pagesPerRequest: 1, ...(limit === undefined ? {} : { maxRows: limit }) })
+        } else if (strategy === "keysetBatch" || (strategy === "auto" && limit !== undefined)) {
+          chosen = "keysetBatch"
+          body = keysetWalk(method, keyset, { cursor: keyset.lower, upper: keyset.upper, pagesPerRequest: commandsPerBatch, ...(limit === undefined ? {} : { maxRows: limit }) })
+        } else {
+          // ranges, or auto without a limit: the first page (with its COUNT, the only one of the export) gives the
+          // size, the lowest IDs and the rows to start with; one DESC probe gives the top of the span
+          const first = yield* page(method, { ...keysetParams(keyset, keyset.lower, keyset.upper), start: 0 })
+          const total = first.total ?? first.rows.length
+          yield* progress.setTotal(method, total)
+          const head = Stream.fromIterable(first.rows)
+          const last = first.rows.at(-1)
+          if (last === undefined || first.rows.length < pageSize || first.next === undefined) {
+            chosen = strategy === "auto" ? "keysetBatch" : "ranges"
+            body = head
+          } else {
+            const lastId = yield* rowIdNumber(method, keyset.info, last)
+            const remaining = total - first.rows.length
+            if (strategy === "auto" && remaining <= pageSize * commandsPerBatch) {
+              // What is left fits one chained batch: ranges would only add requests
+              chosen = "keysetBatch"
+              body = Stream.concat(
+                head,
+                keysetWalk(method, keyset, { cursor: lastId, upper: keyset.upper, pagesPerRequest: commandsPerBatch })
+              )
+            } else {
+              const high = yield* probeId(method, keyset, "DESC")
+              chosen = "ranges"
+              body = Stream.concat(
+                head,
+                high === undefined || high <= lastId
+                  ? Stream.empty
+                  : rangesStream(method, keyset, { low: lastId + 1, high, estimatedRows: remaining, concurrency })
+              )
+            }
+          }
+        }
+      }
+      yield* Effect.logDebug(`list ${method}: strategy ${chosen} (asked ${strategy})`)
+      const limited = limit === undefined ? body : Stream.take(body, limit)
+      return limited.pipe(
+        Stream.mapChunksEffect((chunk) => Effect.as(progress.advance(method, Chunk.size(chunk)), chunk)),
+        Stream.ensuring(progress.finish(method))
+      )
+    })
+  ).pipe(Stream.withSpan("Bitrix.stream", { attributes: { "bitrix.method": method, "bitrix.strategy": options.strategy ?? "auto" } }))

@@ -1,0 +1,190 @@
+/**
+ * The request pipeline under every verb: limiter permit -> transport -> feedback of the portal's time blocks
+ * -> retry where it is safe. Batches are decoded and unpacked here, so the verbs only assemble results.
+ */
+import { Context, Effect, Option, Schedule, Schema } from "effect"
+import * as BatchPlanner from "../BatchPlanner.js"
+import { BitrixApiError, HttpError, UnknownOutcomeError } from "../BitrixError.js"
+import * as Envelope from "../Envelope.js"
+import { RateLimiter } from "../RateLimiter.js"
+import { Transport } from "../Transport.js"
+
+/** An error a single exchange can end with. */
+export type ExchangeError = HttpError | BitrixApiError
+
+/**
+ * The default retry policy: exponential backoff from 500 ms (× 1.5, jittered, as fast_bitrix24 backs off),
+ * at most 8 retries. Which errors are retried is decided separately (see `shouldRetry`), never by the schedule.
+ */
+export const defaultRetry: Schedule.Schedule<unknown, ExchangeError> = Schedule.exponential("500 millis", 1.5).pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(8))
+)
+
+/** Settings that travel with the fiber, so a scoped override affects only its own program. */
+export class ClientSettings extends Context.Reference<ClientSettings>()("effect-bitrix24/ClientSettings", {
+  defaultValue: (): { readonly retry: Schedule.Schedule<unknown, ExchangeError> } => ({ retry: defaultRetry })
+}) {}
+
+const readSuffixes = ["list", "get", "getlist", "fields", "current", "search", "count", "info", "version", "getfields"]
+
+/**
+ * Whether a method only reads. Anything not known to read is treated as a write, so it is never repeated when
+ * its outcome is unknown.
+ */
+export const isReadMethod = (method: string): boolean => {
+  const name = method.toLowerCase()
+  const last = name.slice(name.lastIndexOf(".") + 1)
+  return readSuffixes.includes(last) || name === "user.current" || name === "profile" || name === "methods" || name === "scope"
+}
+
+/** The portal refused the request before running it: safe to repeat even for writes. */
+export const certainlyNotRun = (error: ExchangeError): boolean =>
+  error._tag === "BitrixApiError"
+    ? error.code === "QUERY_LIMIT_EXCEEDED" || error.code === "OPERATION_TIME_LIMIT"
+    : error.reason === "Transport" && /ECONNREFUSED|connection refused/i.test(error.detail)
+
+/** Failures worth another try for a read: 5xx, timeouts, transport errors, unreadable bodies. */
+const transient = (error: ExchangeError): boolean =>
+  error._tag === "HttpError" ? error.status === undefined || error.status >= 500 || error.reason !== "Status" : error.status >= 500
+
+export const shouldRetry = (error: ExchangeError, kind: "read" | "write"): boolean =>
+  certainlyNotRun(error) || (kind === "read" && transient(error))
+
+const feedbackFor = (method: string, error: ExchangeError) => {
+  if (error._tag === "BitrixApiError") {
+    if (error.code === "QUERY_LIMIT_EXCEEDED") return Option.some({ _tag: "Throttled" } as const)
+    if (error.code === "OPERATION_TIME_LIMIT") return Option.some({ _tag: "MethodBlocked", method } as const)
+    return error.status >= 500 ? Option.some({ _tag: "ServerError" } as const) : Option.none()
+  }
+  return error.status !== undefined && error.status < 500 && error.reason === "Status"
+    ? Option.none()
+    : Option.some({ _tag: "ServerError" } as const)
+}
+
+/** A time block to feed back to the limiter, with the method it belongs to. */
+export type TimeRecord = { readonly method: string; readonly time: Envelope.TimeBlock }
+
+interface ExchangeOptions {
+  readonly method: string
+  readonly params: unknown
+  /** Methods whose budgets the request uses (for a batch: "batch" and each command's method). */
+  readonly limiterMethods: ReadonlyArray<string>
+  readonly kind: "read" | "write"
+  readonly itemIndexes: ReadonlyArray<number>
+}
+
+/**
+ * One exchange with limiter, feedback and safe retries; `interpret` reads the envelope inside the permit and
+ * names the extra time blocks it holds (batch commands), so the limiter learns the time a request used before
+ * the request stops counting as running. A write whose outcome is unknown fails with `UnknownOutcomeError`
+ * naming `itemIndexes`, never repeated.
+ */
+export const exchangeWith = <A>(
+  options: ExchangeOptions,
+  interpret: (
+    envelope: Envelope.Success
+  ) => Effect.Effect<{ readonly value: A; readonly times: ReadonlyArray<TimeRecord> }, HttpError>
+) =>
+  Effect.gen(function* () {
+    const limiter = yield* RateLimiter
+    const transport = yield* Transport
+    const settings = yield* ClientSettings
+    const sendAndRecord = transport.send(options.method, options.params).pipe(
+      Effect.flatMap((envelope) =>
+        interpret(envelope).pipe(
+          Effect.tap(({ times }) => {
+            const records = envelope.time === undefined ? times : [{ method: options.method, time: envelope.time }, ...times]
+            return records.length === 0 ? Effect.void : limiter.record(records)
+          })
+        )
+      )
+    )
+    const attempt = limiter.withPermit(options.limiterMethods, sendAndRecord).pipe(
+      Effect.tap(() => limiter.feedback({ _tag: "Success" })),
+      Effect.tapError((error) =>
+        Option.match(feedbackFor(options.method, error), { onNone: () => Effect.void, onSome: limiter.feedback })
+      )
+    )
+    const { value } = yield* attempt.pipe(
+      Effect.retry({ schedule: settings.retry, while: (error: ExchangeError) => shouldRetry(error, options.kind) }),
+      Effect.catchIf(
+        (error): error is HttpError => options.kind === "write" && error._tag === "HttpError" && !certainlyNotRun(error),
+        (cause) =>
+          Effect.fail(new UnknownOutcomeError({ method: options.method, itemIndexes: [...options.itemIndexes], cause }))
+      )
+    )
+    return value
+  }).pipe(Effect.withSpan("bitrix.exchange", { attributes: { "bitrix.method": options.method }, captureStackTrace: false }))
+
+/** One exchange whose envelope is returned as it is. */
+export const exchange = (options: ExchangeOptions) =>
+  exchangeWith(options, (envelope) => Effect.succeed({ value: envelope, times: [] }))
+
+const decodeBatchResult = Schema.decodeUnknown(Envelope.BatchResult)
+
+/** Decodes a batch's `result` (the five maps); anything else is an unreadable response. */
+export const decodeBatch = (result: unknown) =>
+  decodeBatchResult(result).pipe(
+    Effect.mapError(
+      (error) =>
+        new HttpError({
+          reason: "Decode",
+          method: "batch",
+          status: 200,
+          bodyExcerpt: (JSON.stringify(result) ?? "").slice(0, 500),
+          detail: `the batch result does not have the five maps: ${error.message.slice(0, 300)}`
+        })
+    )
+  )
+
+/**
+ * Sends a batch (`params` = `{ halt, cmd }`) whose commands are `commands`, and returns the decoded five maps.
+ * Each command's `result_time` is fed to the limiter under the command's own method.
+ */
+export const exchangeBatch = (
+  params: unknown,
+  commands: ReadonlyArray<{ readonly label: string; readonly method: string; readonly index: number }>
+) => {
+  const methods = [...new Set(commands.map((command) => command.method))]
+  const methodOf = new Map(commands.map((command) => [command.label, command.method]))
+  return exchangeWith(
+    {
+      method: "batch",
+      params,
+      limiterMethods: ["batch", ...methods],
+      kind: methods.every(isReadMethod) ? "read" : "write",
+      itemIndexes: commands.map((command) => command.index)
+    },
+    (envelope) =>
+      decodeBatch(envelope.result).pipe(
+        Effect.map((decoded) => ({
+          value: decoded,
+          times: Object.entries(decoded.result_time).map(([label, time]) => ({ method: methodOf.get(label) ?? "batch", time }))
+        }))
+      )
+  )
+}
+
+/**
+ * Sends one planned batch and returns one outcome per command, in the batch's order. Commands refused by an
+ * operating block inside the batch are reported as failures with the portal's words; the caller decides.
+ */
+export const sendBatch = (batch: BatchPlanner.PlannedBatch, options: { readonly halt: boolean }) =>
+  Effect.gen(function* () {
+    const planner = yield* BatchPlanner.BatchPlanner
+    const params = yield* planner.toBatchParams(batch, options.halt)
+    const decoded = yield* exchangeBatch(params, batch.commands)
+    return planner.unpack(batch, decoded)
+  })
+
+/** The portal's error for one failed command, as a typed error. */
+export const commandError = (method: string, label: string, error: Envelope.Failure, raw: unknown) =>
+  new BitrixApiError({
+    code: error.error,
+    description: error.error_description ?? "",
+    status: 200,
+    method,
+    commandLabel: label,
+    raw
+  })
