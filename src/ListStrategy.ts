@@ -144,7 +144,10 @@ const keysetParams = (plan: KeysetPlan, cursor: number | Query.Reference | undef
   const filter: Record<string, unknown> = { ...plan.filter }
   if (cursor !== undefined) filter[`>${id}`] = cursor
   if (upper !== undefined) filter[`<=${id}`] = upper
-  return { ...plan.base, filter, order: { [id]: "ASC" }, start: -1 }
+  // An empty filter cannot travel in a query string (PHP drops empty arrays): leave the key out
+  return Object.keys(filter).length === 0
+    ? { ...plan.base, order: { [id]: "ASC" }, start: -1 }
+    : { ...plan.base, filter, order: { [id]: "ASC" }, start: -1 }
 }
 
 const rowIdNumber = (method: string, info: ListMethodInfo, row: Row) =>

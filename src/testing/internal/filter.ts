@@ -146,7 +146,18 @@ const isEmptyStored = (value: unknown): boolean => value === null || value === u
 const valueMatcher = (condition: Condition): ((value: unknown) => boolean) => {
   const { op, value } = condition
   const kind = condition.field.kind
-  const compare = (cmp: (stored: Comparable, wanted: Comparable) => boolean) => {
+  const compare = (cmp: (stored: Comparable, wanted: Comparable) => boolean): ((value: unknown) => boolean) => {
+    if (Array.isArray(value) && isNumeric(kind)) {
+      // CSQLWhere ORs the elements of a list given to a comparison, casting each with intval: a nested array
+      // (e.g. a whole result substituted for an unresolved `$result[c0][49][ID]`) becomes 1, or 0 when empty
+      const matchers = value.map((element) =>
+        compareScalar(cmp, Array.isArray(element) || isRecord(element) ? (Object.keys(element).length > 0 ? 1 : 0) : element)
+      )
+      return (v) => matchers.some((matches) => matches(v))
+    }
+    return compareScalar(cmp, value)
+  }
+  const compareScalar = (cmp: (stored: Comparable, wanted: Comparable) => boolean, value: unknown) => {
     const wanted = filterValueOf(kind, value)
     return (v: unknown): boolean => {
       const stored = storedValueOf(kind, v)
