@@ -1,0 +1,162 @@
+/**
+ * Where `b24` connects and how fast it may go: the webhook or OAuth app from flags and environment variables,
+ * and the limit preset or numbers. Pure: the environment is passed in, nothing is read or sent here.
+ *
+ * @since 0.1.0
+ */
+import { Either, Redacted } from "effect"
+import type * as Auth from "../Auth.js"
+import type { Limits } from "../BitrixConfig.js"
+import { ValidationError } from "../BitrixError.js"
+import { makeRedact } from "../internal/httpResponse.js"
+import { parseWebhook } from "../internal/httpUrl.js"
+import { parseLimits } from "../testing/cliOptions.js"
+
+/**
+ * Environment variables, as `process.env` holds them.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Env = Readonly<Record<string, string | undefined>>
+
+/**
+ * The names of the variables `b24` reads.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const envNames = {
+  webhook: "BITRIX24_WEBHOOK",
+  accessToken: "BITRIX24_ACCESS_TOKEN",
+  refreshToken: "BITRIX24_REFRESH_TOKEN",
+  clientId: "BITRIX24_CLIENT_ID",
+  clientSecret: "BITRIX24_CLIENT_SECRET",
+  restUrl: "BITRIX24_REST_URL",
+  tokenUrl: "BITRIX24_TOKEN_URL"
+} as const
+
+/**
+ * A checked connection: what to hand to `Bitrix.layer`, the endpoint as it may be shown (webhook code masked),
+ * and the secrets to scrub from anything printed.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Connection =
+  | {
+      readonly _tag: "Webhook"
+      readonly webhook: Redacted.Redacted<string>
+      /** `https://host/rest/1/***\/`. */
+      readonly endpoint: string
+      readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
+    }
+  | {
+      readonly _tag: "OAuth"
+      readonly oauth: Omit<Auth.OAuthOptions, "onTokens">
+      /** The REST URL, which holds no secret. */
+      readonly endpoint: string
+      readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
+    }
+
+const present = (value: string | undefined): value is string => value !== undefined && value.trim() !== ""
+
+const oauthKeys = ["accessToken", "refreshToken", "clientId", "clientSecret", "restUrl"] as const
+
+/**
+ * The connection from `--webhook`, else `BITRIX24_WEBHOOK`, else the OAuth variables (all five of
+ * `BITRIX24_ACCESS_TOKEN`, `BITRIX24_REFRESH_TOKEN`, `BITRIX24_CLIENT_ID`, `BITRIX24_CLIENT_SECRET`,
+ * `BITRIX24_REST_URL`; `BITRIX24_TOKEN_URL` optional). Fails with a `ValidationError` that never repeats a secret.
+ *
+ * @since 0.1.0
+ * @category Parsing
+ */
+export const resolveConnection = (webhookFlag: string | undefined, env: Env): Either.Either<Connection, ValidationError> => {
+  const webhookText = present(webhookFlag) ? webhookFlag : env[envNames.webhook]
+  const fromFlag = present(webhookFlag)
+  if (present(webhookText)) {
+    return Either.map(
+      Either.mapLeft(
+        parseWebhook(webhookText),
+        (error) => new ValidationError({ ...error, path: fromFlag ? "--webhook" : envNames.webhook })
+      ),
+      (endpoint): Connection => ({ _tag: "Webhook", webhook: endpoint.base, endpoint: endpoint.display, secrets: [endpoint.code] })
+    )
+  }
+  const given = oauthKeys.filter((key) => present(env[envNames[key]]))
+  if (given.length === 0) {
+    return Either.left(
+      new ValidationError({
+        path: "connection",
+        detail: "no portal to talk to",
+        suggestion:
+          `Pass --webhook https://your-portal.bitrix24.com/rest/1/***/ or set ${envNames.webhook}; for an OAuth app set ` +
+          oauthKeys.map((key) => envNames[key]).join(", ") +
+          "."
+      })
+    )
+  }
+  const missing = oauthKeys.filter((key) => !present(env[envNames[key]]))
+  if (missing.length > 0) {
+    return Either.left(
+      new ValidationError({
+        path: "connection",
+        detail: `an OAuth connection needs ${missing.map((key) => envNames[key]).join(", ")} as well`,
+        suggestion: `Set them, or use a webhook (--webhook or ${envNames.webhook}).`
+      })
+    )
+  }
+  const read = (key: (typeof oauthKeys)[number]): string => (env[envNames[key]] ?? "").trim()
+  const tokenUrl = env[envNames.tokenUrl]
+  const accessToken = Redacted.make(read("accessToken"))
+  const refreshToken = Redacted.make(read("refreshToken"))
+  const clientSecret = Redacted.make(read("clientSecret"))
+  return Either.right({
+    _tag: "OAuth",
+    oauth: {
+      restUrl: read("restUrl"),
+      accessToken,
+      refreshToken,
+      clientId: read("clientId"),
+      clientSecret,
+      ...(present(tokenUrl) ? { tokenUrl: tokenUrl.trim() } : {})
+    },
+    endpoint: read("restUrl").endsWith("/") ? read("restUrl") : `${read("restUrl")}/`,
+    secrets: [accessToken, refreshToken, clientSecret]
+  })
+}
+
+/**
+ * A function replacing the connection's secrets (and their URL-encoded spelling) with `***`.
+ *
+ * @since 0.1.0
+ * @category Formatting
+ */
+export const redactorOf = (secrets: ReadonlyArray<Redacted.Redacted<string>>): ((text: string) => string) =>
+  makeRedact(secrets.map((secret) => Redacted.value(secret)))
+
+/**
+ * The limits the client keeps to: `--limits` when given (a preset or `pool=50,rps=2,operating=480,window=600`,
+ * the same syntax as the fake portal's, so a time-scaled portal can be matched), else the `--plan` preset,
+ * else the standard plan.
+ *
+ * @since 0.1.0
+ * @category Parsing
+ */
+export const resolveLimits = (
+  plan: "standard" | "enterprise" | undefined,
+  limits: string | undefined
+): Either.Either<Limits, ValidationError> => {
+  if (limits !== undefined) {
+    return Either.mapLeft(
+      parseLimits(limits),
+      (error) =>
+        new ValidationError({
+          path: "--limits",
+          detail: error.message.replace(/^--limits:?\s*/, ""),
+          suggestion: "Use standard, enterprise, off or pool=50,rps=2,operating=480,window=600."
+        })
+    )
+  }
+  return Either.right(plan ?? "standard")
+}

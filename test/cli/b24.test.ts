@@ -1,0 +1,249 @@
+/**
+ * End-to-end runs of the real `b24` command (`node bin/b24.js …` as a child process) against a fake portal
+ * served from this test process. Each run pays the CLI's start-up, so the runs go concurrently.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { spawn } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { type RunningFakePortal, startFakePortal } from "../../src/testing/index.js"
+
+const binPath = fileURLToPath(new URL("../../bin/b24.js", import.meta.url))
+const deals = 3000
+
+/** The test's own environment without any BITRIX24_* variable, so a developer's real portal is never used. */
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("BITRIX24_")))
+
+interface Finished {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const collect = (child: ReturnType<typeof spawn>): Promise<Finished> =>
+  new Promise((resolve, reject) => {
+    let stdout = ""
+    let stderr = ""
+    child.stdout?.on("data", (chunk: Buffer) => void (stdout += chunk.toString("utf8")))
+    child.stderr?.on("data", (chunk: Buffer) => void (stderr += chunk.toString("utf8")))
+    child.on("error", reject)
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
+  })
+
+const b24 = (args: ReadonlyArray<string>, options: { readonly input?: string } = {}): Promise<Finished> => {
+  const child = spawn(process.execPath, [binPath, ...args], { env: cleanEnv, stdio: ["pipe", "pipe", "pipe"] })
+  child.stdin.end(options.input ?? "")
+  return collect(child)
+}
+
+const lines = (text: string): ReadonlyArray<string> => text.split("\n").filter((line) => line !== "")
+
+const idsOf = (rows: ReadonlyArray<unknown>): ReadonlyArray<string> =>
+  rows.map((row) => String((row as { readonly ID?: unknown }).ID))
+
+/** The portal's own count of deals matching `filter`, asked directly over HTTP. */
+const totalOf = async (filter: Readonly<Record<string, unknown>>): Promise<number> => {
+  const response = await fetch(`${webhook}crm.deal.list.json`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ filter, select: ["ID"] })
+  })
+  const body = (await response.json()) as { readonly total?: unknown }
+  if (typeof body.total !== "number") throw new Error(`no total in ${JSON.stringify(body).slice(0, 200)}`)
+  return body.total
+}
+
+/** Shell-quotes one argument for `script -c`. */
+const quote = (arg: string) => `'${arg.replace(/'/g, "'\\''")}'`
+
+let portal: RunningFakePortal
+let dir: string
+let webhook: string
+
+beforeAll(async () => {
+  portal = await startFakePortal({ seed: { "crm.deal": deals }, limits: "off", costModel: "zero" })
+  webhook = portal.webhookUrl
+  dir = mkdtempSync(join(tmpdir(), "b24-cli-"))
+})
+
+afterAll(async () => {
+  await portal.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+describe.concurrent("b24 (child process)", () => {
+  it("get-all writes NDJSON to a file: every row once, plain progress lines and a summary on stderr", async () => {
+    const out = join(dir, "deals.ndjson")
+    const run = await b24(["get-all", "crm.deal.list", "--webhook", webhook, "--limits", "off", "--select", "ID,TITLE", "--out", out])
+    expect(run.code).toBe(0)
+    const rows = lines(readFileSync(out, "utf8")).map((line) => JSON.parse(line) as unknown)
+    expect(rows).toHaveLength(deals)
+    expect(new Set(idsOf(rows)).size).toBe(deals)
+    expect(run.stdout).toBe("")
+    expect(run.stderr).toContain("b24: crm.deal.list: started")
+    expect(run.stderr).toMatch(new RegExp(`b24: done: ${deals} rows in [0-9.]+s .*; \\d+ requests?; throttled waits: none`))
+    expect(run.stderr).not.toContain("\u001b[")
+  })
+
+  it("get-all writes one JSON array (keyset strategy, filtered)", async () => {
+    const out = join(dir, "deals.json")
+    const run = await b24([
+      "get-all",
+      "crm.deal.list",
+      "--webhook",
+      webhook,
+      "--limits",
+      "off",
+      "--strategy",
+      "keyset",
+      "--filter",
+      '{">ID": 1000}',
+      "--select",
+      "ID",
+      "--out",
+      out
+    ])
+    expect(run.code).toBe(0)
+    const rows = JSON.parse(readFileSync(out, "utf8")) as ReadonlyArray<unknown>
+    const ids = idsOf(rows).map(Number)
+    const expected = await totalOf({ ">ID": 1000 })
+    expect(expected).toBeGreaterThan(100)
+    expect(ids).toHaveLength(expected)
+    expect(new Set(ids).size).toBe(expected)
+    expect(ids.every((id) => id > 1000)).toBe(true)
+  })
+
+  it("get-by-id reads IDs from stdin and writes the rows to stdout in the order of the IDs", async () => {
+    const run = await b24(["get-by-id", "crm.deal.get", "--ids", "-", "--webhook", webhook, "--limits", "off"], { input: "3\n1\n\n2\n" })
+    expect(run.code).toBe(0)
+    expect(idsOf(lines(run.stdout).map((line) => JSON.parse(line) as unknown))).toEqual(["3", "1", "2"])
+  })
+
+  it("call --items writes one line per item in order, the failed one with the portal's words, and exits 3", async () => {
+    const items = join(dir, "items.ndjson")
+    writeFileSync(items, '{"ID":1}\n{"ID":999999}\n{"ID":2}\n')
+    const out = join(dir, "results.ndjson")
+    const run = await b24(["call", "crm.deal.get", "--items", items, "--webhook", webhook, "--limits", "off", "--out", out])
+    expect(run.code).toBe(3)
+    const results = lines(readFileSync(out, "utf8")).map((line) => JSON.parse(line) as Record<string, unknown>)
+    expect(results.map((line) => line["index"])).toEqual([0, 1, 2])
+    expect(results[0]).toMatchObject({ result: { ID: "1" } })
+    expect(results[1]).toEqual({ index: 1, error: { code: "", description: "Not found" } })
+    expect(results[2]).toMatchObject({ result: { ID: "2" } })
+    expect(run.stderr).toMatch(/b24: error: crm\.deal\.get: 1 of 3 items failed \(first: "" Not found\)/)
+  })
+
+  it("batch runs labelled commands and prints the results by label", async () => {
+    const cmd = JSON.stringify({
+      one: "crm.deal.get?ID=1",
+      two: { method: "crm.deal.list", params: { filter: { "<=ID": 2 }, select: ["ID"] } }
+    })
+    const run = await b24(["batch", "--cmd", cmd, "--webhook", webhook, "--limits", "off"])
+    expect(run.code).toBe(0)
+    const result = JSON.parse(run.stdout) as { readonly one: { readonly ID: string }; readonly two: ReadonlyArray<unknown> }
+    expect(result.one.ID).toBe("1")
+    expect(result.two).toEqual([{ ID: "1" }, { ID: "2" }])
+    expect(run.stderr).toMatch(/b24: done: 2 commands/)
+  })
+
+  it("a wrong webhook code prints one error line with the portal's code and words, and never the code", async () => {
+    const wrong = webhook.replace(/\/[^/]+\/$/, "/wr0ngc0de9/")
+    const run = await b24(["get-all", "crm.deal.list", "--webhook", wrong, "--quiet"])
+    expect(run.code).toBe(1)
+    expect(lines(run.stderr)).toEqual(['b24: error: crm.deal.list: "INVALID_CREDENTIALS" Invalid request credentials (HTTP 401)'])
+    expect(run.stdout).toBe("")
+    expect(run.stderr + run.stdout).not.toContain("wr0ngc0de9")
+  })
+
+  // one run for two checks, since each run pays the CLI's start-up: the bar, and a CSV export (offset strategy)
+  it("draws a progress bar on stderr under a pseudo-terminal, and writes CSV with the --select header", async () => {
+    expect(existsSync("/usr/bin/script") || existsSync("/bin/script")).toBe(true)
+    const out = join(dir, "deals.csv")
+    const command = [
+      process.execPath,
+      binPath,
+      "get-all",
+      "crm.deal.list",
+      "--webhook",
+      webhook,
+      "--limits",
+      "off",
+      "--strategy",
+      "offset",
+      "--select",
+      "ID,TITLE,STAGE_ID",
+      "--out",
+      out
+    ]
+      .map(quote)
+      .join(" ")
+    const run = await collect(spawn("script", ["-qfec", command, "/dev/null"], { env: cleanEnv, stdio: ["pipe", "pipe", "pipe"] }))
+    expect(run.code).toBe(0)
+    // cli-progress draws with escape codes; the bar line has the glyphs and the figures (offset knows the total)
+    expect(run.stdout).toContain("\u001b[")
+    expect(run.stdout).toMatch(/crm\.deal\.list \[[=-]{30}\] \d+\/3000/)
+    expect(run.stdout).toMatch(/crm\.deal\.list \[={30}\] 3000\/3000 \(100\.0%\)/)
+    expect(run.stdout).toMatch(/b24: done: 3000 rows/)
+    const records = readFileSync(out, "utf8").split("\r\n").filter((record) => record !== "")
+    expect(records[0]).toBe("ID,TITLE,STAGE_ID")
+    const ids = records.slice(1).map((record) => record.split(",")[0])
+    expect(ids).toHaveLength(deals)
+    expect(new Set(ids).size).toBe(deals)
+  })
+
+  it("portal serves the fake portal with the options of npm run portal until Ctrl-C", async () => {
+    const child = spawn(process.execPath, [binPath, "portal", "--port", "0", "--seed", "crm.deal=7", "--limits", "off"], {
+      env: cleanEnv,
+      stdio: ["pipe", "pipe", "pipe"]
+    })
+    child.stdin.end()
+    const finished = collect(child)
+    const served = await new Promise<string>((resolve, reject) => {
+      let text = ""
+      child.stdout.on("data", (chunk: Buffer) => {
+        text += chunk.toString("utf8")
+        const match = /^webhook: (\S+)$/m.exec(text)
+        if (match?.[1] !== undefined) resolve(match[1])
+      })
+      child.on("close", () => reject(new Error(`the portal stopped before serving: ${text}`)))
+    })
+    const response = await fetch(`${served}crm.deal.list.json`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })
+    const body = (await response.json()) as { readonly total?: unknown }
+    expect(body.total).toBe(7)
+    child.kill("SIGINT")
+    const run = await finished
+    expect(run.code).toBe(0)
+    expect(run.stdout).toContain("limits: off")
+    expect(run.stderr).toMatch(/stopped after 1 requests/)
+  })
+
+  it("Ctrl-C stops a long export cleanly: exit 130, a summary, and a file of whole NDJSON lines", async () => {
+    const out = join(dir, "interrupted.ndjson")
+    // one page of 50 a request, 2 requests a second: the export would take 30 s
+    const child = spawn(
+      process.execPath,
+      [binPath, "get-all", "crm.deal.list", "--webhook", webhook, "--limits", "off", "--strategy", "keyset", "--slow", "2", "--out", out],
+      { env: cleanEnv, stdio: ["pipe", "pipe", "pipe"] }
+    )
+    child.stdin.end()
+    const finished = collect(child)
+    const rowsSoFar = () => (existsSync(out) ? lines(readFileSync(out, "utf8")).length : 0)
+    for (let waited = 0; rowsSoFar() < 100; waited += 100) {
+      if (waited > 45_000) throw new Error("the export wrote no rows")
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    child.kill("SIGINT")
+    const run = await finished
+    expect(run.code).toBe(130)
+    expect(run.stderr).toMatch(/b24: interrupted: \d+ rows/)
+    const text = readFileSync(out, "utf8")
+    expect(text.endsWith("\n")).toBe(true)
+    const rows = lines(text).map((line) => JSON.parse(line) as unknown)
+    expect(rows.length).toBeGreaterThanOrEqual(100)
+    expect(rows.length).toBeLessThan(deals)
+    expect(new Set(idsOf(rows)).size).toBe(rows.length)
+  })
+})

@@ -1,0 +1,211 @@
+/**
+ * The command tree run in-process (`run(argv, env)`): option parsing, input errors and their exit codes,
+ * `--verbose`, `--quiet` and an OAuth connection, against a fake portal served from this process.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { Effect } from "effect"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { vi } from "vitest"
+import { run } from "../../src/cli/main.js"
+import type { Env } from "../../src/cli/Connection.js"
+import { type RunningFakePortal, startFakePortal } from "../../src/testing/index.js"
+
+let portal: RunningFakePortal
+let oauthPortal: RunningFakePortal
+let dir: string
+let stderr: Array<string>
+
+beforeAll(async () => {
+  portal = await startFakePortal({ seed: { "crm.deal": 300 }, limits: "off", costModel: "zero" })
+  // the first request finds its access token expired, so the client refreshes once
+  oauthPortal = await startFakePortal({
+    seed: { "crm.deal": 120 },
+    limits: "off",
+    costModel: "zero",
+    oauth: { clientId: "local.cli.test", clientSecret: "clisecret0000000000000000" },
+    faults: [{ kind: "expireToken", onRequests: [1] }]
+  })
+  dir = mkdtempSync(join(tmpdir(), "b24-main-"))
+})
+
+afterAll(async () => {
+  await portal.close()
+  await oauthPortal.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+beforeEach(() => {
+  stderr = []
+  vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+    stderr.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"))
+    return true
+  })
+})
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
+
+const b24 = (args: ReadonlyArray<string>, env: Env = {}) =>
+  run(["node", "b24", ...args], env).pipe(Effect.provide(NodeContext.layer))
+
+const stderrLines = () =>
+  stderr
+    .join("")
+    .split("\n")
+    .filter((line) => line !== "")
+
+describe("b24 option parsing and input errors", () => {
+  it.live("refuses an unknown strategy with exit code 2", () =>
+    Effect.gen(function* () {
+      expect(yield* b24(["get-all", "crm.deal.list", "--webhook", portal.webhookUrl, "--strategy", "fastest"])).toBe(2)
+    })
+  )
+
+  it.live("says how to connect when no webhook or OAuth variables are given (exit 2)", () =>
+    Effect.gen(function* () {
+      expect(yield* b24(["get-all", "crm.deal.list"])).toBe(2)
+      expect(stderrLines()).toEqual([
+        "b24: error: Invalid connection: no portal to talk to. Pass --webhook https://your-portal.bitrix24.com/rest/1/***/ or set " +
+          "BITRIX24_WEBHOOK; for an OAuth app set BITRIX24_ACCESS_TOKEN, BITRIX24_REFRESH_TOKEN, BITRIX24_CLIENT_ID, " +
+          "BITRIX24_CLIENT_SECRET, BITRIX24_REST_URL."
+      ])
+    })
+  )
+
+  it.live("reads the webhook from BITRIX24_WEBHOOK", () =>
+    Effect.gen(function* () {
+      const out = join(dir, "env.ndjson")
+      expect(yield* b24(["get-all", "crm.deal.list", "--limits", "off", "--out", out], { BITRIX24_WEBHOOK: portal.webhookUrl })).toBe(0)
+      expect(readFileSync(out, "utf8").split("\n").filter((line) => line !== "")).toHaveLength(300)
+    })
+  )
+
+  it.live("names the flag of a bad JSON option, a bad --limits and clashing --items/--params (exit 2)", () =>
+    Effect.gen(function* () {
+      const requestsBefore = portal.stats().httpRequests
+      expect(yield* b24(["get-all", "crm.deal.list", "--webhook", portal.webhookUrl, "--filter", "[1]"])).toBe(2)
+      expect(yield* b24(["get-all", "crm.deal.list", "--webhook", portal.webhookUrl, "--limits", "pool=x"])).toBe(2)
+      const items = join(dir, "clash.ndjson")
+      writeFileSync(items, '{"ID":1}\n')
+      expect(yield* b24(["call", "crm.deal.get", "--webhook", portal.webhookUrl, "--items", items, "--params", "{}"])).toBe(2)
+      expect(stderrLines()).toEqual([
+        "b24: error: Invalid --filter: expected a JSON object, got an array.",
+        'b24: error: Invalid --limits: pool must be a number, got "x". Use standard, enterprise, off or pool=50,rps=2,operating=480,window=600.',
+        "b24: error: Invalid --items: --items and --params exclude each other. Put the params in each item's line."
+      ])
+      // refused before any request
+      expect(portal.stats().httpRequests).toBe(requestsBefore)
+    })
+  )
+
+  it.live("names the line of a bad items file (exit 2) and a missing ID file (exit 1)", () =>
+    Effect.gen(function* () {
+      const items = join(dir, "bad.ndjson")
+      writeFileSync(items, '{"ID":1}\nnot json\n')
+      expect(yield* b24(["call", "crm.deal.get", "--webhook", portal.webhookUrl, "--items", items])).toBe(2)
+      expect(yield* b24(["get-by-id", "crm.deal.get", "--webhook", portal.webhookUrl, "--ids", join(dir, "missing.txt")])).toBe(1)
+      const [itemsLine, idsLine] = stderrLines()
+      expect(itemsLine).toContain(`Invalid ${items}:2: not valid JSON`)
+      expect(idsLine).toContain(`b24: error: cannot read ${join(dir, "missing.txt")}: ENOENT`)
+    })
+  )
+})
+
+describe("b24 output on stderr", () => {
+  it.live("--verbose adds the failed request with the webhook code masked", () =>
+    Effect.gen(function* () {
+      const wrong = portal.webhookUrl.replace(/\/[^/]+\/$/, "/wr0ngc0de9/")
+      const code = yield* b24(["get-all", "crm.deal.list", "--webhook", wrong, "--verbose", "--quiet", "--filter", '{">ID":5}'])
+      expect(code).toBe(1)
+      const lines = stderrLines()
+      expect(lines[0]).toBe('b24: error: crm.deal.list: "INVALID_CREDENTIALS" Invalid request credentials (HTTP 401)')
+      expect(lines[1]).toMatch(/^b24: request: POST http:\/\/127\.0\.0\.1:\d+\/rest\/1\/\*\*\*\/crm\.deal\.list \{"filter":\{">ID":5\}/)
+      expect(stderr.join("")).not.toContain("wr0ngc0de9")
+    })
+  )
+
+  it.live("--quiet prints nothing on success; otherwise a summary closes the run", () =>
+    Effect.gen(function* () {
+      const out = join(dir, "quiet.ndjson")
+      expect(yield* b24(["get-all", "crm.deal.list", "--webhook", portal.webhookUrl, "--limits", "off", "--out", out, "--quiet"])).toBe(0)
+      expect(stderr).toEqual([])
+      expect(yield* b24(["get-all", "crm.deal.list", "--webhook", portal.webhookUrl, "--limits", "off", "--out", out])).toBe(0)
+      expect(stderrLines().at(-1)).toMatch(/^b24: done: 300 rows in [0-9.]+s .*; \d+ requests?; throttled waits: none$/)
+    })
+  )
+
+  it.live("--debug shows the strategy choice", () =>
+    Effect.gen(function* () {
+      const out = join(dir, "debug.ndjson")
+      const args = ["get-all", "crm.deal.list", "--webhook", portal.webhookUrl, "--limits", "off", "--strategy", "keyset", "--out", out]
+      expect(yield* b24([...args, "--debug"])).toBe(0)
+      expect(stderrLines()).toContain("b24: debug: list crm.deal.list: strategy keyset (asked keyset)")
+    })
+  )
+})
+
+describe("b24 call, get-by-id and batch outcomes", () => {
+  it.live("call --params writes the single result as one JSON line", () =>
+    Effect.gen(function* () {
+      const out = join(dir, "single.ndjson")
+      expect(yield* b24(["call", "crm.deal.get", "--webhook", portal.webhookUrl, "--params", '{"ID":2}', "--out", out])).toBe(0)
+      const text = readFileSync(out, "utf8")
+      expect(text.endsWith("\n")).toBe(true)
+      expect(JSON.parse(text)).toMatchObject({ ID: "2" })
+    })
+  )
+
+  it.live("get-by-id writes the rows it got, then fails with the IDs the portal did not find", () =>
+    Effect.gen(function* () {
+      const ids = join(dir, "ids.txt")
+      writeFileSync(ids, "1\n999999\n2\n")
+      const out = join(dir, "by-id.ndjson")
+      expect(yield* b24(["get-by-id", "crm.deal.get", "--webhook", portal.webhookUrl, "--ids", ids, "--out", out, "--quiet"])).toBe(1)
+      const rows = readFileSync(out, "utf8")
+        .split("\n")
+        .filter((line) => line !== "")
+        .map((line) => (JSON.parse(line) as { readonly ID: string }).ID)
+      expect(rows).toEqual(["1", "2"])
+      expect(stderrLines()).toHaveLength(1)
+      expect(stderrLines()[0]).toMatch(/^b24: error: crm\.deal\.get: "" 1 of 3 items failed.*#1 "" Not found/)
+    })
+  )
+
+  it.live("batch fails with the label and words of the failed command", () =>
+    Effect.gen(function* () {
+      const cmd = JSON.stringify({ ok: "crm.deal.get?ID=1", missing: "crm.deal.get?ID=999999" })
+      expect(yield* b24(["batch", "--cmd", cmd, "--webhook", portal.webhookUrl, "--quiet"])).toBe(1)
+      expect(stderrLines()).toHaveLength(1)
+      expect(stderrLines()[0]).toMatch(/^b24: error: batch \[missing\]: "" 1 of 2 commands failed; first \[missing\]: Not found/)
+    })
+  )
+})
+
+describe("b24 over OAuth", () => {
+  it.live("connects with the OAuth variables and writes the rotated tokens to --tokens-out", () =>
+    Effect.gen(function* () {
+      const app = oauthPortal.oauth
+      if (app === undefined) throw new Error("the portal has no OAuth app")
+      const out = join(dir, "oauth.ndjson")
+      const tokensOut = join(dir, "tokens.json")
+      const env: Env = {
+        BITRIX24_ACCESS_TOKEN: app.accessToken,
+        BITRIX24_REFRESH_TOKEN: app.refreshToken,
+        BITRIX24_CLIENT_ID: app.clientId,
+        BITRIX24_CLIENT_SECRET: app.clientSecret,
+        BITRIX24_REST_URL: app.restUrl,
+        BITRIX24_TOKEN_URL: app.tokenUrl
+      }
+      expect(yield* b24(["get-all", "crm.deal.list", "--limits", "off", "--out", out, "--tokens-out", tokensOut], env)).toBe(0)
+      expect(readFileSync(out, "utf8").split("\n").filter((line) => line !== "")).toHaveLength(120)
+      const tokens = JSON.parse(readFileSync(tokensOut, "utf8")) as Record<string, unknown>
+      expect(typeof tokens["refresh_token"]).toBe("string")
+      expect(tokens["refresh_token"]).not.toBe(app.refreshToken)
+      expect(stderr.join("")).not.toContain(app.accessToken)
+    })
+  )
+})
