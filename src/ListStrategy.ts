@@ -297,7 +297,9 @@ const rangesStream = (
   plan: KeysetPlan,
   options: { readonly low: number; readonly high: number; readonly estimatedRows: number | undefined; readonly concurrency: number }
 ): Stream.Stream<Row, ListError, Services> => {
-  const rowsPerRequest = pageSize * commandsPerBatch
+  // A range is sized to 90 % of a chained batch, so the uneven spread of IDs rarely spills a range into a
+  // second request
+  const rowsPerRequest = Math.floor(pageSize * commandsPerBatch * 0.9)
   // Fewest requests: full chained batches. While that leaves idle request slots (a small export), split finer,
   // down to 10 pages a range, so the slots the leaky bucket allows at once all work in parallel.
   const fewest = Math.ceil((options.estimatedRows ?? options.concurrency * rowsPerRequest) / rowsPerRequest)
