@@ -56,7 +56,6 @@ await portal.close()
 const written = Fs.readFileSync(out, "utf8").split("\n").filter((line) => line !== "")
 const ids = new Set(written.map((line) => (JSON.parse(line) as { ID: string }).ID))
 const bound = lowerBound(defaultCost, standard, listWork(defaultCost, rows, false))
-const portalSeconds = realSeconds * timeScale
 
 const rowsPerSecond = written.length / realSeconds
 console.log(`

@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Effect, Either, Option, Stream } from "effect"
+import { Chunk, Effect, Either, Metric, Option, Stream } from "effect"
 import * as BatchPlanner from "./BatchPlanner.js"
 import {
   BitrixApiError,
@@ -23,6 +23,7 @@ import {
 import * as Client from "./internal/client.js"
 import { type ListMethodInfo, listMethodInfo, rowId, rowsOf } from "./internal/methodRegistry.js"
 import * as Validate from "./internal/validate.js"
+import * as Metrics from "./Metrics.js"
 import { ProgressReporter } from "./ProgressReporter.js"
 import * as Query from "./Query.js"
 import { RateLimiter } from "./RateLimiter.js"
@@ -507,9 +508,16 @@ export const stream = (method: string, params: Params = {}, options: Options = {
         }
       }
       yield* Effect.logDebug(`list ${method}: strategy ${chosen} (asked ${strategy})`)
+      yield* Effect.annotateCurrentSpan("bitrix.strategy.chosen", chosen)
+      const rowsDelivered = Metric.tagged(Metric.tagged(Metrics.rows, "method", method), "strategy", chosen)
       const limited = limit === undefined ? body : Stream.take(body, limit)
       return limited.pipe(
-        Stream.mapChunksEffect((chunk) => Effect.as(progress.advance(method, Chunk.size(chunk)), chunk)),
+        Stream.mapChunksEffect((chunk) =>
+          Effect.as(
+            Effect.zipRight(progress.advance(method, Chunk.size(chunk)), Metric.incrementBy(rowsDelivered, Chunk.size(chunk))),
+            chunk
+          )
+        ),
         Stream.ensuring(progress.finish(method))
       )
     })

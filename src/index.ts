@@ -26,3 +26,5 @@ export * as Query from "./Query.js"
 export * as Envelope from "./Envelope.js"
 /** @since 0.1.0 */
 export * as ListStrategy from "./ListStrategy.js"
+/** @since 0.1.0 */
+export * as Metrics from "./Metrics.js"

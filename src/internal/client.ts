@@ -2,10 +2,11 @@
  * The request pipeline under every verb: limiter permit -> transport -> feedback of the portal's time blocks
  * -> retry where it is safe. Batches are decoded and unpacked here, so the verbs only assemble results.
  */
-import { Context, Effect, Option, Schedule, Schema } from "effect"
+import { Context, Effect, Metric, Option, Schedule, Schema } from "effect"
 import * as BatchPlanner from "../BatchPlanner.js"
 import { BitrixApiError, HttpError, UnknownOutcomeError } from "../BitrixError.js"
 import * as Envelope from "../Envelope.js"
+import * as Metrics from "../Metrics.js"
 import { RateLimiter } from "../RateLimiter.js"
 import { Transport } from "../Transport.js"
 
@@ -100,14 +101,40 @@ export const exchangeWith = <A>(
         )
       )
     )
-    const attempt = limiter.withPermit(options.limiterMethods, sendAndRecord).pipe(
-      Effect.tap(() => limiter.feedback({ _tag: "Success" })),
-      Effect.tapError((error) =>
-        Option.match(feedbackFor(options.method, error), { onNone: () => Effect.void, onSome: limiter.feedback })
+    let attempts = 0
+    const attempt = Effect.suspend(() => {
+      attempts++
+      const number = attempts
+      return limiter.withPermit(options.limiterMethods, sendAndRecord).pipe(
+        Effect.tap(() =>
+          Effect.zipRight(limiter.feedback({ _tag: "Success" }), countRequest(options.method, "ok"))
+        ),
+        Effect.tapError((error) =>
+          Effect.zipRight(
+            Option.match(feedbackFor(options.method, error), { onNone: () => Effect.void, onSome: limiter.feedback }),
+            countRequest(options.method, outcomeOf(error))
+          )
+        ),
+        Effect.tap((result) =>
+          Effect.logDebug(`bitrix: ${options.method} answered`).pipe(
+            Effect.annotateLogs({ "bitrix.attempt": number, "bitrix.result": excerpt(result.value) })
+          )
+        ),
+        Effect.withSpan("bitrix.attempt", {
+          attributes: { "bitrix.method": options.method, "bitrix.attempt": number },
+          captureStackTrace: false
+        })
       )
+    })
+    yield* Effect.logDebug(`bitrix: ${options.method}`).pipe(
+      Effect.annotateLogs({ "bitrix.params": excerpt(options.params), "bitrix.items": options.itemIndexes.length })
     )
+    const retried = (error: ExchangeError) => {
+      const again = shouldRetry(error, options.kind)
+      return again ? Effect.as(Metric.increment(Metric.tagged(Metrics.retries, "method", options.method)), true) : Effect.succeed(false)
+    }
     const { value } = yield* attempt.pipe(
-      Effect.retry({ schedule: settings.retry, while: (error: ExchangeError) => shouldRetry(error, options.kind) }),
+      Effect.retry({ schedule: settings.retry, while: retried }),
       Effect.catchIf(
         (error): error is HttpError => options.kind === "write" && error._tag === "HttpError" && !certainlyNotRun(error),
         (cause) =>
@@ -115,7 +142,25 @@ export const exchangeWith = <A>(
       )
     )
     return value
-  }).pipe(Effect.withSpan("bitrix.exchange", { attributes: { "bitrix.method": options.method }, captureStackTrace: false }))
+  }).pipe(
+    Effect.withSpan("bitrix.exchange", {
+      attributes: { "bitrix.method": options.method, "bitrix.batch.size": options.itemIndexes.length },
+      captureStackTrace: false
+    })
+  )
+
+/** The outcome tag of a request in `Metrics.requests`: `ok`, the portal's error code, or `http_<reason>`. */
+const outcomeOf = (error: ExchangeError): string =>
+  error._tag === "BitrixApiError" ? (error.code === "" ? "empty_code" : String(error.code)) : `http_${error.reason.toLowerCase()}`
+
+const countRequest = (method: string, outcome: string) =>
+  Metric.increment(Metric.tagged(Metric.tagged(Metrics.requests, "method", method), "outcome", outcome))
+
+/** A short text of params or a result for debug logs (secrets never travel in params: auth is the transport's). */
+const excerpt = (value: unknown): string => {
+  const text = JSON.stringify(value) ?? String(value)
+  return text.length > 300 ? `${text.slice(0, 300)}… (${text.length} chars)` : text
+}
 
 /** One exchange whose envelope is returned as it is. */
 export const exchange = (options: ExchangeOptions) =>

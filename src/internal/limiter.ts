@@ -2,8 +2,9 @@
  * The limiter's logic over a store: admission of each request (operating budget -> `slow` limits ->
  * concurrency ceiling -> leaky bucket), feedback from responses, and counters.
  */
-import { Clock, Deferred, Effect, ExecutionStrategy, Exit, FiberId, Scope } from "effect"
+import { Clock, Deferred, Effect, ExecutionStrategy, Exit, FiberId, Metric, Scope } from "effect"
 import { resolveLimits } from "../BitrixConfig.js"
+import * as Metrics from "../Metrics.js"
 import type { LimiterStats, Options, Outcome, Service, StoreService } from "../RateLimiter.js"
 import type * as Bucket from "./limiterBucket.js"
 import { type Gate, unsafeMakeGate } from "./limiterGate.js"
@@ -11,6 +12,14 @@ import * as Operating from "./limiterOperating.js"
 import { SlowOverride } from "./limiterSlow.js"
 
 /** The numbers the logic runs on, after presets, headroom and defaults. */
+
+/** Feeds a wait on a limit to the metrics (`Metrics.limiterWaits`, `Metrics.limiterWaitMs`). */
+const recordWait = (limit: "bucket" | "operating", waitMs: number) =>
+  Effect.zipRight(
+    Metric.increment(Metric.tagged(Metrics.limiterWaits, "limit", limit)),
+    Metric.incrementBy(Metric.tagged(Metrics.limiterWaitMs, "limit", limit), waitMs)
+  )
+
 export interface Settings {
   readonly key: string
   /** `undefined` when limits are off: no bucket at all. */
@@ -157,6 +166,7 @@ export const makeService = (options: Options, store: StoreService): Effect.Effec
               if (waitStartedMs !== undefined) {
                 counters.operatingWaits++
                 counters.operatingWaitMs += nowMs - waitStartedMs
+                yield* recordWait("operating", nowMs - waitStartedMs)
               }
               return
             }
@@ -214,6 +224,7 @@ export const makeService = (options: Options, store: StoreService): Effect.Effec
           if (delayMs > 0) {
             counters.bucketWaits++
             counters.bucketWaitMs += delayMs
+            yield* recordWait("bucket", delayMs)
             yield* Effect.logDebug("rate limiter: waiting for the leaky bucket").pipe(
               Effect.annotateLogs({ methods: [...weights.keys()].join(","), waitMs: delayMs })
             )
