@@ -546,7 +546,43 @@ const phpArrayReplacer = (_key: string, value: unknown): unknown => {
   }
 }
 
+/**
+ * Whether `JSON.stringify` alone writes `value` as PHP would: no PhpArray, no object PHP would turn into a list
+ * (empty, or keys 0..n-1), no `undefined` members, no number PHP writes differently. A walk is several times
+ * cheaper than a replacer called for every value of thousands of rows.
+ */
+const isPlainJson = (value: unknown, depth: number): boolean => {
+  if (depth > 64) return false
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return true
+    case "number":
+      return Number.isFinite(value) && !Object.is(value, -0) && Math.abs(value) < 1e21 && (value === 0 || Math.abs(value) >= 1e-6)
+    case "object": {
+      if (value === null) return true
+      if (Array.isArray(value)) {
+        for (let index = 0; index < value.length; index++) if (!isPlainJson(value[index], depth + 1)) return false
+        return true
+      }
+      if (value instanceof PhpArray) return false
+      const object = value as Record<string, unknown>
+      let first = true
+      for (const key in object) {
+        // JS lists integer-like keys first, so a first key "0" is the only way 0..n-1 keys can start
+        if (first && key === "0") return false
+        first = false
+        if (!isPlainJson(object[key], depth + 1)) return false
+      }
+      return !first
+    }
+    default:
+      return false
+  }
+}
+
 const encodeNative = (value: object): string | undefined => {
+  if (isPlainJson(value, 0)) return phpEscapeJson(JSON.stringify(value))
   nativeFailed = false
   let text: string | undefined
   try {
