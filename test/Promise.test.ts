@@ -1,0 +1,116 @@
+import { Schedule } from "effect"
+import { afterEach, describe, expect, it } from "vitest"
+import { createClient } from "../src/Promise.js"
+import type { FakePortalOptions } from "../src/testing/index.js"
+import { type RunningFakePortal, startFakePortal } from "../src/testing/index.js"
+
+const running: Array<{ close: () => Promise<void> }> = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((resource) => resource.close()))
+})
+
+const portalWith = async (options: FakePortalOptions): Promise<RunningFakePortal> => {
+  const portal = await startFakePortal({ costModel: "zero", ...options })
+  running.push(portal)
+  return portal
+}
+
+const clientOf = (options: Parameters<typeof createClient>[0]) => {
+  const client = createClient(options)
+  running.push(client)
+  return client
+}
+
+const quickRetry = Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(5)))
+
+describe("createClient over real HTTP", () => {
+  it("exposes the verbs as Promises", async () => {
+    const portal = await portalWith({ seed: { "crm.deal": 700 }, limits: "standard" })
+    const client = clientOf({ webhook: portal.webhookUrl, limits: "standard" })
+    const deals = await client.getAll("crm.deal.list", { select: ["ID"] })
+    expect(deals.length).toBe(700)
+    const ids = deals.slice(0, 60).map((deal) => (deal as { ID: string }).ID)
+    const got = await client.call(
+      "crm.deal.get",
+      ids.map((ID) => ({ ID }))
+    )
+    expect(got.map((deal) => (deal as { ID: string }).ID)).toEqual(ids)
+    const byId = await client.getByID("crm.deal.get", [ids[2]!, ids[0]!])
+    expect([...byId.keys()]).toEqual([ids[2], ids[0]])
+    const raw = await client.callRaw("crm.deal.list", { start: 0, select: ["ID"] })
+    expect(raw.total).toBe(700)
+    const batch = await client.callBatch({ cmd: { one: `crm.deal.get?ID=${ids[0]}` } })
+    expect((batch["one"] as { ID: string }).ID).toBe(ids[0])
+    const eithers = await client.callEither("crm.deal.get", [{ ID: ids[0] }, { ID: 999999 }])
+    expect(eithers.map((outcome) => outcome.ok)).toEqual([true, false])
+    const slowCount = await client.slow({ maxConcurrent: 1 }, (slowClient) =>
+      slowClient.getAll("crm.deal.list", { select: ["ID"] }).then((rows) => rows.length)
+    )
+    expect(slowCount).toBe(700)
+    expect(portal.stats().rejected503).toBe(0)
+  })
+
+  it("rejects with the typed errors, _tag intact", async () => {
+    const portal = await portalWith({ seed: { "crm.deal": 10 } })
+    const client = clientOf({ webhook: portal.webhookUrl, limits: "off" })
+    await expect(client.call("crm.deal.get", [{ ID: 999999 }])).rejects.toMatchObject({
+      _tag: "BitrixApiError",
+      failures: [{ index: 0, description: "Not found" }]
+    })
+    await expect(client.getAll("crm.deal.list", { select: "ID" } as never)).rejects.toMatchObject({ _tag: "ValidationError" })
+    const wrong = clientOf({ webhook: portal.webhookUrl.replace(/\/rest\/1\/[^/]+\//, "/rest/1/wrongcode/"), limits: "off" })
+    const error = await wrong.call("crm.deal.list", {}).catch((failure: unknown) => failure)
+    expect(error).toMatchObject({ _tag: "BitrixApiError", code: "INVALID_CREDENTIALS", status: 401 })
+    expect(String(error)).not.toContain("wrongcode")
+  })
+
+  it("HTML 502 pages and dropped connections on reads are retried; a hanging write is an UnknownOutcomeError", async () => {
+    const portal = await portalWith({
+      seed: { "crm.deal": 10 },
+      limits: "off",
+      faults: [
+        { kind: "html502", onRequests: [1] },
+        { kind: "drop", onRequests: [2] },
+        { kind: "hang", onRequests: [4] }
+      ]
+    })
+    const client = clientOf({ webhook: portal.webhookUrl, limits: "off", retry: quickRetry, timeout: "500 millis" })
+    const deals = await client.call("crm.deal.list", { select: ["ID"], start: -1 })
+    expect((deals as ReadonlyArray<unknown>).length).toBe(10)
+    expect(portal.stats().faultsInjected).toMatchObject({ html502: 1, drop: 1 })
+    await expect(client.call("crm.deal.add", [{ fields: { TITLE: "x" } }])).rejects.toMatchObject({
+      _tag: "UnknownOutcomeError",
+      itemIndexes: [0]
+    })
+    expect(portal.stats().requestsByMethod["batch"]).toBe(1)
+  })
+
+  it("one refresh for 100 concurrent calls that meet an expired token", async () => {
+    const portal = await portalWith({
+      seed: { "crm.deal": 5 },
+      limits: "off",
+      oauth: { clientId: "local.test.1", clientSecret: "s3cret" },
+      faults: [{ kind: "expireToken", onRequests: [1] }]
+    })
+    const oauth = portal.oauth!
+    let rotations = 0
+    const client = clientOf({
+      limits: "off",
+      oauth: {
+        restUrl: oauth.restUrl,
+        tokenUrl: oauth.tokenUrl,
+        clientId: oauth.clientId,
+        clientSecret: oauth.clientSecret,
+        accessToken: oauth.accessToken,
+        refreshToken: oauth.refreshToken,
+        onTokens: () => {
+          rotations++
+        }
+      }
+    })
+    const results = await Promise.all(Array.from({ length: 100 }, () => client.call("user.current")))
+    expect(results.length).toBe(100)
+    expect(rotations).toBe(1)
+  })
+})
+
