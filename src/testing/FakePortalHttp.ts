@@ -1,0 +1,295 @@
+/**
+ * The fake portal served over real HTTP on loopback, so a client's whole stack (sockets, keep-alive,
+ * timeouts, body decoding) runs exactly as against a cloud portal.
+ *
+ * The server is a thin shell over the protocol engine: it turns each request into a `PortalRequest`, asks the
+ * engine what to do, waits the simulated server time, then answers, drops the connection, or never answers.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Layer, Schema, type Scope } from "effect"
+import * as Http from "node:http"
+import type { Socket } from "node:net"
+import * as FakePortal from "./FakePortal.js"
+import { PortalEngine } from "./internal/engine.js"
+import type { PortalOutcome, PortalRequest, PortalStats } from "./internal/types.js"
+import type { FakePortalOptions } from "./Options.js"
+
+/**
+ * What the server needs from a protocol engine; `PortalEngine` has it, and so can a test double.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Engine {
+  readonly handle: (request: PortalRequest, realNowMs: number) => PortalOutcome
+  /** Counters, with portal time measured up to `realNowMs`. */
+  readonly stats: (realNowMs?: number) => PortalStats
+  /** e.g. `/rest/1/<code>/`. */
+  readonly webhookPath: string
+  readonly oauth?: FakePortal.OAuthInfo | undefined
+}
+
+/**
+ * The OAuth app of a served portal, with absolute URLs for the token endpoint and the REST root (the same
+ * shape as the in-process `FakePortal.OAuthApp`).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type OAuthApp = FakePortal.OAuthApp
+
+/**
+ * A running server.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Server {
+  /** e.g. `http://127.0.0.1:8124`, without a trailing slash. */
+  readonly url: string
+  /** The port actually bound (useful with port 0). */
+  readonly port: number
+  /** Stops accepting, destroys every open socket (hung requests included) and cancels pending answers. */
+  readonly close: () => Promise<void>
+}
+
+/**
+ * Where to listen. `now` supplies the real time handed to the engine (default `Date.now`).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface ServeOptions {
+  /** Default 0: any free port. */
+  readonly port?: number
+  /** Default `127.0.0.1`. */
+  readonly host?: string
+  readonly now?: () => number
+}
+
+const headersOf = (request: Http.IncomingMessage): Record<string, string> => {
+  const headers: Record<string, string> = {}
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value === undefined) continue
+    // node:http already lower-cases names; repeated headers arrive as arrays and are joined as a proxy would.
+    headers[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value
+  }
+  return headers
+}
+
+/** An engine bug must not take the server down; the portal's own words for an uncaught exception are ERROR_CORE. */
+const engineFailure = (error: unknown): PortalOutcome => ({
+  _tag: "Response",
+  status: 500,
+  headers: { "content-type": "application/json; charset=utf-8" },
+  body: JSON.stringify({
+    error: "ERROR_CORE",
+    error_description: `Fake portal engine failure: ${error instanceof Error ? error.message : String(error)}`
+  }),
+  delayMs: 0
+})
+
+const urlHost = (host: string): string => (host.includes(":") && !host.startsWith("[") ? `[${host}]` : host)
+
+/**
+ * Serves `engine` on `host:port` until `close()`.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Server> => {
+  const host = options.host ?? "127.0.0.1"
+  const now = options.now ?? Date.now
+  const sockets = new Set<Socket>()
+  const timers = new Set<NodeJS.Timeout>()
+  let closing = false
+
+  const later = (delayMs: number, action: () => void): void => {
+    if (closing) return
+    const timer = setTimeout(() => {
+      timers.delete(timer)
+      action()
+    }, Math.max(0, delayMs))
+    timers.add(timer)
+  }
+
+  const answer = (request: Http.IncomingMessage, response: Http.ServerResponse, outcome: PortalOutcome): void => {
+    switch (outcome._tag) {
+      case "Response":
+        later(outcome.delayMs, () => {
+          if (response.destroyed || response.writableEnded) return
+          const body = Buffer.from(outcome.body, "utf8")
+          response.writeHead(outcome.status, { ...outcome.headers, "content-length": String(body.byteLength) })
+          response.end(body)
+        })
+        return
+      case "Drop":
+        // The portal ran the request (for writes) but the client never hears back: close the TCP connection.
+        later(outcome.delayMs, () => request.socket.destroy())
+        return
+      case "Hang":
+        // No answer ever; `close()` destroys the socket so test runs still end.
+        return
+    }
+  }
+
+  const server = Http.createServer((request, response) => {
+    const chunks: Array<Buffer> = []
+    request.on("data", (chunk: Buffer) => chunks.push(chunk))
+    request.on("end", () => {
+      const portalRequest: PortalRequest = {
+        httpMethod: request.method ?? "GET",
+        url: request.url ?? "/",
+        headers: headersOf(request),
+        body: Buffer.concat(chunks).toString("utf8"),
+        ...(request.socket.remoteAddress !== undefined ? { clientIp: request.socket.remoteAddress } : {})
+      }
+      let outcome: PortalOutcome
+      try {
+        outcome = engine.handle(portalRequest, now())
+      } catch (error) {
+        outcome = engineFailure(error)
+      }
+      answer(request, response, outcome)
+    })
+  })
+  // A burst of concurrent clients (the 503 demonstration) must not be refused by the listen backlog.
+  server.maxConnections = Infinity
+  server.keepAliveTimeout = 5_000
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket)
+    socket.on("close", () => sockets.delete(socket))
+  })
+  // A client that resets its socket mid-request must not crash the process.
+  server.on("clientError", (_error, socket: Socket) => socket.destroy())
+
+  const close = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      closing = true
+      for (const timer of timers) clearTimeout(timer)
+      timers.clear()
+      for (const socket of sockets) socket.destroy()
+      sockets.clear()
+      if (!server.listening) return resolve()
+      server.close(() => resolve())
+    })
+
+  return new Promise<Server>((resolve, reject) => {
+    const onError = (error: Error) => reject(error)
+    server.once("error", onError)
+    server.listen({ port: options.port ?? 0, host, backlog: 1024 }, () => {
+      server.off("error", onError)
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : (options.port ?? 0)
+      resolve({ url: `http://${urlHost(host)}:${port}`, port, close })
+    })
+  })
+}
+
+/**
+ * The absolute OAuth URLs of an engine served at `baseUrl`.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const oauthAppOf = (engine: Engine, baseUrl: string): OAuthApp | undefined =>
+  engine.oauth === undefined
+    ? undefined
+    : {
+        clientId: engine.oauth.clientId,
+        clientSecret: engine.oauth.clientSecret,
+        accessToken: engine.oauth.accessToken,
+        refreshToken: engine.oauth.refreshToken,
+        tokenUrl: baseUrl + engine.oauth.tokenPath,
+        restUrl: baseUrl + engine.oauth.restPath
+      }
+
+/**
+ * The server could not start, e.g. the port is taken.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export class FakePortalServeError extends Schema.TaggedError<FakePortalServeError>()("FakePortalServeError", {
+  host: Schema.String,
+  port: Schema.Number,
+  message: Schema.String
+}) {}
+
+/**
+ * The served portal as seen by a test: where to send requests, and its counters.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Service {
+  /** e.g. `http://127.0.0.1:41234`, without a trailing slash. */
+  readonly baseUrl: string
+  /** e.g. `http://127.0.0.1:41234/rest/1/<code>/`; append `crm.deal.list.json`. */
+  readonly webhookUrl: string
+  readonly oauth?: OAuthApp
+  readonly stats: Effect.Effect<PortalStats>
+}
+
+/**
+ * The served portal in a test's context, so test code finds the URLs and counters of the server its layer
+ * started.
+ *
+ * @since 0.1.0
+ * @category Context
+ */
+export class FakePortalServer extends Context.Tag("effect-bitrix24/testing/FakePortalServer")<FakePortalServer, Service>() {}
+
+/**
+ * Serves an existing engine for the life of the scope; the socket server is closed (hung requests included) when
+ * the scope closes.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const make = (
+  engine: Engine,
+  options: Omit<ServeOptions, "now"> = {}
+): Effect.Effect<Service, FakePortalServeError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const clock = yield* Effect.clock
+    const host = options.host ?? "127.0.0.1"
+    const port = options.port ?? 0
+    const server = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => serve(engine, { host, port, now: () => clock.unsafeCurrentTimeMillis() }),
+        catch: (error) =>
+          new FakePortalServeError({ host, port, message: error instanceof Error ? error.message : String(error) })
+      }),
+      (server) => Effect.promise(() => server.close())
+    )
+    const oauth = oauthAppOf(engine, server.url)
+    return {
+      baseUrl: server.url,
+      webhookUrl: server.url + engine.webhookPath,
+      ...(oauth !== undefined ? { oauth } : {}),
+      stats: Effect.sync(() => engine.stats(clock.unsafeCurrentTimeMillis()))
+    }
+  })
+
+/**
+ * A fresh portal engine served on loopback for the life of the layer, exposed both as `FakePortalServer` (URLs,
+ * counters) and as `FakePortal` (the in-process view of the same engine), so a test can drive it over HTTP and
+ * inspect it directly. The engine reads time from the layer's `Clock`: the server runs on real time, so build it
+ * outside `TestClock` (with `@effect/vitest`, `layer(FakePortalHttp.layer(options), { excludeTestServices: true })`).
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layer = (options: FakePortalOptions = {}): Layer.Layer<FakePortalServer | FakePortal.FakePortal, FakePortalServeError> =>
+  Layer.scopedContext(
+    Effect.gen(function* () {
+      const clock = yield* Effect.clock
+      const engine = new PortalEngine(options, clock.unsafeCurrentTimeMillis())
+      const server = yield* make(engine, { port: options.port ?? 0 })
+      // The in-process view of the same engine answers under the server's address, so its URLs are real ones.
+      const portal = yield* FakePortal.fromEngine(engine, server.baseUrl)
+      return Context.make(FakePortalServer, server).pipe(Context.add(FakePortal.FakePortal, portal))
+    })
+  )

@@ -1,0 +1,338 @@
+import { assert, describe, expect, it, layer } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import * as FakePortal from "../../src/testing/FakePortal.js"
+import * as FakePortalHttp from "../../src/testing/FakePortalHttp.js"
+import { startFakePortal } from "../../src/testing/index.js"
+import type { FakePortalOptions } from "../../src/testing/Options.js"
+
+/** A response read whole: status, content type and the body as text and (when it parses) JSON. */
+interface Reply {
+  readonly status: number
+  readonly contentType: string
+  readonly text: string
+  readonly json: unknown
+}
+
+const read = async (response: Response): Promise<Reply> => {
+  const text = await response.text()
+  let json: unknown = undefined
+  try {
+    json = JSON.parse(text)
+  } catch {
+    // Left undefined: an HTML page.
+  }
+  return { status: response.status, contentType: response.headers.get("content-type") ?? "", text, json }
+}
+
+const send = (url: string, init?: RequestInit): Effect.Effect<Reply> => Effect.promise(() => fetch(url, init).then(read))
+
+/** A fetch that may fail at the transport level (dropped or aborted connection). */
+const attempt = (url: string, init?: RequestInit): Effect.Effect<Reply, unknown> =>
+  Effect.tryPromise({ try: () => fetch(url, init).then(read), catch: (error) => error })
+
+const field = (json: unknown, key: string): unknown =>
+  typeof json === "object" && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>)[key] : undefined
+
+const rows = (json: unknown): ReadonlyArray<Record<string, unknown>> => {
+  const result = field(json, "result")
+  assert(Array.isArray(result), `result is not a list: ${JSON.stringify(json)}`)
+  return result as ReadonlyArray<Record<string, unknown>>
+}
+
+const oauthApp = { clientId: "local.test0000000000.00000001", clientSecret: "secret-of-the-test-app" }
+
+const basic: FakePortalOptions = { seed: { "crm.deal": 120, "crm.lead": 10 }, oauth: oauthApp }
+
+layer(FakePortalHttp.layer(basic), { excludeTestServices: true })("FakePortalHttp over real HTTP", (it) => {
+  it.effect("serves on loopback with a webhook URL under the base URL", () =>
+    Effect.gen(function* () {
+      const server = yield* FakePortalHttp.FakePortalServer
+      expect(server.baseUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+      expect(server.webhookUrl.startsWith(`${server.baseUrl}/rest/1/`)).toBe(true)
+      expect(server.oauth?.tokenUrl).toBe(`${server.baseUrl}/oauth/token/`)
+      expect(server.oauth?.restUrl).toBe(`${server.baseUrl}/rest/`)
+      // The in-process view shares the engine and the address.
+      const portal = yield* FakePortal.FakePortal
+      expect(portal.webhookUrl).toBe(server.webhookUrl)
+    }))
+
+  it.effect("answers a list page GET with PHP-bracket query parameters", () =>
+    Effect.gen(function* () {
+      const server = yield* FakePortalHttp.FakePortalServer
+      const reply = yield* send(
+        `${server.webhookUrl}crm.deal.list.json?filter[>ID]=0&order[ID]=ASC&select[]=ID&select[]=TITLE&start=50`
+      )
+      expect(reply.status).toBe(200)
+      expect(reply.contentType).toMatch(/^application\/json/)
+      const page = rows(reply.json)
+      expect(page).toHaveLength(50)
+      expect(Object.keys(page[0]!).sort()).toEqual(["ID", "TITLE"])
+      expect(field(reply.json, "next")).toBe(100)
+      expect(field(reply.json, "total")).toBe(120)
+      const ids = page.map((row) => Number(row["ID"]))
+      expect([...ids].sort((a, b) => a - b)).toEqual(ids)
+    }))
+
+  it.effect("reads percent-encoded brackets the same way", () =>
+    Effect.gen(function* () {
+      const server = yield* FakePortalHttp.FakePortalServer
+      const reply = yield* send(`${server.webhookUrl}crm.deal.list?select%5B0%5D=ID&order%5BID%5D=DESC&start=0`)
+      const page = rows(reply.json)
+      expect(Object.keys(page[0]!)).toEqual(["ID"])
+      expect(Number(page[0]!["ID"])).toBeGreaterThan(Number(page[1]!["ID"]))
+    }))
+
+  it.effect("answers a JSON POST, with start=-1 giving no next and no count", () =>
+    Effect.gen(function* () {
+      const server = yield* FakePortalHttp.FakePortalServer
+      const reply = yield* send(`${server.webhookUrl}crm.deal.list`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ filter: { ">ID": 0 }, order: { ID: "ASC" }, select: ["ID"], start: -1 })
+      })
+      expect(reply.status).toBe(200)
+      expect(rows(reply.json)).toHaveLength(50)
+      expect(field(reply.json, "next")).toBeUndefined()
+      expect(field(reply.json, "total") ?? 0).toBe(0)
+    }))
+
+  it.effect("answers a form POST", () =>
+    Effect.gen(function* () {
+      const server = yield* FakePortalHttp.FakePortalServer
+      const reply = yield* send(`${server.webhookUrl}crm.deal.list.json`, {
+        method: "POST",
+        body: new URLSearchParams({ "select[0]": "ID", "order[ID]": "ASC", start: "100" })
+      })
+      expect(reply.status).toBe(200)
+      expect(rows(reply.json)).toHaveLength(20)
+      expect(field(reply.json, "next")).toBeUndefined()
+      expect(field(reply.json, "total")).toBe(120)
+    }))
+
+  it.effect("chains keyset pages inside one batch with $result[...][49][ID]", () =>
+    Effect.gen(function* () {
+      const server = yield* FakePortalHttp.FakePortalServer
+      const reply = yield* send(`${server.webhookUrl}batch`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          halt: 0,
+          cmd: {
+            p0: "crm.deal.list?filter[>ID]=0&order[ID]=ASC&select[0]=ID&start=-1",
+            p1: "crm.deal.list?filter[>ID]=$result[p0][49][ID]&order[ID]=ASC&select[0]=ID&start=-1"
+          }
+        })
+      })
+      expect(reply.status).toBe(200)
+      const result = field(field(reply.json, "result"), "result") as Record<string, ReadonlyArray<{ ID: string }>>
+      expect(result["p0"]).toHaveLength(50)
+      expect(result["p1"]).toHaveLength(50)
+      expect(Number(result["p1"]![0]!.ID)).toBeGreaterThan(Number(result["p0"]![49]!.ID))
+    }))
+
+  it.effect("answers a GET longer than 8 KB with nginx's 414 HTML page", () =>
+    Effect.gen(function* () {
+      const server = yield* FakePortalHttp.FakePortalServer
+      const before = (yield* server.stats).rejected414
+      const reply = yield* send(`${server.webhookUrl}crm.deal.list?filter[TITLE]=${"x".repeat(9000)}`)
+      expect(reply.status).toBe(414)
+      expect(reply.contentType).toMatch(/^text\/html/)
+      expect(reply.text).toContain("414 Request-URI Too Large")
+      expect((yield* server.stats).rejected414).toBe(before + 1)
+      // The same parameters in a POST body are fine.
+      const post = yield* send(`${server.webhookUrl}crm.deal.list`, {
+        method: "POST",
+        body: new URLSearchParams({ "filter[TITLE]": "x".repeat(9000) })
+      })
+      expect(post.status).toBe(200)
+    }))
+
+  it.effect("answers garbage, unknown methods and a wrong webhook with the portal's JSON errors, and stays up", () =>
+    Effect.gen(function* () {
+      const server = yield* FakePortalHttp.FakePortalServer
+      // Invalid JSON silently becomes "no params", so crm.deal.get misses its ID.
+      const garbage = yield* send(`${server.webhookUrl}crm.deal.get`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{\"ID\": 1,,, \u0000 not json"
+      })
+      expect(garbage.status).toBe(400)
+      expect(garbage.json).toEqual({ error: "", error_description: "ID is not defined or invalid." })
+
+      const binary = yield* send(`${server.webhookUrl}crm.deal.get`, {
+        method: "POST",
+        headers: { "content-type": "application/octet-stream" },
+        body: new Uint8Array([0xff, 0xfe, 0x00, 0x26, 0x3d, 0x5b])
+      })
+      expect(field(binary.json, "error_description")).toBe("ID is not defined or invalid.")
+
+      const unknown = yield* send(`${server.webhookUrl}crm.nothing.here`)
+      expect(unknown.status).toBe(404)
+      expect(unknown.json).toEqual({ error: "ERROR_METHOD_NOT_FOUND", error_description: "Method not found!" })
+
+      const wrongCode = yield* send(server.webhookUrl.replace(/\/rest\/1\/[^/]+\//, "/rest/1/wrongcode/") + "crm.deal.list")
+      expect(wrongCode.status).toBe(401)
+      expect(wrongCode.json).toEqual({ error: "INVALID_CREDENTIALS", error_description: "Invalid request credentials" })
+
+      const alive = yield* send(`${server.webhookUrl}crm.deal.get?ID=1`)
+      expect(alive.status).toBe(200)
+      expect(field(field(alive.json, "result"), "ID")).toBe("1")
+    }))
+
+  it.effect("refreshes OAuth tokens over HTTP, rotating the refresh token", () =>
+    Effect.gen(function* () {
+      const server = yield* FakePortalHttp.FakePortalServer
+      const app = server.oauth
+      assert(app !== undefined)
+      const first = yield* send(`${app.restUrl}crm.deal.list.json?select[]=ID&auth=${app.accessToken}`)
+      expect(first.status).toBe(200)
+
+      const refreshUrl = (refreshToken: string) =>
+        `${app.tokenUrl}?grant_type=refresh_token&client_id=${app.clientId}&client_secret=${app.clientSecret}&refresh_token=${refreshToken}`
+      const refreshed = yield* send(refreshUrl(app.refreshToken))
+      expect(refreshed.status).toBe(200)
+      const accessToken = field(refreshed.json, "access_token")
+      const refreshToken = field(refreshed.json, "refresh_token")
+      assert(typeof accessToken === "string" && typeof refreshToken === "string")
+      expect(accessToken).not.toBe(app.accessToken)
+      expect(refreshToken).not.toBe(app.refreshToken)
+      expect(field(refreshed.json, "expires_in")).toBe(3600)
+
+      const withBearer = yield* send(`${app.restUrl}crm.deal.list?select[]=ID`, { headers: { authorization: `Bearer ${accessToken}` } })
+      expect(withBearer.status).toBe(200)
+      expect(rows(withBearer.json).length).toBe(50)
+
+      const spent = yield* send(refreshUrl(app.refreshToken))
+      expect(spent.status).toBe(400)
+      expect(field(spent.json, "error")).toBe("invalid_grant")
+
+      const unknownToken = yield* send(`${app.restUrl}crm.deal.list?auth=notatoken`)
+      expect(unknownToken.status).toBe(401)
+      expect(field(unknownToken.json, "error")).toBe("invalid_token")
+    }))
+})
+
+// The bucket drains one request per 1000 s, so however the 51 requests interleave, exactly one overflows.
+layer(FakePortalHttp.layer({ seed: { "crm.deal": 60 }, limits: { poolSize: 50, requestsPerSecond: 0.001, operatingLimitSeconds: 480, operatingWindowSeconds: 600 } }), {
+  excludeTestServices: true
+})("the leaky bucket over HTTP", (it) => {
+  it.effect("51 concurrent requests: exactly one 503 QUERY_LIMIT_EXCEEDED", () =>
+    Effect.gen(function* () {
+      const server = yield* FakePortalHttp.FakePortalServer
+      const replies = yield* Effect.all(
+        Array.from({ length: 51 }, () => send(`${server.webhookUrl}crm.deal.list?select[]=ID&start=-1`)),
+        { concurrency: "unbounded" }
+      )
+      const refused = replies.filter((reply) => reply.status === 503)
+      expect(refused).toHaveLength(1)
+      expect(refused[0]!.json).toEqual({ error: "QUERY_LIMIT_EXCEEDED", error_description: "Too many requests" })
+      expect(replies.filter((reply) => reply.status === 200)).toHaveLength(50)
+      const stats = yield* server.stats
+      expect(stats.rejected503).toBe(1)
+      expect(stats.httpRequests).toBe(51)
+    }))
+})
+
+// One wide page (no select: 2 ms per row, 50 rows, plus the base 5 ms) is over 0.1 s, so it is billed and the
+// 0.1 s budget is spent at once.
+layer(
+  FakePortalHttp.layer({
+    seed: { "crm.deal": 60, "crm.lead": 60 },
+    timeScale: 10,
+    limits: { poolSize: 50, requestsPerSecond: 2, operatingLimitSeconds: 0.1, operatingWindowSeconds: 600 }
+  }),
+  { excludeTestServices: true }
+)("the operating window over HTTP", (it) => {
+  it.effect("a method over its operating budget gets 429 OPERATION_TIME_LIMIT; other methods still run", () =>
+    Effect.gen(function* () {
+      const server = yield* FakePortalHttp.FakePortalServer
+      const first = yield* send(`${server.webhookUrl}crm.deal.list`)
+      expect(first.status).toBe(200)
+      expect(field(field(first.json, "time"), "operating")).toBeGreaterThan(0.1)
+      const blocked = yield* send(`${server.webhookUrl}crm.deal.list`)
+      expect(blocked.status).toBe(429)
+      expect(blocked.json).toEqual({
+        error: "OPERATION_TIME_LIMIT",
+        error_description: "Method is blocked due to operation time limit."
+      })
+      const other = yield* send(`${server.webhookUrl}crm.lead.list?select[]=ID`)
+      expect(other.status).toBe(200)
+      expect((yield* server.stats).rejected429).toBe(1)
+    }))
+})
+
+layer(
+  FakePortalHttp.layer({
+    seed: { "crm.deal": 10 },
+    faults: [
+      { kind: "drop", onRequests: [1] },
+      { kind: "hang", onRequests: [3] }
+    ]
+  }),
+  { excludeTestServices: true }
+)("faults over HTTP", (it) => {
+  it.effect("drop closes the connection (fetch rejects), hang never answers (the client's timeout aborts)", () =>
+    Effect.gen(function* () {
+      const server = yield* FakePortalHttp.FakePortalServer
+      const dropped = yield* Effect.either(attempt(`${server.webhookUrl}crm.deal.list`))
+      assert(Either.isLeft(dropped), "a dropped connection must fail the fetch")
+      expect(String(dropped.left)).toMatch(/fetch failed/)
+
+      const after = yield* send(`${server.webhookUrl}crm.deal.list?select[]=ID`)
+      expect(after.status).toBe(200)
+
+      const hung = yield* Effect.either(attempt(`${server.webhookUrl}crm.deal.list`, { signal: AbortSignal.timeout(300) }))
+      assert(Either.isLeft(hung), "a hung request must only end by the client's timeout")
+      expect(hung.left).toBeInstanceOf(DOMException)
+      expect((hung.left as DOMException).name).toBe("TimeoutError")
+
+      const stats = yield* server.stats
+      expect(stats.faultsInjected).toEqual({ drop: 1, hang: 1 })
+    }))
+})
+
+describe("startFakePortal", () => {
+  it("serves the webhook and closes even with a request hanging", async () => {
+    const portal = await startFakePortal({ seed: { "crm.deal": 5 }, faults: [{ kind: "hang", onRequests: [2] }] })
+    try {
+      const ok = await read(await fetch(`${portal.webhookUrl}crm.deal.list?select[]=ID`))
+      expect(rows(ok.json)).toHaveLength(5)
+      expect(portal.oauth).toBeUndefined()
+      const hanging = fetch(`${portal.webhookUrl}crm.deal.list`).then(
+        () => "answered",
+        () => "failed"
+      )
+      while (portal.stats().httpRequests < 2) await new Promise((resolve) => setTimeout(resolve, 5))
+      await portal.close()
+      // Closing destroyed the hung socket, so the client sees a failure rather than waiting forever.
+      expect(await hanging).toBe("failed")
+    } finally {
+      await portal.close()
+    }
+  })
+
+  it("refuses a port that is taken", async () => {
+    const first = await startFakePortal()
+    try {
+      const port = Number(new URL(first.baseUrl).port)
+      await expect(startFakePortal({ port })).rejects.toThrow(/EADDRINUSE/)
+    } finally {
+      await first.close()
+    }
+  })
+})
+
+describe("FakePortalHttp.layer", () => {
+  it.effect("fails with FakePortalServeError when the port is taken", () =>
+    Effect.gen(function* () {
+      const first = yield* Effect.promise(() => startFakePortal())
+      const port = Number(new URL(first.baseUrl).port)
+      const error = yield* Effect.flip(
+        Effect.scoped(Effect.asVoid(FakePortalHttp.make(new FakePortal.PortalEngine({}, 0), { port })))
+      )
+      yield* Effect.promise(() => first.close())
+      expect(error._tag).toBe("FakePortalServeError")
+      expect(error.port).toBe(port)
+      expect(error.message).toMatch(/EADDRINUSE/)
+    }))
+})
