@@ -279,6 +279,15 @@ const probeId = (method: string, plan: KeysetPlan, direction: "ASC" | "DESC") =>
     return first === undefined ? undefined : yield* rowIdNumber(method, plan.info, first)
   })
 
+/**
+ * Pages to chain in one batch for about `rows` rows: a quarter more than they need (IDs are not spread evenly)
+ * and one more, so the page that ends the walk usually comes in the same request. Every command after the first
+ * short page is wasted (its reference does not resolve and the portal answers with rows from the start of the
+ * table), so chains are not longer than that.
+ */
+export const chainLength = (rows: number): number =>
+  Math.min(commandsPerBatch, Math.max(2, Math.ceil((rows * 1.25) / pageSize) + 1))
+
 /** Disjoint ID ranges `[from, to]` covering `[low, high]`, about `rowsPerRange` rows each at the given density. */
 export const splitRanges = (low: number, high: number, count: number): ReadonlyArray<readonly [number, number]> => {
   const span = high - low + 1
@@ -307,10 +316,11 @@ const rangesStream = (
   const finer = Math.min(Math.max(1, options.concurrency - 10), Math.ceil((options.estimatedRows ?? 0) / (pageSize * 10)))
   const count = Math.max(1, fewest, finer)
   const ranges = splitRanges(options.low, options.high, count)
+  const pagesPerRequest =
+    options.estimatedRows === undefined ? commandsPerBatch : chainLength(options.estimatedRows / ranges.length)
   return Stream.fromIterable(ranges).pipe(
     Stream.mapEffect(
-      ([from, to]) =>
-        Stream.runCollect(keysetWalk(method, plan, { cursor: from - 1, upper: to, pagesPerRequest: commandsPerBatch })),
+      ([from, to]) => Stream.runCollect(keysetWalk(method, plan, { cursor: from - 1, upper: to, pagesPerRequest })),
       { concurrency: options.concurrency }
     ),
     Stream.flattenChunks
@@ -492,7 +502,7 @@ export const stream = (method: string, params: Params = {}, options: Options = {
               chosen = "keysetBatch"
               body = Stream.concat(
                 head,
-                keysetWalk(method, keyset, { cursor: lastId, upper: keyset.upper, pagesPerRequest: commandsPerBatch })
+                keysetWalk(method, keyset, { cursor: lastId, upper: keyset.upper, pagesPerRequest: chainLength(remaining) })
               )
             } else {
               const high = yield* probeId(method, keyset, "DESC")

@@ -2,7 +2,7 @@
  * The request pipeline under every verb: limiter permit -> transport -> feedback of the portal's time blocks
  * -> retry where it is safe. Batches are decoded and unpacked here, so the verbs only assemble results.
  */
-import { Context, Effect, Metric, Option, Schedule, Schema } from "effect"
+import { Context, Effect, LogLevel, Metric, Option, Schedule, Schema } from "effect"
 import * as BatchPlanner from "../BatchPlanner.js"
 import { BitrixApiError, HttpError, UnknownOutcomeError } from "../BitrixError.js"
 import * as Envelope from "../Envelope.js"
@@ -116,9 +116,7 @@ export const exchangeWith = <A>(
           )
         ),
         Effect.tap((result) =>
-          Effect.logDebug(`bitrix: ${options.method} answered`).pipe(
-            Effect.annotateLogs({ "bitrix.attempt": number, "bitrix.result": excerpt(result.value) })
-          )
+          debugLog(`bitrix: ${options.method} answered`, () => ({ "bitrix.attempt": number, "bitrix.result": excerpt(result.value) }))
         ),
         Effect.withSpan("bitrix.attempt", {
           attributes: { "bitrix.method": options.method, "bitrix.attempt": number },
@@ -126,9 +124,10 @@ export const exchangeWith = <A>(
         })
       )
     })
-    yield* Effect.logDebug(`bitrix: ${options.method}`).pipe(
-      Effect.annotateLogs({ "bitrix.params": excerpt(options.params), "bitrix.items": options.itemIndexes.length })
-    )
+    yield* debugLog(`bitrix: ${options.method}`, () => ({
+      "bitrix.params": excerpt(options.params),
+      "bitrix.items": options.itemIndexes.length
+    }))
     const retried = (error: ExchangeError) => {
       const again = shouldRetry(error, options.kind)
       return again ? Effect.as(Metric.increment(Metric.tagged(Metrics.retries, "method", options.method)), true) : Effect.succeed(false)
@@ -155,6 +154,13 @@ const outcomeOf = (error: ExchangeError): string =>
 
 const countRequest = (method: string, outcome: string) =>
   Metric.increment(Metric.tagged(Metric.tagged(Metrics.requests, "method", method), "outcome", outcome))
+
+/** A debug line whose annotations are computed only when debug logging is on (excerpts cost a JSON encode). */
+const debugLog = (message: string, annotations: () => Record<string, unknown>) =>
+  Effect.whenLogLevel(
+    Effect.suspend(() => Effect.logDebug(message).pipe(Effect.annotateLogs(annotations()))),
+    LogLevel.Debug
+  )
 
 /** A short text of params or a result for debug logs (secrets never travel in params: auth is the transport's). */
 const excerpt = (value: unknown): string => {
