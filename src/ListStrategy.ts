@@ -225,16 +225,24 @@ const chainedPages = (method: string, plan: KeysetPlan, cursor: number | undefin
           : Query.reference("result", label(index - 1), ...wrapper, pageSize - 1, plan.info.rowIdKey)
       planned.push({ label: label(index), method, params: keysetParams(plan, after, upper), index })
     }
-    const outcomes = yield* listBatch(method, planned)
+    return yield* Effect.flatMap(listBatch(method, planned), (outcomes) => pagesOf(method, outcomes, { stopAtShortPage: true }))
+  })
+
+/**
+ * The rows of a batch of list commands, in command order; a failed command fails the whole. With
+ * `stopAtShortPage`, the rows end at the first page of fewer than 50 rows and `done` says whether one came.
+ */
+const pagesOf = (method: string, outcomes: ReadonlyArray<BatchPlanner.CommandOutcome>, options: { readonly stopAtShortPage: boolean }) =>
+  Effect.suspend((): Effect.Effect<{ readonly rows: Array<Row>; readonly done: boolean }, ListError> => {
     const rows: Array<Row> = []
     for (const outcome of outcomes) {
-      if (outcome._tag !== "Success") return yield* Effect.fail(commandFailure(method, outcome))
+      if (outcome._tag !== "Success") return Effect.fail(commandFailure(method, outcome))
       const pageRows = rowsOf(method, outcome.result)
-      if (pageRows === undefined) return yield* Effect.fail(notAList(method, outcome.result))
+      if (pageRows === undefined) return Effect.fail(notAList(method, outcome.result))
       rows.push(...pageRows)
-      if (pageRows.length < pageSize) return { rows, done: true }
+      if (options.stopAtShortPage && pageRows.length < pageSize) return Effect.succeed({ rows, done: true })
     }
-    return { rows, done: false }
+    return Effect.succeed({ rows, done: false })
   })
 
 /**
@@ -361,13 +369,7 @@ const offsetStream = (
                 index
               }))
               const outcomes = yield* listBatch(method, commands)
-              const rows: Array<Row> = []
-              for (const outcome of outcomes) {
-                if (outcome._tag !== "Success") return yield* Effect.fail(commandFailure(method, outcome))
-                const pageRows = rowsOf(method, outcome.result)
-                if (pageRows === undefined) return yield* Effect.fail(notAList(method, outcome.result))
-                rows.push(...pageRows)
-              }
+              const { rows } = yield* pagesOf(method, outcomes, { stopAtShortPage: false })
               return Chunk.fromIterable(rows)
             }),
           { concurrency: options.concurrency }

@@ -9,7 +9,7 @@ import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platfor
 import type { HttpBody, HttpClientRequest } from "@effect/platform"
 import { Chunk, Clock, Context, Data, Duration, Effect, Layer, Stream } from "effect"
 import * as Transport from "../Transport.js"
-import { defaultPortalOrigin, PortalEngine } from "./internal/engine.js"
+import { defaultPortalOrigin, type OAuthInfo, PortalEngine } from "./internal/engine.js"
 import type { PortalRequest, PortalStats } from "./internal/types.js"
 import type { FakePortalOptions } from "./Options.js"
 
@@ -118,19 +118,30 @@ export const fromEngine = (engine: PortalEngine, origin: string = baseUrl): Effe
       handle,
       stats: Effect.map(Clock.currentTimeMillis, (now) => engine.stats(now)),
       webhookUrl: origin + engine.webhookPath,
-      oauth:
-        engine.oauth === undefined
-          ? undefined
-          : {
-              clientId: engine.oauth.clientId,
-              clientSecret: engine.oauth.clientSecret,
-              accessToken: engine.oauth.accessToken,
-              refreshToken: engine.oauth.refreshToken,
-              tokenUrl: origin + engine.oauth.tokenPath,
-              restUrl: origin + engine.oauth.restPath
-            }
+      oauth: oauthAppOf(engine, origin)
     }
   })
+
+/**
+ * The OAuth app of a portal served at `origin`, with absolute token and REST URLs.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const oauthAppOf = (
+  engine: { readonly oauth?: OAuthInfo | undefined },
+  origin: string
+): OAuthApp | undefined =>
+  engine.oauth === undefined
+    ? undefined
+    : {
+        clientId: engine.oauth.clientId,
+        clientSecret: engine.oauth.clientSecret,
+        accessToken: engine.oauth.accessToken,
+        refreshToken: engine.oauth.refreshToken,
+        tokenUrl: origin + engine.oauth.tokenPath,
+        restUrl: origin + engine.oauth.restPath
+      }
 
 const sleepMs = (ms: number): Effect.Effect<void> => (ms > 0 ? Effect.sleep(Duration.millis(ms)) : Effect.void)
 

@@ -188,22 +188,12 @@ export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Serve
 }
 
 /**
- * The absolute OAuth URLs of an engine served at `baseUrl`.
+ * The OAuth app of a served portal (shared with the in-process form).
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const oauthAppOf = (engine: Engine, baseUrl: string): OAuthApp | undefined =>
-  engine.oauth === undefined
-    ? undefined
-    : {
-        clientId: engine.oauth.clientId,
-        clientSecret: engine.oauth.clientSecret,
-        accessToken: engine.oauth.accessToken,
-        refreshToken: engine.oauth.refreshToken,
-        tokenUrl: baseUrl + engine.oauth.tokenPath,
-        restUrl: baseUrl + engine.oauth.restPath
-      }
+export const oauthAppOf: (engine: Engine, baseUrl: string) => OAuthApp | undefined = FakePortal.oauthAppOf
 
 /**
  * The server could not start, e.g. the port is taken.
