@@ -7,7 +7,8 @@
  * - `keyset`: one page a request: `order ID ASC`, `filter >ID` the last ID seen, `start: -1`.
  * - `keysetBatch`: 50 keyset pages chained inside one batch by `$result[prev][…][49][ID]`: 2,500 rows a request.
  * - `ranges`: the ID span split into disjoint ranges, each walked by `keysetBatch`, in parallel.
- * - `auto` (default): `ranges` or `keysetBatch` when keyset is possible (ID order), else `offset`.
+ * - `auto` (default): `ranges` or `keysetBatch` when keyset is possible (ID order), else `offset`. The size is
+ *   estimated from the first keyset page's ID density and the top of the span (no COUNT).
  *
  * @since 0.1.0
  */
@@ -486,20 +487,29 @@ export const stream = (method: string, params: Params = {}, options: Options = {
           chosen = "keysetBatch"
           body = keysetWalk(method, keyset, { cursor: keyset.lower, upper: keyset.upper, pagesPerRequest: commandsPerBatch, ...(limit === undefined ? {} : { maxRows: limit }) })
         } else {
-          // ranges, or auto without a limit: the first page (with its COUNT, the only one of the export) gives the
-          // size, the lowest IDs and the rows to start with; one DESC probe gives the top of the span
-          const first = yield* page(method, { ...keysetParams(keyset, keyset.lower, keyset.upper), start: 0 })
-          const total = first.total ?? first.rows.length
-          yield* progress.setTotal(method, total)
+          // ranges, or auto without a limit: learn the span and the density without any COUNT (on a big table the
+          // COUNT behind `total` costs more server time than a whole chained batch). The first keyset page gives the
+          // lowest IDs, the rows to start with and how densely the rows sit among the IDs; one DESC probe, sent at
+          // the same time, gives the top of the span.
+          const [first, high] = yield* Effect.all(
+            [page(method, keysetParams(keyset, keyset.lower, keyset.upper)), probeId(method, keyset, "DESC")],
+            { concurrency: 2 }
+          )
           const head = Stream.fromIterable(first.rows)
-          const last = first.rows.at(-1)
-          if (last === undefined || first.rows.length < pageSize || first.next === undefined) {
+          const firstRow = first.rows[0]
+          const lastRow = first.rows.at(-1)
+          if (first.rows.length < pageSize || firstRow === undefined || lastRow === undefined || high === undefined) {
             chosen = strategy === "auto" ? "keysetBatch" : "ranges"
             body = head
           } else {
-            const lastId = yield* rowIdNumber(method, keyset.info, last)
-            const remaining = total - first.rows.length
-            if (strategy === "auto" && remaining <= pageSize * commandsPerBatch) {
+            const firstId = yield* rowIdNumber(method, keyset.info, firstRow)
+            const lastId = yield* rowIdNumber(method, keyset.info, lastRow)
+            const density = first.rows.length / (lastId - firstId + 1)
+            const remaining = Math.ceil(density * Math.max(0, high - lastId))
+            if (high <= lastId) {
+              chosen = strategy === "auto" ? "keysetBatch" : "ranges"
+              body = head
+            } else if (strategy === "auto" && remaining <= pageSize * commandsPerBatch) {
               // What is left fits one chained batch: ranges would only add requests
               chosen = "keysetBatch"
               body = Stream.concat(
@@ -507,13 +517,10 @@ export const stream = (method: string, params: Params = {}, options: Options = {
                 keysetWalk(method, keyset, { cursor: lastId, upper: keyset.upper, pagesPerRequest: chainLength(remaining) })
               )
             } else {
-              const high = yield* probeId(method, keyset, "DESC")
               chosen = "ranges"
               body = Stream.concat(
                 head,
-                high === undefined || high <= lastId
-                  ? Stream.empty
-                  : rangesStream(method, keyset, { low: lastId + 1, high, estimatedRows: remaining, concurrency })
+                rangesStream(method, keyset, { low: lastId + 1, high, estimatedRows: remaining, concurrency })
               )
             }
           }
