@@ -1,0 +1,403 @@
+/**
+ * One benchmark run: a fresh portal in the child process, the client program against it under a cap, the
+ * portal's counters, and the figures derived from them.
+ */
+import { Chunk, Effect, Exit, Stream } from "effect"
+import { performance } from "node:perf_hooks"
+import * as Bitrix from "../src/Bitrix.js"
+import { presets } from "../src/BitrixConfig.js"
+import type { Strategy } from "../src/ListStrategy.js"
+import { ProgressReporter } from "../src/ProgressReporter.js"
+import type { LimiterStats } from "../src/RateLimiter.js"
+import type { FakePortalOptions } from "../src/testing/index.js"
+import { defaultCost } from "../src/testing/internal/methods.js"
+import { type ClientTime, type HttpChoice, type LimiterCapture, runWithClient } from "./client.js"
+import { type Bound, itemWork, listWork, lowerBound, strategyFloor } from "./lowerBound.js"
+import type { PortalHost } from "./portal.js"
+import type { Probes } from "./portalProtocol.js"
+import { narrowSelect, type Scenario, wideSelect } from "./scenarios.js"
+
+/** Settings shared by every run. */
+export interface RunSettings {
+  readonly clientTime: ClientTime
+  readonly http: HttpChoice
+  /** Forces the time scale of every limited run. */
+  readonly timeScale: number | undefined
+  /**
+   * The lowest time scale the planner may pick. 1 normally; below 1 ("slow motion") portal time runs slower than
+   * real time, so the CPU of both processes shrinks in portal time and what remains is the strategy and the limits.
+   */
+  readonly minTimeScale: number
+  /** Labels the runs of a pass (e.g. slow motion) in the tables. */
+  readonly label: string | undefined
+  /** Real seconds a normal run should take, used to pick its time scale. */
+  readonly targetRealSeconds: number
+  /** Real seconds a run expected to be capped should take. */
+  readonly cappedRealSeconds: number
+  /** A run stops at the larger of `capFactor` × the bound and `capMinPortalSeconds` portal seconds... */
+  readonly capFactor: number
+  readonly capMinPortalSeconds: number
+  /** ...and at this many real seconds in any case. */
+  readonly capRealSeconds: number
+  /**
+   * Rows per real second the client and the portal process move together with no limits and no cost (measured
+   * first). A run's real time is kept at least `cpuHeadroom` times what its rows need at that speed, so the
+   * fake portal's CPU (and the client's, multiplied by ts) does not pace it.
+   */
+  readonly pipelineRowsPerSecond: { readonly narrow: number; readonly wide: number } | undefined
+  /** Rows the portal process serves (encodes) per real second while the client decodes them (calibrated). */
+  readonly servedRowsPerSecond: { readonly narrow: number; readonly wide: number } | undefined
+  readonly cpuHeadroom: number
+  /** Bucket slots the client leaves free (`ServiceOptions.bucketHeadroom`); undefined = the library's default. */
+  readonly bucketHeadroom: number | undefined
+}
+
+/** RSS of the client process during a run, bytes. */
+export interface RssFigures {
+  readonly start: number
+  readonly peak: number
+  readonly end: number
+}
+
+/** Everything measured in one run. */
+export interface RunResult {
+  readonly scenario: string
+  readonly title: string
+  readonly strategy: string
+  readonly status: "ok" | "capped" | "error"
+  readonly error?: string
+  readonly timeScale: number
+  readonly clientTime: ClientTime | "n/a"
+  readonly http: HttpChoice
+  /** Rows received (lists) or items done (calls). */
+  readonly done: number
+  readonly expected: number
+  readonly wallRealSeconds: number
+  readonly wallPortalSeconds: number
+  readonly httpRequests: number
+  readonly rejected503: number
+  readonly rejected429: number
+  readonly operatingSeconds: number
+  /** Rows or items per portal second. */
+  readonly perSecond: number
+  readonly bound: Bound | undefined
+  readonly ratio: number | undefined
+  /** The strategy's own rough floor (why a strategy cannot reach the bound). */
+  readonly strategyFloorSeconds: number | undefined
+  /** Rows the portal served (encoded) for the run, junk pages included. */
+  readonly rowsServed: number
+  /** Rows served per real second (the calibration reads this). */
+  readonly servedPerRealSecond: number
+  /**
+   * Portal seconds the client and portal processes need just to move the rows the portal served, at the
+   * calibrated speed (real seconds × ts): what this machine's CPU alone would cost the run.
+   */
+  readonly cpuFloorSeconds: number | undefined
+  readonly capPortalSeconds: number | undefined
+  readonly limiter: LimiterStats | undefined
+  readonly clientRss: RssFigures
+  /** Client RSS after each further tenth of the rows (list runs). */
+  readonly rssTrace: ReadonlyArray<{ readonly rows: number; readonly rssMiB: number }>
+  /** CPU the client process used during the run (user + system), real seconds. */
+  readonly clientCpuSeconds: number
+  readonly portalRssBytes: number
+  readonly portalSeedMs: number
+  readonly requestsByMethod: Readonly<Record<string, number>>
+  readonly batchCommandsByMethod: Readonly<Record<string, number>>
+  readonly writesPerformed: Readonly<Record<string, number>>
+}
+
+const limits = presets.standard
+
+/** Samples the client's RSS every 50 ms until stopped. */
+const sampleRss = () => {
+  const start = process.memoryUsage.rss()
+  let peak = start
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss())
+  }, 50)
+  return (): RssFigures => {
+    clearInterval(timer)
+    const end = process.memoryUsage.rss()
+    return { start, peak: Math.max(peak, end), end }
+  }
+}
+
+/**
+ * Rows of a list run, counted as they stream, with a check that IDs strictly increase (no duplicates), and the
+ * client's RSS each time another tenth of the expected rows has arrived (flat memory shows as a flat trace).
+ */
+interface RowTally {
+  rows: number
+  lastId: number
+  outOfOrder: number
+  readonly expected: number
+  nextTrace: number
+  readonly rssTrace: Array<{ readonly rows: number; readonly rssMiB: number }>
+}
+
+const tallyRows = (tally: RowTally) => (chunk: Chunk.Chunk<unknown>) =>
+  Effect.sync(() => {
+    for (const row of chunk) {
+      const id = Number((row as { readonly ID?: unknown }).ID)
+      if (!(id > tally.lastId)) tally.outOfOrder++
+      tally.lastId = id
+      tally.rows++
+    }
+    if (tally.rows >= tally.nextTrace) {
+      tally.rssTrace.push({ rows: tally.rows, rssMiB: Math.round(process.memoryUsage.rss() / 2 ** 20) })
+      tally.nextTrace = tally.rows + Math.max(1, Math.ceil(tally.expected / 10))
+    }
+  })
+
+/** A reporter that only counts the items bulk calls finish. */
+const countingReporter = (counter: { done: number }) => ({
+  start: () => Effect.void,
+  advance: (_label: string, n: number) =>
+    Effect.sync(() => {
+      counter.done += n
+    }),
+  setTotal: () => Effect.void,
+  finish: () => Effect.void
+})
+
+/** What the run needs from the portal, and what it sends. */
+const portalSetup = (scenario: Scenario): { readonly options: FakePortalOptions; readonly probes: Probes } => {
+  switch (scenario.kind) {
+    case "list":
+      return {
+        options: { seed: { "crm.deal": scenario.tableSize } },
+        probes: scenario.filter === undefined ? {} : { filterTotal: { method: "crm.deal.list", filter: scenario.filter } }
+      }
+    case "overhead":
+      return { options: { seed: { "crm.deal": scenario.tableSize }, limits: "off", costModel: "zero" }, probes: {} }
+    case "add":
+      return { options: { seed: { "crm.deal": 1_000 } }, probes: {} }
+    case "getByID":
+      return {
+        options: { seed: { "crm.deal": scenario.items, "crm.contact": 2_000 } },
+        probes: { ids: { method: "crm.deal.list", count: scenario.items } }
+      }
+  }
+}
+
+/** Rows (or items) the run must deliver, before the portal says exactly. */
+const plannedCount = (scenario: Scenario): number => {
+  switch (scenario.kind) {
+    case "list":
+      return scenario.filter === undefined ? scenario.tableSize : Math.round(scenario.tableSize / 10)
+    case "overhead":
+      return scenario.tableSize
+    case "add":
+    case "getByID":
+      return scenario.items
+  }
+}
+
+const boundOf = (scenario: Scenario, count: number): Bound | undefined => {
+  switch (scenario.kind) {
+    case "list":
+      return lowerBound(defaultCost, limits, listWork(defaultCost, count, scenario.wide))
+    case "add":
+      return lowerBound(defaultCost, limits, itemWork(defaultCost, count, defaultCost.writeMs))
+    case "getByID":
+      return lowerBound(defaultCost, limits, itemWork(defaultCost, count, defaultCost.getMs))
+    case "overhead":
+      return undefined
+  }
+}
+
+const floorOf = (scenario: Scenario, strategy: string, count: number, bound: Bound | undefined) =>
+  scenario.kind === "list" && bound !== undefined
+    ? strategyFloor(defaultCost, limits, strategy, { rows: count, wide: scenario.wide, tableSize: scenario.tableSize }, bound)
+    : bound?.seconds
+
+const clamp = (value: number, low: number, high: number) => Math.min(high, Math.max(low, value))
+
+/** Real seconds the client and portal processes need to move the run's rows (an item counts as 10 narrow rows). */
+const cpuRealSeconds = (scenario: Scenario, count: number, settings: RunSettings) => {
+  const rates = settings.pipelineRowsPerSecond
+  if (rates === undefined) return undefined
+  switch (scenario.kind) {
+    case "list":
+    case "overhead":
+      return count / (scenario.wide ? rates.wide : rates.narrow)
+    case "add":
+    case "getByID":
+      return (count * 10) / rates.narrow
+  }
+}
+
+/** The time scale and the portal-time cap of a run. */
+export const planRun = (scenario: Scenario, strategy: string, settings: RunSettings) => {
+  const count = plannedCount(scenario)
+  const bound = boundOf(scenario, count)
+  if (bound === undefined) return { timeScale: 1, capPortalSeconds: undefined }
+  const floor = floorOf(scenario, strategy, count, bound) ?? bound.seconds
+  const capPortalSeconds = Math.max(settings.capFactor * bound.seconds, settings.capMinPortalSeconds)
+  const expectCapped = floor > capPortalSeconds
+  const portalSeconds = Math.min(floor, capPortalSeconds)
+  const wanted = portalSeconds / (expectCapped ? settings.cappedRealSeconds : settings.targetRealSeconds)
+  // The rows moved before the cap, at the calibrated speed, must fit `cpuHeadroom` times over in the real time
+  const cpu = cpuRealSeconds(scenario, count * Math.min(1, portalSeconds / floor), settings)
+  const cpuCeiling = cpu === undefined || cpu <= 0 ? Infinity : portalSeconds / (settings.cpuHeadroom * cpu)
+  const timeScale = settings.timeScale ?? clamp(Math.min(wanted, cpuCeiling), settings.minTimeScale, 50)
+  return { timeScale: timeScale >= 1 ? Math.round(timeScale * 100) / 100 : Number(timeScale.toPrecision(2)), capPortalSeconds }
+}
+
+const describeCause = (cause: unknown): string => {
+  const text = typeof cause === "string" ? cause : JSON.stringify(cause, null, 0)
+  return (text ?? String(cause)).slice(0, 600)
+}
+
+const sumValues = (record: Readonly<Record<string, number>>) => Object.values(record).reduce((sum, value) => sum + value, 0)
+
+/** Runs one scenario with one strategy. */
+export const measure = async (
+  host: PortalHost,
+  scenario: Scenario,
+  strategy: Strategy | "default",
+  settings: RunSettings,
+  gc: () => void
+): Promise<RunResult> => {
+  const { timeScale, capPortalSeconds } = planRun(scenario, strategy, settings)
+  const setup = portalSetup(scenario)
+  const limitsOn = scenario.kind !== "overhead"
+  const portal = await host.start({ ...setup.options, timeScale }, setup.probes)
+  try {
+    const expected = scenario.kind === "list" ? (portal.filterTotal ?? scenario.tableSize) : plannedCount(scenario)
+    const bound = boundOf(scenario, expected)
+    const capRealMs =
+      capPortalSeconds === undefined
+        ? settings.capRealSeconds * 1000
+        : Math.min((capPortalSeconds * 1000) / timeScale, settings.capRealSeconds * 1000)
+    const clientSetup = {
+      webhookUrl: portal.webhookUrl,
+      anchorMs: portal.anchorMs,
+      timeScale,
+      limitsOn,
+      clientTime: settings.clientTime,
+      http: settings.http,
+      bucketHeadroom: settings.bucketHeadroom
+    }
+    const tally: RowTally = { rows: 0, lastId: 0, outOfOrder: 0, expected, nextTrace: Math.ceil(expected / 10), rssTrace: [] }
+    const items = { done: 0 }
+    const capture: LimiterCapture = { stats: undefined }
+
+    const program: Effect.Effect<void, unknown, Bitrix.Services> = (() => {
+      switch (scenario.kind) {
+        case "list":
+        case "overhead": {
+          const params =
+            scenario.kind === "list"
+              ? {
+                  select: scenario.wide ? [...wideSelect] : [...narrowSelect],
+                  ...(scenario.filter === undefined ? {} : { filter: scenario.filter })
+                }
+              : { select: scenario.wide ? [...wideSelect] : [...narrowSelect] }
+          return Bitrix.stream("crm.deal.list", params, strategy === "default" ? {} : { strategy }).pipe(
+            Stream.runForEachChunk(tallyRows(tally))
+          )
+        }
+        case "add": {
+          const fields = Array.from({ length: scenario.items }, (_, index) => ({
+            fields: { TITLE: `Bench deal ${index + 1}`, STAGE_ID: "NEW", OPPORTUNITY: 1000 + index, CURRENCY_ID: "RUB" }
+          }))
+          return Effect.asVoid(Bitrix.call("crm.deal.add", fields))
+        }
+        case "getByID":
+          return Effect.flatMap(Bitrix.getByID("crm.deal.contact.items.get", portal.ids), (results) =>
+            results.size === portal.ids.length
+              ? Effect.void
+              : Effect.fail(`getByID returned ${results.size} results for ${portal.ids.length} IDs`)
+          )
+      }
+    })()
+
+    gc()
+    const stopRss = sampleRss()
+    const abort = new AbortController()
+    const capTimer = setTimeout(() => abort.abort(), capRealMs)
+    const started = performance.now()
+    const cpuBefore = process.cpuUsage()
+    const run = Effect.runPromiseExit(
+      runWithClient(clientSetup, Effect.provideService(program, ProgressReporter, countingReporter(items)), capture),
+      { signal: abort.signal }
+    )
+    // Interruption must end the run; if it does not within 30 s more, the run is an error and the portal closes
+    const guard = new Promise<"stuck">((resolve) => setTimeout(() => resolve("stuck"), capRealMs + 30_000).unref())
+    const exit = await Promise.race([run, guard])
+    const wallRealSeconds = (performance.now() - started) / 1000
+    clearTimeout(capTimer)
+    const cpu = process.cpuUsage(cpuBefore)
+    const clientRss = stopRss()
+    const { stats, rssBytes } = await portal.stats()
+
+    let status: RunResult["status"] = "ok"
+    let error: string | undefined
+    if (exit === "stuck") {
+      status = "error"
+      error = "the client did not stop within 30 s of the cap"
+    } else if (Exit.isFailure(exit)) {
+      if (abort.signal.aborted) status = "capped"
+      else {
+        status = "error"
+        error = describeCause(exit.cause)
+      }
+    }
+    const done = scenario.kind === "list" || scenario.kind === "overhead" ? tally.rows : items.done
+    if (status === "ok" && (scenario.kind === "list" || scenario.kind === "overhead")) {
+      if (tally.rows !== expected || tally.outOfOrder > 0) {
+        status = "error"
+        error = `incomplete or unordered export: ${tally.rows} rows of ${expected}, ${tally.outOfOrder} out of order`
+      }
+    }
+    if (status === "ok" && scenario.kind === "add" && (stats.writesPerformed["crm.deal.add"] ?? 0) !== scenario.items) {
+      status = "error"
+      error = `the portal performed ${stats.writesPerformed["crm.deal.add"] ?? 0} adds for ${scenario.items} items`
+    }
+    const wallPortalSeconds = wallRealSeconds * (limitsOn ? timeScale : 1)
+    const rowsServed = stats.rowsServed - portal.rowsServedBaseline
+    return {
+      scenario: scenario.name,
+      title: scenario.title,
+      strategy: settings.label === undefined ? strategy : `${strategy} (${settings.label})`,
+      status,
+      ...(error === undefined ? {} : { error }),
+      timeScale,
+      clientTime: limitsOn ? settings.clientTime : "n/a",
+      http: settings.http,
+      done,
+      expected,
+      wallRealSeconds,
+      wallPortalSeconds,
+      httpRequests: stats.httpRequests,
+      rejected503: stats.rejected503,
+      rejected429: stats.rejected429,
+      operatingSeconds: sumValues(stats.operatingSecondsByMethod),
+      perSecond: wallPortalSeconds > 0 ? done / wallPortalSeconds : 0,
+      bound,
+      ratio: bound === undefined || status !== "ok" ? undefined : wallPortalSeconds / bound.seconds,
+      strategyFloorSeconds: floorOf(scenario, strategy === "default" ? "auto" : strategy, expected, bound),
+      rowsServed,
+      servedPerRealSecond: wallRealSeconds > 0 ? rowsServed / wallRealSeconds : 0,
+      cpuFloorSeconds: (() => {
+        const rates = settings.servedRowsPerSecond
+        if (rates === undefined || scenario.kind !== "list") return undefined
+        return (rowsServed / (scenario.wide ? rates.wide : rates.narrow)) * (limitsOn ? timeScale : 1)
+      })(),
+      capPortalSeconds,
+      limiter: capture.stats,
+      clientRss,
+      rssTrace: tally.rssTrace,
+      clientCpuSeconds: (cpu.user + cpu.system) / 1e6,
+      portalRssBytes: rssBytes,
+      portalSeedMs: portal.seedMs,
+      requestsByMethod: stats.requestsByMethod,
+      batchCommandsByMethod: stats.batchCommandsByMethod,
+      writesPerformed: stats.writesPerformed
+    } satisfies RunResult
+  } finally {
+    await portal.close()
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The fake portals of the benchmark, in a child process of their own (forked by `portal.ts`), so that their
+ * row generation and JSON encoding never run on the client's event loop: with `timeScale` every real
+ * millisecond the client loses is multiplied in portal time, so sharing a loop would charge the portal's work
+ * to the client. The process stays up for the whole benchmark; every run gets a fresh engine and server.
+ *
+ * IPC: `start` (options, probes) → `ready`; `stats` → `stats`; `close` → `closed`; `exit`.
+ */
+import { writeFileSync } from "node:fs"
+import { FakePortal, FakePortalHttp } from "../src/testing/index.js"
+import type { FakePortalOptions, PortalStats } from "../src/testing/index.js"
+import type { ChildMessage, ParentMessage, Probes } from "./portalProtocol.js"
+
+type Engine = InstanceType<typeof FakePortal.PortalEngine>
+
+/** Answers the probes through the method table, off the engine's limits and counters (rowsServed is rebased). */
+const runProbes = (engine: Engine, probes: Probes) => {
+  const ctx = { nowMs: Date.now(), userId: 1 }
+  let filterTotal: number | undefined
+  if (probes.filterTotal !== undefined) {
+    const outcome = engine.methodTable.call(
+      probes.filterTotal.method,
+      { filter: probes.filterTotal.filter, select: ["ID"], order: { ID: "ASC" }, start: 0 },
+      ctx
+    )
+    if (outcome?._tag === "Ok" && typeof outcome.total === "number") filterTotal = outcome.total
+  }
+  const ids: Array<number> = []
+  if (probes.ids !== undefined) {
+    // Keyset pages by ID, as a client reads them: the seeded IDs have gaps
+    let cursor = 0
+    while (ids.length < probes.ids.count) {
+      const outcome = engine.methodTable.call(
+        probes.ids.method,
+        { filter: { ">ID": cursor }, select: ["ID"], order: { ID: "ASC" }, start: -1 },
+        ctx
+      )
+      if (outcome?._tag !== "Ok" || !Array.isArray(outcome.result) || outcome.result.length === 0) break
+      for (const row of outcome.result as ReadonlyArray<{ readonly ID: string }>) {
+        ids.push(Number(row.ID))
+        cursor = Number(row.ID)
+      }
+    }
+  }
+  return { filterTotal, ids: ids.slice(0, probes.ids?.count ?? 0) }
+}
+
+const send = (message: ChildMessage): void => {
+  process.send?.(message)
+}
+
+let current: { readonly close: () => Promise<void>; readonly stats: () => PortalStats } | undefined
+
+const start = async (options: FakePortalOptions, probes: Probes) => {
+  if (current !== undefined) throw new Error("a portal is already running in this child")
+  // The engine's portal clock is anchored at this real instant; the client's scaled clock uses the same anchor
+  const anchorMs = Date.now()
+  const engine = new FakePortal.PortalEngine(options, anchorMs)
+  const seedMs = Date.now() - anchorMs
+  const probed = runProbes(engine, probes)
+  // BENCH_PORTAL_TRACE=<file>: every request's arrival (portal seconds), method and status, written at close
+  const tracePath = process.env["BENCH_PORTAL_TRACE"]
+  const trace: Array<string> = []
+  const served: FakePortalHttp.Engine =
+    tracePath === undefined
+      ? engine
+      : {
+          webhookPath: engine.webhookPath,
+          oauth: engine.oauth,
+          stats: (realNowMs) => engine.stats(realNowMs),
+          handle: (request, realNowMs) => {
+            const outcome = engine.handle(request, realNowMs)
+            const status = outcome._tag === "Response" ? outcome.status : outcome._tag
+            trace.push(`${((engine.portalNowMs(realNowMs) - anchorMs) / 1000).toFixed(4)}\t${request.url.split("/").at(-1)}\t${status}`)
+            return outcome
+          }
+        }
+  const server = await FakePortalHttp.serve(served, { port: 0 })
+  current = {
+    close: async () => {
+      await server.close()
+      if (tracePath !== undefined) writeFileSync(tracePath, trace.join("\n") + "\n")
+    },
+    stats: () => engine.stats(Date.now())
+  }
+  send({
+    type: "ready",
+    webhookUrl: server.url + engine.webhookPath,
+    anchorMs,
+    seedMs,
+    rowsServedBaseline: engine.stats(Date.now()).rowsServed,
+    ...(probed.filterTotal === undefined ? {} : { filterTotal: probed.filterTotal }),
+    ids: probed.ids
+  })
+}
+
+const close = async () => {
+  const portal = current
+  current = undefined
+  await portal?.close()
+  // Drop the last run's tables now, not in the middle of the next run
+  ;(globalThis as { gc?: () => void }).gc?.()
+  send({ type: "closed" })
+}
+
+const describe = (error: unknown) => (error instanceof Error ? (error.stack ?? error.message) : String(error))
+
+process.on("message", (raw: unknown) => {
+  const message = raw as ParentMessage
+  switch (message.type) {
+    case "start":
+      start(message.options, message.probes).catch((error: unknown) => send({ type: "failed", error: describe(error) }))
+      return
+    case "stats":
+      if (current !== undefined) send({ type: "stats", stats: current.stats(), rssBytes: process.memoryUsage.rss() })
+      else send({ type: "failed", error: "no portal is running" })
+      return
+    case "close":
+      close().catch((error: unknown) => send({ type: "failed", error: describe(error) }))
+      return
+    case "exit":
+      void (current?.close() ?? Promise.resolve()).finally(() => process.exit(0))
+      return
+  }
+})
+
+// Orphaned (the runner died): leave rather than keep a port and a million rows alive
+process.on("disconnect", () => process.exit(0))
+
+send({ type: "loaded" })

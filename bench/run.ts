@@ -1,0 +1,263 @@
+/**
+ * `npm run bench [-- options]`: runs the benchmark scenarios against fresh fake portals and writes
+ * bench/RESULTS.md and bench/results.json.
+ *
+ *   --quick               a small version of every scenario (well under a minute; writes nothing unless --write)
+ *   --only a,b            only these scenarios (by name, e.g. narrow-1M; `narrow-1M:offset` for one strategy)
+ *   --time-scale N        the same time scale for every limited run
+ *   --client-time MODE    scaled (default: the client reads portal time) | limits (wall clock, rewritten limits)
+ *   --http CLIENT         undici (default) | fetch
+ *   --bucket-headroom N   the client's ServiceOptions.bucketHeadroom (default: the library's)
+ *   --write / --no-write  write the results files (default: only for a full run of every scenario)
+ *   --render              only rewrite RESULTS.md from results.json and NOTES.md
+ *
+ * Exits non-zero when a run errs (an incomplete export, a failed call); capped runs are results, not errors.
+ */
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import * as os from "node:os"
+import { performance } from "node:perf_hooks"
+import { fileURLToPath } from "node:url"
+import * as v8 from "node:v8"
+import { runInNewContext } from "node:vm"
+import type { Strategy } from "../src/ListStrategy.js"
+import type { ClientTime, HttpChoice } from "./client.js"
+import { measure, type RunResult, type RunSettings } from "./measure.js"
+import { startPortalHost } from "./portal.js"
+import { consoleLine, machine, markdown, type Report } from "./report.js"
+import { fullScenarios, overhead, quickScenarios, type Scenario } from "./scenarios.js"
+
+interface Args {
+  readonly quick: boolean
+  readonly only: ReadonlyArray<string> | undefined
+  readonly timeScale: number | undefined
+  readonly clientTime: ClientTime
+  readonly http: HttpChoice
+  readonly write: boolean | undefined
+  readonly bucketHeadroom: number | undefined
+}
+
+const usage = `usage: npm run bench -- [--quick] [--only name[,name...]] [--time-scale N] [--client-time scaled|limits] [--http undici|fetch] [--bucket-headroom N] [--write|--no-write]`
+
+const parseArgs = (argv: ReadonlyArray<string>): Args => {
+  let quick = false
+  let only: Array<string> | undefined
+  let timeScale: number | undefined
+  let clientTime: ClientTime = "scaled"
+  let http: HttpChoice = "undici"
+  let write: boolean | undefined
+  let bucketHeadroom: number | undefined
+  for (let index = 0; index < argv.length; index++) {
+    const arg = argv[index]!
+    const value = () => {
+      const next = argv[++index]
+      if (next === undefined) throw new Error(`${arg} needs a value\n${usage}`)
+      return next
+    }
+    switch (arg) {
+      case "--quick":
+        quick = true
+        break
+      case "--only":
+        only = [...(only ?? []), ...value().split(",").filter((name) => name !== "")]
+        break
+      case "--time-scale": {
+        const number = Number(value())
+        if (!Number.isFinite(number) || number <= 0) throw new Error(`--time-scale must be a number > 0\n${usage}`)
+        timeScale = number
+        break
+      }
+      case "--client-time": {
+        const mode = value()
+        if (mode !== "scaled" && mode !== "limits") throw new Error(`--client-time must be scaled or limits\n${usage}`)
+        clientTime = mode
+        break
+      }
+      case "--http": {
+        const choice = value()
+        if (choice !== "undici" && choice !== "fetch") throw new Error(`--http must be undici or fetch\n${usage}`)
+        http = choice
+        break
+      }
+      case "--bucket-headroom": {
+        const number = Number(value())
+        if (!Number.isInteger(number) || number < 0) throw new Error(`--bucket-headroom must be a whole number >= 0\n${usage}`)
+        bucketHeadroom = number
+        break
+      }
+      case "--write":
+        write = true
+        break
+      case "--no-write":
+        write = false
+        break
+      case "--help":
+        console.log(usage)
+        process.exit(0)
+        break
+      default:
+        throw new Error(`unknown option ${arg}\n${usage}`)
+    }
+  }
+  return { quick, only, timeScale, clientTime, http, write, bucketHeadroom }
+}
+
+/** The runs asked for: every strategy of every scenario, narrowed by `--only`. */
+const selectRuns = (scenarios: ReadonlyArray<Scenario>, only: ReadonlyArray<string> | undefined) => {
+  const runs: Array<{ readonly scenario: Scenario; readonly strategy: Strategy | "default" }> = []
+  for (const scenario of scenarios) {
+    const strategies: ReadonlyArray<Strategy | "default"> = scenario.kind === "list" ? scenario.strategies : ["default"]
+    for (const strategy of strategies) {
+      const wanted =
+        only === undefined ||
+        only.some((name) => {
+          const [scenarioName, strategyName] = name.split(":")
+          return scenarioName === scenario.name && (strategyName === undefined || strategyName === strategy)
+        })
+      if (wanted) runs.push({ scenario, strategy })
+    }
+  }
+  return runs
+}
+
+/** A `gc()` for the runner itself, so each run's RSS starts from a collected heap. */
+const makeGc = (): (() => void) => {
+  v8.setFlagsFromString("--expose-gc")
+  const gc: unknown = runInNewContext("gc")
+  return typeof gc === "function" ? () => (gc as () => void)() : () => undefined
+}
+
+const here = fileURLToPath(new URL(".", import.meta.url))
+const resultsJsonPath = `${here}results.json`
+const resultsMdPath = `${here}RESULTS.md`
+const notesPath = `${here}NOTES.md`
+
+/** Writes RESULTS.md from a report and bench/NOTES.md (the hand-written analysis of that run), if present. */
+const render = (report: Report) => {
+  writeFileSync(resultsMdPath, markdown(report, existsSync(notesPath) ? readFileSync(notesPath, "utf8") : undefined))
+  console.log(`bench: wrote ${resultsMdPath}`)
+}
+
+/** `--render`: RESULTS.md again from results.json (after NOTES.md changed), without running anything. */
+const renderOnly = () => {
+  const parsed: unknown = JSON.parse(readFileSync(resultsJsonPath, "utf8"))
+  if (typeof parsed !== "object" || parsed === null || !Array.isArray((parsed as { readonly results?: unknown }).results)) {
+    throw new Error(`${resultsJsonPath} is not a benchmark report`)
+  }
+  // Our own file, written by this runner just above
+  render(parsed as Report)
+}
+
+const main = async () => {
+  if (process.argv.includes("--render")) return renderOnly()
+  const args = parseArgs(process.argv.slice(2))
+  const scenarios = args.quick ? quickScenarios : fullScenarios
+  const runs = selectRuns(scenarios, args.only)
+  if (runs.length === 0) throw new Error(`no scenario matches --only ${args.only?.join(",")}; names: ${scenarios.map((s) => s.name).join(", ")}`)
+  const baseSettings: RunSettings = {
+    clientTime: args.clientTime,
+    http: args.http,
+    timeScale: args.timeScale,
+    minTimeScale: 1,
+    label: undefined,
+    targetRealSeconds: args.quick ? 2 : 20,
+    cappedRealSeconds: args.quick ? 1 : 12,
+    capFactor: 4,
+    capMinPortalSeconds: args.quick ? 30 : 60,
+    capRealSeconds: args.quick ? 10 : 240,
+    pipelineRowsPerSecond: undefined,
+    servedRowsPerSecond: undefined,
+    cpuHeadroom: 2.5,
+    bucketHeadroom: args.bucketHeadroom
+  }
+  const write = args.write ?? (!args.quick && args.only === undefined)
+  const startedAt = new Date()
+  const started = performance.now()
+  const info = machine()
+  console.log(
+    `bench: ${runs.length} runs${args.quick ? " (quick)" : ""}; ${info.cpus} CPUs ${info.cpuModel}, Node ${info.node}, load ${info.loadAverageAtStart.join(" ")}`
+  )
+  const gc = makeGc()
+  const host = await startPortalHost()
+  const results: Array<RunResult> = []
+  let settings = baseSettings
+  const calibration: Array<RunResult> = []
+  try {
+    // How fast the client and the portal process move rows with no limits and no cost, right now on this machine
+    for (const scenario of [overhead(args.quick ? 20_000 : 100_000), overhead(args.quick ? 2_000 : 10_000, true)]) {
+      const result = await measure(host, scenario, "default", baseSettings, gc)
+      if (result.status !== "ok") throw new Error(`calibration ${scenario.name} failed: ${result.error ?? result.status}`)
+      calibration.push(result)
+    }
+    settings = {
+      ...baseSettings,
+      pipelineRowsPerSecond: { narrow: calibration[0]!.perSecond, wide: calibration[1]!.perSecond },
+      servedRowsPerSecond: { narrow: calibration[0]!.servedPerRealSecond, wide: calibration[1]!.servedPerRealSecond }
+    }
+    console.log(
+      `bench: pipeline speed (client + portal, no limits, zero cost, auto): ${Math.round(calibration[0]!.perSecond)} narrow rows/s delivered (${Math.round(calibration[0]!.servedPerRealSecond)} served), ${Math.round(calibration[1]!.perSecond)} wide rows/s delivered (${Math.round(calibration[1]!.servedPerRealSecond)} served)`
+    )
+    for (const { scenario, strategy } of runs) {
+      let result: RunResult
+      try {
+        result = await measure(host, scenario, strategy, settings, gc)
+      } catch (error) {
+        console.error(`${scenario.name}/${strategy}: the run could not be set up: ${error instanceof Error ? error.message : String(error)}`)
+        throw error
+      }
+      results.push(result)
+      console.log(consoleLine(result))
+    }
+    // Slow motion: the default strategy again where this machine's CPU was a large part of the bound, with
+    // ts < 1 so both processes' CPU shrinks in portal time and the strategy and the limits remain
+    if (!args.quick && args.timeScale === undefined) {
+      const slowSettings: RunSettings = { ...settings, minTimeScale: 0.02, label: "slow motion" }
+      for (const result of [...results]) {
+        const scenario = scenarios.find((candidate) => candidate.name === result.scenario)
+        if (scenario?.kind !== "list" || result.strategy !== "auto" || result.bound === undefined) continue
+        if ((result.cpuFloorSeconds ?? 0) < 0.25 * result.bound.seconds) continue
+        const slow = await measure(host, scenario, "auto", slowSettings, gc)
+        results.push(slow)
+        console.log(consoleLine(slow))
+      }
+    }
+  } finally {
+    await host.shutdown()
+  }
+  const totalRealSeconds = (performance.now() - started) / 1000
+  console.log(`bench: done in ${totalRealSeconds.toFixed(1)} s real`)
+  if (write) {
+    const report: Report = {
+      command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
+      startedAt: startedAt.toISOString(),
+      totalRealSeconds,
+      machine: info,
+      loadAverageAtEnd: os.loadavg().map((value) => Math.round(value * 100) / 100),
+      http: args.http === "undici" ? "NodeHttpClient.layerUndici (@effect/platform-node)" : "FetchHttpClient.layer (@effect/platform)",
+      clientTime:
+        args.clientTime === "scaled"
+          ? "a Clock reading portal time (same anchor as the portal), standard limits"
+          : "the wall clock, limits rewritten for ts",
+      settings: {
+        targetRealSeconds: settings.targetRealSeconds,
+        cpuHeadroom: settings.cpuHeadroom,
+        capFactor: settings.capFactor,
+        capMinPortalSeconds: settings.capMinPortalSeconds,
+        capRealSeconds: settings.capRealSeconds
+      },
+      calibration,
+      results
+    }
+    writeFileSync(resultsJsonPath, JSON.stringify(report, null, 2) + "\n")
+    render(report)
+  }
+  const failed = results.filter((result) => result.status === "error")
+  if (failed.length > 0) {
+    console.error(`bench: ${failed.length} run(s) failed: ${failed.map((result) => `${result.scenario}/${result.strategy}`).join(", ")}`)
+    process.exitCode = 1
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? (error.stack ?? error.message) : String(error))
+  process.exitCode = 1
+})

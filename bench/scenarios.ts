@@ -1,0 +1,130 @@
+/**
+ * The benchmark's scenarios, full size and `--quick` size.
+ */
+import type { Strategy } from "../src/ListStrategy.js"
+
+/** Every list strategy, default first. */
+export const listStrategies: ReadonlyArray<Strategy> = ["auto", "ranges", "keysetBatch", "keyset", "offset"]
+
+/** The filter of the filtered export: CATEGORY_ID 3 holds 10 % of the seeded deals (Seed.dealCategories). */
+export const tenPercentFilter = { CATEGORY_ID: 3 } as const
+
+/** Three fields: a narrow select for the cost model (5 fields or fewer, no `*`, no `UF_*`). */
+export const narrowSelect = ["ID", "TITLE", "STAGE_ID"] as const
+export const wideSelect = ["*", "UF_*"] as const
+
+/** An export of `crm.deal.list`. */
+export interface ListScenario {
+  readonly kind: "list"
+  readonly name: string
+  readonly title: string
+  /** Deals seeded. */
+  readonly tableSize: number
+  readonly wide: boolean
+  readonly filter?: Readonly<Record<string, unknown>>
+  readonly strategies: ReadonlyArray<Strategy>
+}
+
+/** `crm.deal.add` of `items` new deals. */
+export interface AddScenario {
+  readonly kind: "add"
+  readonly name: string
+  readonly title: string
+  readonly items: number
+}
+
+/** `crm.deal.contact.items.get` for `items` deal IDs. */
+export interface GetByIdScenario {
+  readonly kind: "getByID"
+  readonly name: string
+  readonly title: string
+  readonly items: number
+}
+
+/** Limits off, zero cost: the client's own speed and memory streaming `tableSize` rows. */
+export interface OverheadScenario {
+  readonly kind: "overhead"
+  readonly name: string
+  readonly title: string
+  readonly tableSize: number
+  readonly wide: boolean
+}
+
+export type Scenario = ListScenario | AddScenario | GetByIdScenario | OverheadScenario
+
+const count = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n))
+
+const narrow = (tableSize: number, strategies: ReadonlyArray<Strategy>): ListScenario => ({
+  kind: "list",
+  name: `narrow-${count(tableSize)}`,
+  title: `getAll crm.deal.list select ID,TITLE,STAGE_ID, ${tableSize.toLocaleString("en-US")} rows`,
+  tableSize,
+  wide: false,
+  strategies
+})
+
+const wide = (tableSize: number, strategies: ReadonlyArray<Strategy>): ListScenario => ({
+  kind: "list",
+  name: `wide-${count(tableSize)}`,
+  title: `getAll crm.deal.list select *,UF_*, ${tableSize.toLocaleString("en-US")} rows`,
+  tableSize,
+  wide: true,
+  strategies
+})
+
+const filtered = (tableSize: number, strategies: ReadonlyArray<Strategy>): ListScenario => ({
+  kind: "list",
+  name: `filter10-${count(tableSize)}`,
+  title: `getAll crm.deal.list filter CATEGORY_ID=3 (~10 %), select ID,TITLE,STAGE_ID, over ${tableSize.toLocaleString("en-US")} rows`,
+  tableSize,
+  wide: false,
+  filter: tenPercentFilter,
+  strategies
+})
+
+const add = (items: number): AddScenario => ({
+  kind: "add",
+  name: `add-${count(items)}`,
+  title: `call crm.deal.add, ${items.toLocaleString("en-US")} items`,
+  items
+})
+
+const getById = (items: number): GetByIdScenario => ({
+  kind: "getByID",
+  name: `getbyid-${count(items)}`,
+  title: `getByID crm.deal.contact.items.get, ${items.toLocaleString("en-US")} IDs`,
+  items
+})
+
+/** Also the calibration of the pipeline's speed (client + portal CPU), narrow or wide. */
+export const overhead = (tableSize: number, wide = false): OverheadScenario => ({
+  kind: "overhead",
+  name: `overhead${wide ? "-wide" : ""}-${count(tableSize)}`,
+  title: `client overhead: limits off, zero cost, stream ${tableSize.toLocaleString("en-US")} ${wide ? "wide" : "narrow"} rows (auto)`,
+  tableSize,
+  wide
+})
+
+/** The full benchmark. */
+export const fullScenarios: ReadonlyArray<Scenario> = [
+  narrow(10_000, listStrategies),
+  narrow(100_000, listStrategies),
+  narrow(1_000_000, listStrategies),
+  wide(10_000, listStrategies),
+  wide(100_000, listStrategies),
+  filtered(1_000_000, listStrategies),
+  add(10_000),
+  getById(10_000),
+  overhead(1_000_000)
+]
+
+/** A small version of every scenario; every strategy runs once, on the first. */
+export const quickScenarios: ReadonlyArray<Scenario> = [
+  narrow(3_000, listStrategies),
+  narrow(5_000, ["auto"]),
+  wide(2_000, ["auto"]),
+  filtered(30_000, ["auto"]),
+  add(2_000),
+  getById(2_000),
+  overhead(50_000)
+]
