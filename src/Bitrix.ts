@@ -277,6 +277,12 @@ export function call(
   method: string,
   items: ReadonlyArray<Params>
 ): Effect.Effect<ReadonlyArray<unknown>, ItemError | ValidationError, Services>
+/**
+ * Calls a method once with `params`, sent as JSON and not batched, and returns its `result`.
+ *
+ * @since 0.1.0
+ * @category Verbs
+ */
 export function call(method: string, params?: Params): Effect.Effect<unknown, Client.ExchangeError | UnknownOutcomeError | ValidationError, Services>
 export function call(
   method: string,

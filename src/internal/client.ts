@@ -49,6 +49,7 @@ export const certainlyNotRun = (error: ExchangeError): boolean =>
 const transient = (error: ExchangeError): boolean =>
   error._tag === "HttpError" ? error.status === undefined || error.status >= 500 || error.reason !== "Status" : error.status >= 500
 
+/** Whether a failed exchange may be sent again: always when the portal certainly did not run it, else only reads. */
 export const shouldRetry = (error: ExchangeError, kind: "read" | "write"): boolean =>
   certainlyNotRun(error) || (kind === "read" && transient(error))
 

@@ -20,6 +20,7 @@ const recordWait = (limit: "bucket" | "operating", waitMs: number) =>
     Metric.incrementBy(Metric.tagged(Metrics.limiterWaitMs, "limit", limit), waitMs)
   )
 
+/** The limiter's settings for one portal: its key in the store, the limits it keeps to and its concurrency ceiling. */
 export interface Settings {
   readonly key: string
   /** `undefined` when limits are off: no bucket at all. */

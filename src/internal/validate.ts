@@ -7,6 +7,7 @@ import { ValidationError } from "../BitrixError.js"
 
 const methodPattern = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$/i
 
+/** A plain object (not null, not an array): the shape params, filters and batch commands must have. */
 export const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 
