@@ -364,3 +364,93 @@ describe("mutations and counters", () => {
     expect(c.webhookPath).not.toBe(a.webhookPath)
   })
 })
+
+describe("limit presets", () => {
+  const status = (outcome: PortalOutcome): number => response(outcome).status
+  const timeOf = (outcome: PortalOutcome): Record<string, unknown> => body(outcome)["time"] as Record<string, unknown>
+
+  it("defaults to standard: a bucket of 50 draining 2 per second, 480 s per method in 600 s", () => {
+    const { send } = setup()
+    for (let i = 0; i < 50; i++) expect(status(send({ url: `${hook}echo` }))).toBe(200)
+    expect(status(send({ url: `${hook}echo` }))).toBe(503)
+    expect(status(send({ url: `${hook}echo` }, 499))).toBe(503)
+    expect(status(send({ url: `${hook}echo` }, 500))).toBe(200)
+    expect(status(send({ url: `${hook}echo` }, 500))).toBe(503)
+    // 100 s calls: checked before each, so the fifth runs at 400 s used and the sixth is refused at 500 s.
+    const slow = `${hook}slow?ms=100000`
+    for (let i = 1; i <= 5; i++) {
+      const answer = send({ url: slow }, 60_000)
+      expect(status(answer)).toBe(200)
+      expect(timeOf(answer)["operating"]).toBe(100 * i)
+      expect(timeOf(answer)["operating_reset_at"]).toBe(660)
+    }
+    expect(status(send({ url: slow }, 60_000))).toBe(429)
+    expect(status(send({ url: slow }, 659_999))).toBe(429)
+    expect(status(send({ url: slow }, 660_000))).toBe(200)
+  })
+
+  it("enterprise: a bucket of 250 draining 5 per second", () => {
+    const { send } = setup({ limits: "enterprise" })
+    for (let i = 0; i < 250; i++) expect(status(send({ url: `${hook}echo` }))).toBe(200)
+    expect(status(send({ url: `${hook}echo` }))).toBe(503)
+    expect(status(send({ url: `${hook}echo` }, 199))).toBe(503)
+    expect(status(send({ url: `${hook}echo` }, 200))).toBe(200)
+    expect(status(send({ url: `${hook}echo` }, 200))).toBe(503)
+    for (let i = 0; i < 4; i++) expect(status(send({ url: `${hook}slow?ms=100000` }, 10_000))).toBe(200)
+    expect(timeOf(send({ url: `${hook}slow?ms=100000` }, 10_000))["operating"]).toBe(500)
+    expect(status(send({ url: `${hook}slow?ms=100000` }, 10_000))).toBe(429)
+  })
+
+  it("off: no bucket, no operating window, no operating fields", () => {
+    const { send, engine } = setup({ limits: "off" })
+    for (let i = 0; i < 300; i++) expect(status(send({ url: `${hook}echo` }))).toBe(200)
+    for (let i = 0; i < 10; i++) expect(status(send({ url: `${hook}slow?ms=100000` }))).toBe(200)
+    const time = timeOf(send({ url: `${hook}slow?ms=100000` }))
+    expect(Object.keys(time)).toEqual(["start", "finish", "duration", "processing", "date_start", "date_finish"])
+    expect(engine.stats().rejected503 + engine.stats().rejected429).toBe(0)
+    // The counter still shows what the window would have counted.
+    expect(engine.stats().operatingSecondsByMethod).toEqual({ slow: 1100 })
+  })
+
+  it("timeScale shortens the operating window by the same factor", () => {
+    const { send } = setup({ timeScale: 10 })
+    const slow = `${hook}slow?ms=100000`
+    for (let i = 0; i < 5; i++) expect(status(send({ url: slow }))).toBe(200)
+    expect(status(send({ url: slow }))).toBe(429)
+    // 600 s of portal time is 60 s of real time at timeScale 10.
+    expect(status(send({ url: slow }, 59_999))).toBe(429)
+    expect(status(send({ url: slow }, 60_000))).toBe(200)
+  })
+})
+
+describe("cost models", () => {
+  /** `time.processing` of crm.deal.fields (a single read) and of a 5-row narrow keyset page, and the real wait. */
+  const costs = (options: FakePortalOptions) => {
+    const engine = new PortalEngine({ seed: { "crm.deal": 5 }, limits: "off", webhook: { userId: 1, code: "secret" }, ...options }, 0)
+    const send = (url: string) => response(engine.handle({ httpMethod: "GET", url, headers: {}, body: "" }, 0))
+    const fields = send(`${hook}crm.deal.fields`)
+    const page = send(`${hook}crm.deal.list?select[]=ID&start=-1`)
+    const processing = (outcome: ReturnType<typeof send>) => (JSON.parse(outcome.body) as { time: { processing: number } }).time.processing
+    return { fields: processing(fields), page: processing(page), fieldsDelayMs: fields.delayMs, header: fields.headers["x-bitrix-rest-time"] }
+  }
+
+  it("defaults to base 5 ms + get 5 ms, and 0.1 ms per narrow row", () => {
+    const model = costs({})
+    expect(model.fields).toBeCloseTo(0.01, 9)
+    expect(model.page).toBeCloseTo(0.0055, 9)
+    expect(model.fieldsDelayMs).toBeCloseTo(10, 9)
+    expect(costs({ costModel: "default" })).toEqual(model)
+  })
+
+  it("zero makes every call free and answers at once", () => {
+    expect(costs({ costModel: "zero" })).toEqual({ fields: 0, page: 0, fieldsDelayMs: 0, header: "0.0000000000" })
+  })
+
+  it("takes explicit numbers, unset ones keeping their defaults, and waits cost / timeScale", () => {
+    const model = costs({ costModel: { baseMs: 100, narrowRowMs: 10 }, timeScale: 4 })
+    expect(model.fields).toBeCloseTo(0.105, 9)
+    expect(model.page).toBeCloseTo(0.15, 9)
+    expect(model.fieldsDelayMs).toBeCloseTo(105 / 4, 9)
+    expect(model.header).toBe("0.1050000000")
+  })
+})
