@@ -174,6 +174,34 @@ layer(FakePortalHttp.layer(basic), { excludeTestServices: true })("FakePortalHtt
       expect(wrongCode.status).toBe(401)
       expect(wrongCode.json).toEqual({ error: "INVALID_CREDENTIALS", error_description: "Invalid request credentials" })
 
+      // Filters, orders and selects of the wrong type get each method family's own error (or are ignored).
+      const classicFilter = yield* send(`${server.webhookUrl}crm.deal.list?filter=STAGE_ID`)
+      expect(classicFilter.status).toBe(400)
+      expect(classicFilter.json).toEqual({ error: "", error_description: "Parameter 'filter' must be array." })
+      const d7Filter = yield* send(`${server.webhookUrl}crm.item.list`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ entityTypeId: 2, filter: 5 })
+      })
+      expect(d7Filter.status).toBe(400)
+      expect(d7Filter.json).toEqual({ error: "ERROR_ARGUMENT", error_description: "The filter is not an array.", argument: "filter" })
+      const badOrder = yield* send(`${server.webhookUrl}crm.deal.list?order[ID]=SIDEWAYS`)
+      expect(badOrder.status).toBe(400)
+      expect(field(badOrder.json, "error_description")).toBe("Order direction should be one of {ASC|DESC}")
+      const oddValues = yield* send(`${server.webhookUrl}crm.deal.list`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ filter: { ">ID": { nested: [1] }, "@ID": "5" }, select: { a: { b: 1 } }, start: "abc" })
+      })
+      expect(oddValues.status).toBe(200)
+      const oddBatch = yield* send(`${server.webhookUrl}batch`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ halt: { a: 1 }, cmd: { a: "crm.deal.list?filter=$result[", b: "", c: 5 } })
+      })
+      expect(oddBatch.status).toBe(200)
+      expect(Object.keys(field(field(oddBatch.json, "result"), "result_error") as object)).toEqual(["a"])
+
       const alive = yield* send(`${server.webhookUrl}crm.deal.get?ID=1`)
       expect(alive.status).toBe(200)
       expect(field(field(alive.json, "result"), "ID")).toBe("1")
@@ -306,6 +334,30 @@ describe("startFakePortal", () => {
       await portal.close()
       // Closing destroyed the hung socket, so the client sees a failure rather than waiting forever.
       expect(await hanging).toBe("failed")
+    } finally {
+      await portal.close()
+    }
+  })
+
+  it("starts the OAuth app with absolute URLs; its tokens call the portal and refresh with rotation", async () => {
+    const portal = await startFakePortal({ seed: { "crm.deal": 3 }, oauth: { ...oauthApp, accessTokenLifetimeSeconds: 120 } })
+    try {
+      const app = portal.oauth
+      assert(app !== undefined, "startFakePortal returned no oauth app")
+      expect(app.clientId).toBe(oauthApp.clientId)
+      expect(app.tokenUrl).toBe(`${portal.baseUrl}/oauth/token/`)
+      expect(app.restUrl).toBe(`${portal.baseUrl}/rest/`)
+      const listed = await read(await fetch(`${app.restUrl}crm.deal.list?select[]=ID&auth=${app.accessToken}`))
+      expect(rows(listed.json)).toHaveLength(3)
+      const refreshUrl = (refreshToken: string) =>
+        `${app.tokenUrl}?grant_type=refresh_token&client_id=${app.clientId}&client_secret=${app.clientSecret}&refresh_token=${refreshToken}`
+      const refreshed = await read(await fetch(refreshUrl(app.refreshToken)))
+      expect(refreshed.status).toBe(200)
+      expect(field(refreshed.json, "expires_in")).toBe(120)
+      expect(field(refreshed.json, "refresh_token")).not.toBe(app.refreshToken)
+      const spent = await read(await fetch(refreshUrl(app.refreshToken)))
+      expect([spent.status, field(spent.json, "error")]).toEqual([400, "invalid_grant"])
+      expect(portal.stats().requestsByMethod).toEqual({ "crm.deal.list": 1 })
     } finally {
       await portal.close()
     }

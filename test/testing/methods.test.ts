@@ -363,6 +363,23 @@ describe("single reads and writes", () => {
     expect(fail(t, "tasks.task.get", { taskId: 999 }).error).toBe("ERROR_CORE")
   })
 
+  it("pages tasks by keyset with the UPPER spelling (`>ID`, order ID) and returns `id`; D7's `>id` is ignored", () => {
+    const t = table({ "tasks.task": 120 })
+    const first = rows(ok(t, "tasks.task.list", { select: ["ID"], order: { ID: "ASC" }, filter: { ">ID": 0 }, start: -1 }).result, "tasks")
+    expect(first).toHaveLength(50)
+    const lastId = Number(first[49]!.id)
+    const page = ok(t, "tasks.task.list", { select: ["ID"], order: { ID: "ASC" }, filter: { ">ID": lastId }, start: -1 })
+    expect([page.next, page.total]).toEqual([undefined, 0])
+    const ids = idsOf(rows(page.result, "tasks"), "id")
+    expect(ids[0]).toBeGreaterThan(lastId)
+    expect(ids).toEqual([...ids].sort((a, b) => a - b))
+    expect(rows(page.result, "tasks").every((row) => typeof row.id === "string" && !("ID" in row))).toBe(true)
+    // The camelCase spelling is not a task filter or order: the default newest-first page comes back.
+    const lower = idsOf(rows(ok(t, "tasks.task.list", { select: ["ID"], order: { id: "ASC" }, filter: { ">id": lastId }, start: -1 }).result, "tasks"), "id")
+    expect(lower).toEqual(idsOf(rows(ok(t, "tasks.task.list", { select: ["ID"], start: -1 }).result, "tasks"), "id"))
+    expect(lower[0]).toBeGreaterThan(lower[1]!)
+  })
+
   it("answers user.get with sort/order strings, top-level or FILTER filters, and user.current", () => {
     const t = table({ user: 8 })
     const all = rows(ok(t, "user.get", { sort: "ID", order: "DESC" }).result)
