@@ -47,7 +47,7 @@ export type CostModel = "default" | "zero" | Partial<CostNumbers>
  */
 export interface FaultRule {
   readonly kind:
-    | "error500" /** 500 with a JSON ERROR_CORE body */
+    | "error500" /** 500 with a JSON body: INTERNAL_SERVER_ERROR "Internal server error" */
     | "html502" /** 502 with an HTML body */
     | "html504" /** 504 with an HTML body */
     | "error503" /** 503 QUERY_LIMIT_EXCEEDED although the bucket is fine */
