@@ -19,7 +19,7 @@ import {
   BitrixApiError,
   type HttpError,
   ItemFailure,
-  type UnknownOutcomeError,
+  UnknownOutcomeError,
   ValidationError
 } from "./BitrixError.js"
 import type * as Envelope from "./Envelope.js"
@@ -185,7 +185,16 @@ const runItems = (method: string, items: ReadonlyArray<Params>) =>
               onFailure: (error) =>
                 Effect.gen(function* () {
                   if (error._tag === "ValidationError") return yield* Effect.fail(error)
-                  for (const command of batch.commands) outcomes[indexes[command.index]!] = Either.left(error)
+                  // the planner numbered this round's items from 0: name the caller's items instead
+                  const itemError =
+                    error._tag === "UnknownOutcomeError"
+                      ? new UnknownOutcomeError({
+                          method: error.method,
+                          itemIndexes: batch.commands.map((command) => indexes[command.index]!),
+                          cause: error.cause
+                        })
+                      : error
+                  for (const command of batch.commands) outcomes[indexes[command.index]!] = Either.left(itemError)
                   yield* progress.advance(method, batch.commands.length)
                 }),
               onSuccess: (commandOutcomes) =>
@@ -230,16 +239,30 @@ const runItems = (method: string, items: ReadonlyArray<Params>) =>
   })
 
 /**
- * Fails with one error for a bulk call that partly failed: the portal's words per failed item, and the
- * results of the others. A transport failure of a whole batch is passed through as it is.
+ * Fails with one error for a bulk call that partly failed, carrying the results of the items that succeeded:
+ * - writes whose outcome is unknown come first, as one `UnknownOutcomeError` naming every such item of every
+ *   batch (the caller must check them all before writing again);
+ * - else a transport failure of a whole batch, as it is;
+ * - else a `BitrixApiError` with the portal's words per failed item.
  */
 const collectOrFail = (method: string, items: ReadonlyArray<unknown>, outcomes: ReadonlyArray<Either.Either<unknown, ItemError>>) =>
   Effect.suspend((): Effect.Effect<ReadonlyArray<unknown>, ItemError> => {
     const failures: Array<ItemFailure> = []
+    const unknownIndexes: Array<number> = []
+    let unknownCause: HttpError | undefined
+    let httpError: HttpError | undefined
     for (const [index, outcome] of outcomes.entries()) {
       if (Either.isRight(outcome)) continue
       const error = outcome.left
-      if (error._tag !== "BitrixApiError") return Effect.fail(error)
+      if (error._tag === "UnknownOutcomeError") {
+        unknownIndexes.push(index)
+        unknownCause ??= error.cause
+        continue
+      }
+      if (error._tag === "HttpError") {
+        httpError ??= error
+        continue
+      }
       failures.push(
         new ItemFailure({
           index,
@@ -250,6 +273,11 @@ const collectOrFail = (method: string, items: ReadonlyArray<unknown>, outcomes: 
         })
       )
     }
+    const partialResults = outcomes.map((outcome) => Either.getOrUndefined(outcome))
+    if (unknownCause !== undefined) {
+      return Effect.fail(new UnknownOutcomeError({ method, itemIndexes: unknownIndexes, cause: unknownCause, partialResults }))
+    }
+    if (httpError !== undefined) return Effect.fail(httpError)
     if (failures.length === 0) return Effect.succeed(outcomes.map((outcome) => Either.getOrThrow(outcome)))
     const first = failures[0]!
     return Effect.fail(
@@ -259,7 +287,7 @@ const collectOrFail = (method: string, items: ReadonlyArray<unknown>, outcomes: 
         status: 200,
         method,
         failures,
-        partialResults: outcomes.map((outcome) => Either.getOrUndefined(outcome))
+        partialResults
       })
     )
   })

@@ -131,7 +131,12 @@ export class UnknownOutcomeError extends Schema.TaggedError<UnknownOutcomeError>
   /** Input indexes of the items whose writes may or may not have happened. */
   itemIndexes: Schema.Array(Schema.Number),
   /** The transport failure that made the outcome unknown. */
-  cause: HttpError
+  cause: HttpError,
+  /**
+   * For a bulk call: the results of the items that did complete, by input index (`undefined` for the others),
+   * so the IDs of records created by the other batches are not lost.
+   */
+  partialResults: Schema.optional(Schema.Array(Schema.Unknown))
 }) {
   override get message(): string {
     return `Outcome unknown for ${this.itemIndexes.length} item(s) of ${this.method} (indexes ${this.itemIndexes
