@@ -1,0 +1,170 @@
+/**
+ * Verb semantics seen from the wire: what getAll adds to the params, how it treats duplicates, and which
+ * inputs are refused before any request. The fake portal answers; a recording transport in front of it
+ * keeps what was sent.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import * as Bitrix from "../src/Bitrix.js"
+import * as FakePortal from "../src/testing/FakePortal.js"
+import type { FakePortalOptions } from "../src/testing/Options.js"
+import * as Transport from "../src/Transport.js"
+
+interface Sent {
+  readonly method: string
+  readonly params: unknown
+}
+
+/** Wraps the transport below it, recording every request. */
+const recording = (sent: Array<Sent>) =>
+  Layer.effect(
+    Transport.Transport,
+    Effect.map(Transport.Transport, (inner) =>
+      Transport.Transport.of({
+        send: (method, params) => Effect.suspend(() => (sent.push({ method, params }), inner.send(method, params)))
+      })
+    )
+  )
+
+const fakeWithRecorder = (portal: FakePortalOptions) => {
+  const sent: Array<Sent> = []
+  const layer = Layer.merge(
+    Bitrix.layerServices({ limits: "off" }),
+    recording(sent).pipe(Layer.provide(FakePortal.layer({ limits: "off", costModel: "zero", ...portal })))
+  )
+  return { sent, layer }
+}
+
+/** A transport answering every request with the envelope `answer` gives, recording what was sent. */
+const answering = (answer: (method: string, params: unknown) => { readonly result: unknown; readonly total?: number }) => {
+  const sent: Array<Sent> = []
+  const transport = Layer.succeed(
+    Transport.Transport,
+    Transport.Transport.of({
+      send: (method, params) =>
+        Effect.sync(() => {
+          sent.push({ method, params })
+          return answer(method, params)
+        })
+    })
+  )
+  return { sent, layer: Layer.merge(Bitrix.layerServices({ limits: "off" }), transport) }
+}
+
+const cmdOf = (params: unknown): ReadonlyArray<string> => Object.values((params as { readonly cmd: Record<string, string> }).cmd)
+
+describe("getAll (offset) on the wire", () => {
+  it.effect("adds order ID ASC to the first page and to every batched page, in the family's spelling", () => {
+    const { layer, sent } = fakeWithRecorder({ seed: { "crm.deal": 120, "tasks.task": 60, "crm.item:1032": 60 } })
+    return Effect.gen(function* () {
+      expect((yield* Bitrix.getAll("crm.deal.list", { select: ["ID"] }, { strategy: "offset" })).length).toBe(120)
+      expect(sent[0]).toEqual({ method: "crm.deal.list", params: { select: ["ID"], order: { ID: "ASC" }, start: 0 } })
+      expect(sent[1]?.method).toBe("batch")
+      for (const command of cmdOf(sent[1]?.params)) expect(command).toContain("order%5BID%5D=ASC")
+
+      sent.length = 0
+      const tasks = yield* Bitrix.getAll("tasks.task.list", {}, { strategy: "offset" })
+      // the portal's own default for tasks is ID DESC: the added order is what makes them ascend
+      expect(tasks.map((task) => Number((task as { readonly id: string }).id))).toEqual(
+        [...tasks.map((task) => Number((task as { readonly id: string }).id))].sort((a, b) => a - b)
+      )
+      expect(sent[0]?.params).toMatchObject({ order: { ID: "ASC" } })
+
+      sent.length = 0
+      yield* Bitrix.getAll("crm.item.list", { entityTypeId: 1032 }, { strategy: "offset" })
+      expect(sent[0]?.params).toMatchObject({ order: { id: "ASC" } })
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("keeps the caller's order, and uses sort/order strings for user.get", () => {
+    const { layer, sent } = fakeWithRecorder({ seed: { "crm.deal": 70, user: 10 } })
+    return Effect.gen(function* () {
+      const rows = yield* Bitrix.getAll("crm.deal.list", { order: { ID: "DESC" }, select: ["ID"] }, { strategy: "offset" })
+      expect(rows.length).toBe(70)
+      expect(sent[0]?.params).toEqual({ order: { ID: "DESC" }, select: ["ID"], start: 0 })
+      sent.length = 0
+      yield* Bitrix.getAll("user.get", {}, { strategy: "offset" })
+      expect(sent[0]?.params).toMatchObject({ sort: "ID", order: "ASC" })
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("adds no order to the methods that reject one", () => {
+    const { layer, sent } = answering(() => ({ result: [{ ID: "1" }, { ID: "2" }], total: 2 }))
+    return Effect.gen(function* () {
+      for (const method of ["crm.address.list", "voximplant.statistic.get", "crm.deal.userfield.list"]) {
+        sent.length = 0
+        expect((yield* Bitrix.getAll(method, { filter: { TYPE_ID: 1 } }, { strategy: "offset" })).length).toBe(2)
+        expect(sent.map((request) => request.params)).toEqual([{ filter: { TYPE_ID: 1 }, start: 0 }])
+      }
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("removes duplicates by ID keeping the first, and unwraps a wrapper it does not know", () => {
+    const { layer } = answering(() => ({
+      result: { things: [{ ID: "1", v: "first" }, { ID: "2" }, { ID: "1", v: "again" }] },
+      total: 2
+    }))
+    return Effect.gen(function* () {
+      const rows = yield* Bitrix.getAll("some.thing.list", {}, { strategy: "offset" })
+      expect(rows).toEqual([{ ID: "1", v: "first" }, { ID: "2" }])
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("rows inserted at the front while paging: repeats are not counted, and the rows pushed out are a typed failure", () => {
+    const { layer } = fakeWithRecorder({ seed: { "crm.deal": 400 }, mutations: [{ entity: "crm.deal", everyRequests: 1, add: 7 }] })
+    return Effect.gen(function* () {
+      // newest first: every insert shifts the later pages, so the portal repeats rows and pushes others past `total`
+      const error = yield* Effect.flip(
+        Bitrix.getAll("crm.deal.list", { order: { ID: "DESC" }, select: ["ID"] }, { strategy: "offset" })
+      )
+      expect(error).toMatchObject({ _tag: "IncompleteListError", method: "crm.deal.list", expected: 400 })
+      if (error._tag === "IncompleteListError") expect(error.received).toBeLessThan(400)
+    }).pipe(Effect.provide(layer))
+  })
+})
+
+describe("validation before any request", () => {
+  const cases: ReadonlyArray<readonly [string, Effect.Effect<unknown, { readonly _tag: string; readonly message: string }, Bitrix.Services>, string]> = [
+    ["an empty method", Bitrix.call("", {}), "method"],
+    ["batch through call", Bitrix.call("batch", { cmd: {} }), "callBatch"],
+    ["batch through callRaw", Bitrix.callRaw("batch", { cmd: {} }), "callBatch"],
+    ["batch through callEither", Bitrix.callEither("batch", [{}]), "callBatch"],
+    ["a webhook URL as the method", Bitrix.call("https://x.bitrix24.com/rest/1/abc/crm.deal.list", {}), "method"],
+    ["select as a string", Bitrix.call("crm.deal.list", { select: "ID" }), "params.select"],
+    ["filter as a string", Bitrix.call("crm.deal.list", { filter: "ID>5" }), "params.filter"],
+    ["order as a string", Bitrix.getAll("crm.deal.list", { order: "ID" }), "params.order"],
+    ["order as a list", Bitrix.call("crm.deal.list", { order: ["ID"] }), "params.order"],
+    ["start in getAll", Bitrix.getAll("crm.deal.list", { START: 50 }), "params.START"],
+    ["an order keyset cannot follow", Bitrix.getAll("crm.deal.list", { order: { TITLE: "ASC" } }, { strategy: "keyset" }), "order"],
+    ["twins filter and FILTER", Bitrix.call("crm.deal.list", { filter: {}, FILTER: {} }), "FILTER"],
+    ["twins in one item", Bitrix.call("crm.deal.update", [{ ID: 1, fields: {}, Fields: {} }]), "items[0]"],
+    ["null in a batched call", Bitrix.call("crm.deal.update", [{ ID: 1 }, { ID: 2, fields: { TITLE: null } }]), "callRaw"],
+    ["an item that is not an object", Bitrix.call("crm.deal.get", [{ ID: 1 }, 5 as never]), "items[1]"],
+    ["the ID field in getByID params", Bitrix.getByID("crm.deal.get", [1], { params: { ID: 2 } }), "params.ID"],
+    ["a custom ID field in getByID params", Bitrix.getByID("crm.item.get", [1], { idField: "id", params: { entityTypeId: 2, ID: 2 } }), "params.ID"],
+    ["an empty ID", Bitrix.getByID("crm.deal.get", [1, ""]), "ids[1]"],
+    ["a numeric callBatch label", Bitrix.callBatch({ cmd: { "7": "crm.deal.get?ID=1" } }), "cmd.7"]
+  ]
+  for (const [name, program, mentions] of cases) {
+    it.effect(`${name} is a ValidationError`, () => {
+      const { layer, sent } = answering(() => ({ result: [] }))
+      return Effect.gen(function* () {
+        const error = yield* Effect.flip(program)
+        expect(error._tag).toBe("ValidationError")
+        expect(error.message).toContain(mentions)
+        expect(sent.length).toBe(0)
+      }).pipe(Effect.provide(layer))
+    })
+  }
+
+  it.effect("empty item lists send nothing and give empty results", () => {
+    const { layer, sent } = answering(() => ({ result: [] }))
+    return Effect.gen(function* () {
+      expect(yield* Bitrix.call("crm.deal.add", [])).toEqual([])
+      expect(yield* Bitrix.callEither("crm.deal.add", [])).toEqual([])
+      expect((yield* Bitrix.getByID("crm.deal.get", [])).size).toBe(0)
+      expect(yield* Bitrix.callBatch({ cmd: {} })).toEqual({})
+      expect(sent.length).toBe(0)
+    }).pipe(Effect.provide(layer))
+  })
+})
