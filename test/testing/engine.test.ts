@@ -64,9 +64,29 @@ describe("routing and webhook auth", () => {
     const outcome = response(send({ url: `${hook}crm.nothing.list` }))
     expect(outcome.status).toBe(404)
     expect(JSON.parse(outcome.body)).toEqual({ error: "ERROR_METHOD_NOT_FOUND", error_description: "Method not found!" })
-    // A webhook path missing a segment leaves slashes in the method name.
-    expect(response(send({ url: "/rest/secret/crm.deal.list" })).status).toBe(401)
-    expect(response(send({ url: "/rest/1/secret/x/crm.deal.list", headers: { authorization: "Bearer nope" } })).status).toBe(401)
+  })
+
+  it("looks the method up before checking credentials, as CRestServer::process does", () => {
+    const { send, engine } = setup({ oauth: { clientId: "a", clientSecret: "b", accessTokenLifetimeSeconds: 1 } })
+    const notFound = { error: "ERROR_METHOD_NOT_FOUND", error_description: "Method not found!" }
+    const urls = [
+      // A webhook path missing a segment leaves slashes in the method name (b24pysdk PR #3).
+      "/rest/secret/crm.deal.list",
+      "/rest/1/secret/x/crm.deal.list",
+      // Unknown methods are 404 whatever the credentials: none, a wrong webhook code, an unknown or expired token.
+      "/rest/crm.nothing",
+      "/rest/1/wrong/crm.nothing",
+      "/rest/crm.nothing?auth=nope",
+      `/rest/crm.nothing?auth=${engine.oauth!.accessToken}`
+    ]
+    for (const url of urls) {
+      const outcome = response(send({ url }, 5_000))
+      expect([url, outcome.status, JSON.parse(outcome.body)]).toEqual([url, 404, notFound])
+    }
+    // A known method still meets the credential checks.
+    expect(body(send({ url: "/rest/1/wrong/crm.deal.list" }))["error"]).toBe("INVALID_CREDENTIALS")
+    expect(body(send({ url: `/rest/crm.deal.list?auth=${engine.oauth!.accessToken}` }, 5_000))["error"]).toBe("expired_token")
+    expect(body(send({ url: "/rest/batch" }))["error"]).toBe("NO_AUTH_FOUND")
   })
 
   it("answers /rest/{method} without credentials with NO_AUTH_FOUND and a bad token with invalid_token", () => {

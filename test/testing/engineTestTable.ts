@@ -82,6 +82,7 @@ export const makeTestTable = (options: { readonly rows?: number; readonly callMs
     calls,
     mutations,
     call,
+    has: (method) => ["crm.deal.list", "crm.deal.get", "crm.deal.add", "echo", "slow", "fail", "boom"].includes(method),
     isWrite: (method) => method.endsWith(".add"),
     mutate: (rule) => {
       mutations.push(rule)

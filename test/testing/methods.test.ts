@@ -456,6 +456,10 @@ describe("method names and robustness", () => {
   it("returns undefined for unknown methods and classifies writes", () => {
     expect(t.call("crm.nothing.list", {}, ctx)).toBeUndefined()
     expect(t.call("CRM.DEAL.LIST", {}, ctx)?._tag).toBe("Ok")
+    // `has` answers the same without running anything (the engine asks it before auth).
+    expect(["crm.nothing.list", "crm.deal.list", "CRM.DEAL.LIST", "crm.deal.contact.items.get", "user.current", "batch"].map(t.has)).toEqual([
+      false, true, true, true, true, false
+    ])
     expect(["crm.deal.list", "crm.deal.get", "user.current", "crm.status.entity.items", "task.elapseditem.getlist", "crm.deal.fields", "batch"].map(t.isWrite)).toEqual([
       false, false, false, false, false, false, false
     ])

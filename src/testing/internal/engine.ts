@@ -315,6 +315,10 @@ export class PortalEngine {
       return refusal
     }
 
+    // CRestServer::process finds the method before it checks credentials: an unknown one is a 404 whatever the
+    // auth (so is a webhook URL missing a segment, whose "method" keeps a slash).
+    if (method !== "batch" && !this.methodTable.has(method)) return this.restResponse(404, methodNotFound(), route.transport, 0, 0)
+
     const presented = route.webhook === undefined ? this.presentedToken(request, params) : undefined
     if (fault?.kind === "expireToken" && presented !== undefined && this.tokens?.expire(presented, nowMs) === true) {
       increment(this.faultsInjected, fault.kind)

@@ -722,6 +722,7 @@ export const makeMethodTable = (options: {
       if (outcome._tag === "Ok" && outcome.rows !== undefined) rowsServed += outcome.rows
       return outcome
     },
+    has: (method) => handlers.has(method.toLowerCase()),
     isWrite: (method) => {
       const name = method.toLowerCase()
       if (name === "batch") return false

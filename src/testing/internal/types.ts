@@ -40,6 +40,8 @@ export interface MethodTable {
    * body, JSON values from a JSON body, or an array for positional methods. `undefined` = unknown method.
    */
   readonly call: (method: string, params: unknown, ctx: CallContext) => MethodOutcome | undefined
+  /** Whether the method exists (lower-cased name), without running it: the portal looks it up before auth. */
+  readonly has: (method: string) => boolean
   /** Whether the method writes (add/update/delete/set...). */
   readonly isWrite: (method: string) => boolean
   /** Applies a mutation rule once (rows added and deleted while a client reads). */
