@@ -31,6 +31,36 @@ afterAll(async () => {
   Fs.rmSync(temp, { recursive: true, force: true })
 })
 
+describe("npm run demo", () => {
+  it("exports the embedded portal with b24's bar on a terminal, then says what it did and how close it came to the bound", async () => {
+    const out = Path.join(temp, "demo", "deals.ndjson")
+    // under a pseudo-terminal, as a user runs it: b24 inherits the terminal and draws its bar
+    const command = [process.execPath, "--import", "tsx", Path.join(root, "examples", "demo.ts"), "--rows", "3000", "--out", out]
+      .map((arg) => `'${arg.replace(/'/g, "'\\''")}'`)
+      .join(" ")
+    const { stdout } = await promisify(execFile)("script", ["-qfec", command, "/dev/null"], { cwd: root, timeout: 60_000 })
+    const text = stdout.replace(/\r/g, "")
+    expect(text).toContain("fake portal: 3,000 deals, standard limits sped up 10x")
+    expect(text).toMatch(/running: b24 get-all crm\.deal\.list --select ID,TITLE,STAGE_ID,OPPORTUNITY,DATE_CREATE --format ndjson --out \S+ --limits pool=50,rps=20,operating=480,window=60/)
+    expect(text).toContain("\u001b[")
+    expect(text).toMatch(/crm\.deal\.list \[[=-]{30}\] 3000\//)
+    expect(text).toMatch(/b24: done: 3000 rows in [\d.]+s/)
+    expect(text).toMatch(/^exit code: +0$/m)
+    expect(text).toContain(`rows written:       3,000 to ${out} (3,000 distinct IDs)`)
+    expect(text).toMatch(/^HTTP requests: +\d+ \(503s: 0, 429s: 0\); the fewest that can carry it: 2$/m)
+    expect(text).toMatch(/^export time: +[\d.]+ s real = [\d.]+ s of portal time/m)
+    expect(text).toMatch(/^lower bound: +[\d.]+ s of portal time/m)
+    expect(text).toMatch(/^ratio to the bound: +[\d.]+x$/m)
+    const ids = Fs.readFileSync(out, "utf8").trimEnd().split("\n").map((line) => (JSON.parse(line) as { ID: string }).ID)
+    expect(new Set(ids).size).toBe(3000)
+  })
+
+  it("is what npm run demo runs", () => {
+    const scripts = (JSON.parse(Fs.readFileSync(Path.join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts
+    expect(scripts["demo"]).toBe("tsx examples/demo.ts")
+  })
+})
+
 describe("examples run against the fake portal", () => {
   it("export-csv writes every deal", async () => {
     const file = Path.join(temp, "deals.csv")
