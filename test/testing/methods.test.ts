@@ -192,6 +192,40 @@ describe("filters", () => {
     expect(fail(t, "crm.item.list", { entityTypeId: 2, filter: "" }).error).toBe("ERROR_ARGUMENT")
   })
 
+  it.each([
+    ["crm.item.list", { entityTypeId: 1032 }, "items", "id", "stageId", "title"],
+    ["tasks.task.list", {}, "tasks", "ID", "STATUS", "TITLE"]
+  ] as const)("%s takes every prefix in its own spelling", (method, extra, wrapper, idName, enumName, textName) => {
+    const local = table({ "crm.item:1032": 120, "tasks.task": 120 })
+    // Rows come back camelCase in both families; tasks filter by UPPER names.
+    const camel = (name: string) => (name === name.toUpperCase() ? name.toLowerCase() : name)
+    const every = listAll(local, method, { ...extra, select: [idName, enumName, textName], order: { [idName]: "ASC" } }, wrapper)
+    const listedIds = (filter: Json) => idsOf(listAll(local, method, { ...extra, select: [idName], order: { [idName]: "ASC" }, filter }, wrapper), "id")
+    const want = (test: (row: Json) => boolean) => idsOf(every.filter(test), "id")
+    const id = (row: Json) => Number(row.id)
+    const mid = id(every[60]!)
+    const value = every[3]![camel(enumName)]
+    const pair = [every[1]!.id, every[5]!.id]
+    const cases: ReadonlyArray<readonly [Json, (row: Json) => boolean]> = [
+      [{ [enumName]: value }, (r) => r[camel(enumName)] === value],
+      [{ [`=${enumName}`]: value }, (r) => r[camel(enumName)] === value],
+      [{ [`!${enumName}`]: value }, (r) => r[camel(enumName)] !== value],
+      [{ [`!=${enumName}`]: value }, (r) => r[camel(enumName)] !== value],
+      [{ [`>${idName}`]: mid }, (r) => id(r) > mid],
+      [{ [`>=${idName}`]: mid }, (r) => id(r) >= mid],
+      [{ [`<${idName}`]: mid }, (r) => id(r) < mid],
+      [{ [`<=${idName}`]: mid }, (r) => id(r) <= mid],
+      [{ [`@${idName}`]: pair }, (r) => pair.includes(r.id)],
+      [{ [`!@${idName}`]: pair }, (r) => !pair.includes(r.id)],
+      [{ [`%${textName}`]: "а" }, (r) => String(r[camel(textName)]).toLowerCase().includes("а")]
+    ]
+    for (const [filter, test] of cases) {
+      const expected = want(test)
+      expect(expected.length).toBeGreaterThan(0)
+      expect([filter, listedIds(filter)]).toEqual([filter, expected])
+    }
+  })
+
   it("supports OR groups on crm.item", () => {
     const a = Number(all[1]!.ID)
     const b = Number(all[2]!.ID)
