@@ -471,6 +471,39 @@ export const callBatch = (batch: {
 // ----------------------------------------------------------------------------------------------------------------
 
 /**
+ * getByID requests each distinct ID once; its errors speak of positions in the caller's `ids`: a failure at
+ * the first position of its ID, results (and unknown outcomes) at every position of theirs.
+ */
+const toIdPositions = (
+  error: ItemError | ValidationError,
+  ids: ReadonlyArray<string | number>,
+  unique: ReadonlyArray<string | number>
+): ItemError | ValidationError => {
+  const firstPosition = (uniqueIndex: number) => ids.indexOf(unique[uniqueIndex]!)
+  const uniqueIndexOf = new Map(unique.map((id, index) => [id, index]))
+  const byPosition = (values: ReadonlyArray<unknown> | undefined) =>
+    values === undefined ? undefined : ids.map((id) => values[uniqueIndexOf.get(id)!])
+  if (error._tag === "BitrixApiError" && error.failures !== undefined) {
+    const partialResults = byPosition(error.partialResults)
+    return new BitrixApiError({
+      ...error,
+      failures: error.failures.map((failure) => new ItemFailure({ ...failure, index: firstPosition(failure.index) })),
+      ...(partialResults === undefined ? {} : { partialResults })
+    })
+  }
+  if (error._tag === "UnknownOutcomeError") {
+    const unknown = new Set(error.itemIndexes.map((index) => unique[index]))
+    const partialResults = byPosition(error.partialResults)
+    return new UnknownOutcomeError({
+      ...error,
+      itemIndexes: ids.flatMap((id, position) => (unknown.has(id) ? [position] : [])),
+      ...(partialResults === undefined ? {} : { partialResults })
+    })
+  }
+  return error
+}
+
+/**
  * Calls `method` once per ID (batched) and returns the results keyed by ID, in the order of `ids` (a `Map`,
  * because a plain object would reorder numeric keys). Duplicate IDs are requested once.
  *
@@ -510,7 +543,7 @@ export const getByID = (
     const results = yield* call(
       method,
       unique.map((id) => ({ ...params, [idField]: id }))
-    )
+    ).pipe(Effect.mapError((error) => toIdPositions(error, ids, unique)))
     return new Map(unique.map((id, index) => [id, results[index]]))
   }).pipe(Effect.withSpan("Bitrix.getByID", { attributes: { "bitrix.method": method } }))
 

@@ -123,6 +123,20 @@ describe("getAll (offset) on the wire", () => {
   })
 })
 
+describe("getByID", () => {
+  it.effect("a failed ID is reported at its position in ids, and the results of the others by their positions", () => {
+    const { layer } = fakeWithRecorder({ seed: { "crm.deal": 5 } })
+    return Effect.gen(function* () {
+      const error = yield* Effect.flip(Bitrix.getByID("crm.deal.get", [2, 1, 2, 999999, 1]))
+      expect(error._tag).toBe("BitrixApiError")
+      if (error._tag !== "BitrixApiError") return
+      expect(error.failures?.map((failure) => [failure.index, failure.item])).toEqual([[3, { ID: 999999 }]])
+      const ids = error.partialResults?.map((result) => (result as { readonly ID?: string } | undefined)?.ID)
+      expect(ids).toEqual(["2", "1", "2", undefined, "1"])
+    }).pipe(Effect.provide(layer))
+  })
+})
+
 describe("validation before any request", () => {
   const cases: ReadonlyArray<readonly [string, Effect.Effect<unknown, { readonly _tag: string; readonly message: string }, Bitrix.Services>, string]> = [
     ["an empty method", Bitrix.call("", {}), "method"],
