@@ -1,5 +1,6 @@
 import { assert, describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Either } from "effect"
+import * as Net from "node:net"
 import * as FakePortal from "../../src/testing/FakePortal.js"
 import * as FakePortalHttp from "../../src/testing/FakePortalHttp.js"
 import { startFakePortal } from "../../src/testing/index.js"
@@ -358,6 +359,36 @@ describe("startFakePortal", () => {
       const spent = await read(await fetch(refreshUrl(app.refreshToken)))
       expect([spent.status, field(spent.json, "error")]).toEqual([400, "invalid_grant"])
       expect(portal.stats().requestsByMethod).toEqual({ "crm.deal.list": 1 })
+    } finally {
+      await portal.close()
+    }
+  })
+
+  it("survives broken HTTP: garbage bytes, a body cut off mid-way and a request reset before its answer", async () => {
+    const portal = await startFakePortal({ seed: { "crm.deal": 3 }, costModel: { baseMs: 200 } })
+    try {
+      const { port } = new URL(portal.baseUrl)
+      /** Opens a raw connection, writes `bytes`, optionally resets it, and resolves with whatever came back. */
+      const raw = (bytes: string, reset: boolean) =>
+        new Promise<string>((resolve) => {
+          const socket = Net.createConnection({ host: "127.0.0.1", port: Number(port) })
+          let received = ""
+          socket.on("data", (chunk: Buffer) => (received += chunk.toString("utf8")))
+          socket.on("error", () => resolve(received))
+          socket.on("close", () => resolve(received))
+          socket.write(bytes, () => {
+            if (reset) setTimeout(() => socket.resetAndDestroy(), 20)
+          })
+        })
+      // node:http answers unparsable bytes itself with a 400 or just closes; either way the server lives on.
+      await raw("\u0000\u0001GARBAGE NOT HTTP\r\n\r\n", false)
+      await raw(`POST ${new URL(portal.webhookUrl).pathname}crm.deal.add HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"fie`, true)
+      // A complete request whose client vanishes while the portal is "working" (200 ms of cost).
+      await raw(`GET ${new URL(portal.webhookUrl).pathname}crm.deal.list HTTP/1.1\r\nHost: x\r\n\r\n`, true)
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      const alive = await read(await fetch(`${portal.webhookUrl}crm.deal.list?select[]=ID`))
+      expect(alive.status).toBe(200)
+      expect(rows(alive.json)).toHaveLength(3)
     } finally {
       await portal.close()
     }
