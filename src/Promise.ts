@@ -51,7 +51,12 @@ export interface Client {
     ids: ReadonlyArray<string | number>,
     options?: Parameters<typeof Bitrix.getByID>[2]
   ) => Promise<ReadonlyMap<string | number, unknown>>
-  readonly getAll: (method: string, params?: Bitrix.Params) => Promise<ReadonlyArray<unknown>>
+  /** Every row of a list method; `options` as for `Bitrix.getAll` (`strategy`, `limit`, `concurrency`). */
+  readonly getAll: (
+    method: string,
+    params?: Bitrix.Params,
+    options?: Parameters<typeof Bitrix.getAll>[2]
+  ) => Promise<ReadonlyArray<unknown>>
   /** Runs `body` with a lower ceiling for the requests it makes through `client`. */
   readonly slow: <A>(
     options: { readonly maxConcurrent?: number; readonly requestsPerSecond?: number },
@@ -99,7 +104,7 @@ export const createClient = (options: ClientOptions): Client => {
       callRaw: (method, params) => run(Bitrix.callRaw(method, params)),
       callBatch: (batch) => run(Bitrix.callBatch(batch)),
       getByID: (method, ids, getOptions) => run(Bitrix.getByID(method, ids, getOptions)),
-      getAll: (method, params) => run(Bitrix.getAll(method, params)),
+      getAll: (method, params, getAllOptions) => run(Bitrix.getAll(method, params, getAllOptions)),
       slow: (slowOptions, body) =>
         body(make((effect) => Bitrix.slow(wrap(effect), slowOptions))),
       close: () => runtime.dispose()

@@ -1,6 +1,7 @@
-import { Schedule } from "effect"
+import { Effect, Schedule } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import { createClient } from "../src/Promise.js"
+import type * as ProgressReporter from "../src/ProgressReporter.js"
 import type { FakePortalOptions } from "../src/testing/index.js"
 import { type RunningFakePortal, startFakePortal } from "../src/testing/index.js"
 
@@ -112,5 +113,46 @@ describe("createClient over real HTTP", () => {
     expect(results.length).toBe(100)
     expect(rotations).toBe(1)
   })
-})
 
+  it("takes the options of Bitrix.layer: explicit limits, batchSize, a progress reporter; getAll takes its options", async () => {
+    const portal = await portalWith({ seed: { "crm.deal": 120 }, limits: "standard" })
+    const events: Array<string> = []
+    const reporter: ProgressReporter.Service = {
+      start: (label, total) => Effect.sync(() => events.push(`start ${label} ${total}`)),
+      advance: (label, n) => Effect.sync(() => events.push(`advance ${label} ${n}`)),
+      setTotal: (label, total) => Effect.sync(() => events.push(`total ${label} ${total}`)),
+      finish: (label) => Effect.sync(() => events.push(`finish ${label}`))
+    }
+    const client = clientOf({
+      webhook: portal.webhookUrl,
+      limits: { poolSize: 50, requestsPerSecond: 2, operatingLimitSeconds: 480, operatingWindowSeconds: 600 },
+      batchSize: 10,
+      progress: reporter
+    })
+    const first = await client.getAll("crm.deal.list", { select: ["ID"] }, { strategy: "offset", limit: 25 })
+    expect(first.length).toBe(25)
+    const ids = first.map((deal) => (deal as { ID: string }).ID)
+    const before = portal.stats().requestsByMethod["batch"] ?? 0
+    const deals = await client.call("crm.deal.get", ids.map((ID) => ({ ID })))
+    expect(deals.length).toBe(25)
+    // 25 items in batches of 10
+    expect((portal.stats().requestsByMethod["batch"] ?? 0) - before).toBe(3)
+    const advanced = events
+      .filter((event) => event.startsWith("advance crm.deal.get"))
+      .reduce((sum, event) => sum + Number(event.split(" ")[2]), 0)
+    expect(events).toContain("start crm.deal.get 25")
+    expect(advanced).toBe(25)
+    expect(events).toContain("finish crm.deal.get")
+  })
+
+  it("bad options reject every call with a ValidationError, _tag intact, without the secret", async () => {
+    const pasted = createClient({ webhook: "https://x.bitrix24.com/rest/1/s3cretcode42/crm.deal.list.json" })
+    running.push(pasted)
+    const error = await pasted.call("crm.deal.list", {}).catch((failure: unknown) => failure)
+    expect(error).toMatchObject({ _tag: "ValidationError", path: "webhook" })
+    expect(`${String(error)} ${JSON.stringify(error)}`).not.toContain("s3cretcode42")
+    const tooBig = createClient({ webhook: "https://x.bitrix24.com/rest/1/abc/", batchSize: 60 })
+    running.push(tooBig)
+    await expect(tooBig.call("crm.deal.get", [{ ID: 1 }])).rejects.toMatchObject({ _tag: "ValidationError", path: "options.batchSize" })
+  })
+})
