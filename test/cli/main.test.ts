@@ -19,7 +19,7 @@ let dir: string
 let stderr: Array<string>
 
 beforeAll(async () => {
-  portal = await startFakePortal({ seed: { "crm.deal": 300 }, limits: "off", costModel: "zero" })
+  portal = await startFakePortal({ seed: { "crm.deal": 300, "crm.contact": 40 }, limits: "off", costModel: "zero" })
   // the first request finds its access token expired, so the client refreshes once
   oauthPortal = await startFakePortal({
     seed: { "crm.deal": 120 },
@@ -51,6 +51,45 @@ afterEach(() => {
 
 const b24 = (args: ReadonlyArray<string>, env: Env = {}) =>
   run(["node", "b24", ...args], env).pipe(Effect.provide(NodeContext.layer))
+
+/** RFC 4180 records: quoted cells may hold commas, doubled quotes and line breaks. */
+const parseCsv = (text: string): ReadonlyArray<ReadonlyArray<string>> => {
+  const records: Array<Array<string>> = []
+  let record: Array<string> = []
+  let cell = ""
+  let quoted = false
+  for (let index = 0; index < text.length; index++) {
+    const char = text[index]
+    if (quoted) {
+      if (char === '"' && text[index + 1] === '"') {
+        cell += '"'
+        index++
+      } else if (char === '"') quoted = false
+      else cell += char
+    } else if (char === '"') quoted = true
+    else if (char === ",") {
+      record.push(cell)
+      cell = ""
+    } else if (char === "\r" && text[index + 1] === "\n") {
+      record.push(cell)
+      records.push(record)
+      record = []
+      cell = ""
+      index++
+    } else cell += char
+  }
+  return records
+}
+
+/** The portal's own answer to a list call, asked directly over HTTP. */
+const listDirect = async (method: string, params: Readonly<Record<string, unknown>>): Promise<ReadonlyArray<Record<string, unknown>>> => {
+  const response = await fetch(`${portal.webhookUrl}${method}.json`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(params)
+  })
+  return ((await response.json()) as { readonly result: ReadonlyArray<Record<string, unknown>> }).result
+}
 
 const stderrLines = () =>
   stderr
@@ -148,6 +187,50 @@ describe("b24 output on stderr", () => {
   )
 })
 
+describe("b24 get-all options", () => {
+  it.live("--format csv with --select: the header is the select, nested values are JSON in their cell", () =>
+    Effect.gen(function* () {
+      const out = join(dir, "contacts.txt")
+      const args = ["get-all", "crm.contact.list", "--webhook", portal.webhookUrl, "--limits", "off", "--quiet"]
+      expect(yield* b24([...args, "--select", "ID,NAME,EMAIL", "--format", "csv", "--out", out])).toBe(0)
+      const [header, ...records] = parseCsv(readFileSync(out, "utf8"))
+      expect(header).toEqual(["ID", "NAME", "EMAIL"])
+      expect(records).toHaveLength(40)
+      const emails = JSON.parse(records[0]?.[2] ?? "") as ReadonlyArray<{ readonly VALUE: string; readonly VALUE_TYPE: string }>
+      expect(emails[0]?.VALUE).toContain("@")
+      expect(emails[0]?.VALUE_TYPE).toBe("WORK")
+    })
+  )
+
+  it.live("--order and --limit are honoured; without --select the CSV header is the first row's fields", () =>
+    Effect.gen(function* () {
+      const out = join(dir, "latest.txt")
+      const args = ["get-all", "crm.contact.list", "--webhook", portal.webhookUrl, "--limits", "off", "--quiet"]
+      expect(yield* b24([...args, "--order", '{"ID":"DESC"}', "--limit", "7", "--format", "csv", "--out", out])).toBe(0)
+      const expected = yield* Effect.promise(() => listDirect("crm.contact.list", { order: { ID: "DESC" } }))
+      const [header, ...records] = parseCsv(readFileSync(out, "utf8"))
+      expect(header).toEqual(Object.keys(expected[0] ?? {}))
+      const idColumn = header?.indexOf("ID") ?? -1
+      expect(records.map((record) => record[idColumn])).toEqual(expected.slice(0, 7).map((row) => row["ID"]))
+    })
+  )
+
+  it.live("--plan enterprise reaches the limiter: against a standard portal it sends more than the bucket holds", () =>
+    Effect.gen(function* () {
+      const standard = yield* Effect.acquireRelease(
+        Effect.promise(() => startFakePortal({ seed: { "crm.deal": 10 }, limits: "standard", costModel: "zero" })),
+        (opened) => Effect.promise(() => opened.close())
+      )
+      // 55 batches (50 gets each): the enterprise pool lets them all go at once, the portal's bucket of 50 cannot
+      const ids = join(dir, "many-ids.txt")
+      writeFileSync(ids, Array.from({ length: 55 * 50 }, (_, index) => String(index + 1)).join("\n"))
+      yield* b24(["get-by-id", "crm.deal.get", "--webhook", standard.webhookUrl, "--plan", "enterprise", "--ids", ids, "--out", join(dir, "plan.ndjson")])
+      expect(standard.stats().rejected503).toBeGreaterThan(0)
+      expect(stderrLines().find((line) => line.startsWith("b24: failed:") || line.startsWith("b24: done:"))).toMatch(/\d+ refused with 503/)
+    }).pipe(Effect.scoped)
+  )
+})
+
 describe("b24 call, get-by-id and batch outcomes", () => {
   it.live("call --params writes the single result as one JSON line", () =>
     Effect.gen(function* () {
@@ -186,6 +269,7 @@ describe("b24 call, get-by-id and batch outcomes", () => {
 })
 
 describe("b24 over OAuth", () => {
+  // in this order: the portal expires the first access token once, which the first test relies on
   it.live("connects with the OAuth variables and writes the rotated tokens to --tokens-out", () =>
     Effect.gen(function* () {
       const app = oauthPortal.oauth
@@ -206,6 +290,28 @@ describe("b24 over OAuth", () => {
       expect(typeof tokens["refresh_token"]).toBe("string")
       expect(tokens["refresh_token"]).not.toBe(app.refreshToken)
       expect(stderr.join("")).not.toContain(app.accessToken)
+    })
+  )
+
+  it.live("--verbose after a failed refresh shows the request, never a token or the client secret", () =>
+    Effect.gen(function* () {
+      const app = oauthPortal.oauth
+      if (app === undefined) throw new Error("the portal has no OAuth app")
+      const env: Env = {
+        BITRIX24_ACCESS_TOKEN: "staleaccess0000000000",
+        BITRIX24_REFRESH_TOKEN: "spentrefresh000000000",
+        BITRIX24_CLIENT_ID: app.clientId,
+        BITRIX24_CLIENT_SECRET: app.clientSecret,
+        BITRIX24_REST_URL: app.restUrl,
+        BITRIX24_TOKEN_URL: app.tokenUrl
+      }
+      const code = yield* b24(["get-all", "crm.deal.list", "--limits", "off", "--quiet", "--verbose", "--out", join(dir, "stale.ndjson")], env)
+      expect(code).toBe(1)
+      const lines = stderrLines()
+      expect(lines[0]).toMatch(/^b24: error: .*"?(invalid_grant|invalid_token|expired_token)/)
+      expect(lines.some((line) => line.startsWith(`b24: request: POST ${app.restUrl}`))).toBe(true)
+      const text = stderr.join("")
+      for (const secret of ["staleaccess0000000000", "spentrefresh000000000", app.clientSecret]) expect(text).not.toContain(secret)
     })
   )
 })
