@@ -4,7 +4,7 @@
  * keeps what was sent.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Fiber, Layer, Logger, LogLevel, Option, TestClock, Tracer } from "effect"
 import * as Bitrix from "../src/Bitrix.js"
 import * as FakePortal from "../src/testing/FakePortal.js"
 import type { FakePortalOptions } from "../src/testing/Options.js"
@@ -181,4 +181,79 @@ describe("validation before any request", () => {
       expect(sent.length).toBe(0)
     }).pipe(Effect.provide(layer))
   })
+})
+
+describe("secrets through the whole client", () => {
+  const code = "w3bh00ks3cretcode"
+
+  it.effect("the webhook code appears in no error, debug log line or span of any verb, faults included", () =>
+    Effect.gen(function* () {
+      const lines: Array<string> = []
+      const spans: Array<Tracer.Span> = []
+      const native = yield* Effect.tracer
+      const tracer = Tracer.make({
+        span: (...args) => {
+          const span = native.span(...args)
+          spans.push(span)
+          return span
+        },
+        context: (f, fiber) => native.context(f, fiber)
+      })
+      const capture = Logger.make((options) => {
+        lines.push(Logger.logfmtLogger.log(options))
+      })
+      const errors: Array<unknown> = []
+      const failure = <A, E, R>(program: Effect.Effect<A, E, R>) =>
+        Effect.flip(program).pipe(Effect.tap((error) => Effect.sync(() => errors.push(error))))
+      const program = Effect.gen(function* () {
+        yield* Bitrix.getAll("crm.deal.list", { select: ["ID"] }, { strategy: "offset" })
+        yield* Bitrix.getByID("crm.deal.get", [1, 2])
+        yield* Bitrix.callBatch({ cmd: { one: "crm.deal.get?ID=1" } })
+        yield* failure(Bitrix.call("crm.deal.get", [{ ID: 1 }, { ID: 999999 }]))
+        yield* failure(Bitrix.call("crm.nothing.list", {}))
+        yield* failure(Bitrix.callRaw("crm.deal.add", { fields: { TITLE: "dropped" } }))
+        yield* failure(Bitrix.call("crm.deal.update", [{ ID: 1, fields: { TITLE: "hangs" } }]))
+      }).pipe(
+        Effect.withTracer(tracer),
+        Effect.provide(Layer.merge(Logger.add(capture), Logger.minimumLogLevel(LogLevel.All)))
+      )
+      const fiber = yield* Effect.fork(program)
+      while (Option.isNone(yield* Fiber.poll(fiber))) yield* TestClock.adjust("10 seconds")
+      yield* Fiber.join(fiber)
+
+      expect(errors.map((error) => (error as { readonly _tag: string })._tag)).toEqual([
+        "BitrixApiError",
+        "BitrixApiError",
+        "UnknownOutcomeError",
+        "UnknownOutcomeError"
+      ])
+      const report = [
+        ...errors.map((error) => `${String(error)} ${JSON.stringify(error)}`),
+        ...lines,
+        ...spans.map((span) => `${span.name} ${JSON.stringify([...span.attributes].map(([key, value]) => [key, String(value)]))}`)
+      ].join("\n")
+      // the capture works: methods are there, the code is not
+      expect(report).toContain("crm.deal.update")
+      expect(lines.length).toBeGreaterThan(10)
+      expect(report).not.toContain(code)
+    }).pipe(
+      Effect.provide(
+        Layer.merge(
+          Bitrix.layerServices({ limits: "off" }),
+          FakePortal.layer(
+            {
+              limits: "off",
+              costModel: "zero",
+              seed: { "crm.deal": 120 },
+              webhook: { userId: 1, code },
+              faults: [
+                { kind: "drop", onRequests: [7] },
+                { kind: "hang", onRequests: [8] }
+              ]
+            },
+            { transport: { timeout: "5 seconds" } }
+          )
+        )
+      )
+    ))
 })
