@@ -136,6 +136,19 @@ describe.concurrent("b24 (child process)", () => {
     expect(run.stderr).toMatch(/b24: error: crm\.deal\.get: 1 of 3 items failed \(first: "" Not found\)/)
   })
 
+  it("call --items - reads the items from stdin and writes the result lines to stdout, in order", async () => {
+    const run = await b24(["call", "crm.deal.get", "--items", "-", "--webhook", webhook, "--limits", "off", "--quiet"], {
+      input: '{"ID":3}\n\n{"ID":1}\n'
+    })
+    expect(run.code).toBe(0)
+    const results = lines(run.stdout).map((line) => JSON.parse(line) as { readonly index: number; readonly result: { readonly ID: string } })
+    expect(results.map(({ index, result }) => [index, result.ID])).toEqual([
+      [0, "3"],
+      [1, "1"]
+    ])
+    expect(run.stderr).toBe("")
+  })
+
   it("batch runs labelled commands and prints the results by label", async () => {
     const cmd = JSON.stringify({
       one: "crm.deal.get?ID=1",
@@ -186,6 +199,8 @@ describe.concurrent("b24 (child process)", () => {
     expect(run.stdout).toContain("\u001b[")
     expect(run.stdout).toMatch(/crm\.deal\.list \[[=-]{30}\] \d+\/3000/)
     expect(run.stdout).toMatch(/crm\.deal\.list \[={30}\] 3000\/3000 \(100\.0%\)/)
+    // rows per second, elapsed time and ETA on every frame
+    expect(run.stdout).toMatch(/crm\.deal\.list \[[=-]{30}\] \d+\/3000 \([\d.]+%\) \| [\d.]+\/s \| elapsed \d+\S* \| ETA \S+/)
     expect(run.stdout).toMatch(/b24: done: 3000 rows/)
     const records = readFileSync(out, "utf8").split("\r\n").filter((record) => record !== "")
     expect(records[0]).toBe("ID,TITLE,STAGE_ID")
