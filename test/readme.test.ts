@@ -35,6 +35,44 @@ describe("README examples", () => {
   }, 180_000)
 })
 
+describe("README sections", () => {
+  it("has every section a newcomer needs, in reading order", () => {
+    const headings = [...readme.matchAll(/^##+ (.+)$/gm)].map((match) => match[1])
+    const wanted = [
+      "The two commands",
+      "Install",
+      "With Effect",
+      "With Promises",
+      "The verbs",
+      "List strategies",
+      "Benchmark",
+      "The `b24` command",
+      "Testing your code with the fake portal",
+      "Configuration",
+      "Errors",
+      "Observability",
+      "Compared with other clients"
+    ]
+    expect(headings.filter((heading) => wanted.includes(heading ?? ""))).toEqual(wanted)
+    // the two commands are the first commands of the README
+    expect(readme.indexOf("npm ci && npm run demo")).toBeLessThan(readme.indexOf("npm install"))
+    // every verb, the CLI's subcommands and the configuration the issue names are described
+    for (const name of ["`getAll", "`stream`", "`getByID", "`call(", "`callEither", "`callRaw", "`callBatch", "`slow(", "`withRetry"]) {
+      expect(readme).toContain(name)
+    }
+    for (const name of ["b24 get-all", "b24 get-by-id", "b24 call", "b24 batch", "b24 portal", "--plan", "--slow", "--quiet", "--verbose"]) {
+      expect(readme).toContain(name)
+    }
+    for (const name of ["`limits`", "`retry`", "`timeout`", "`oauth`", "Bitrix.slow"]) expect(readme).toContain(name)
+  })
+
+  it("links only to files that exist", () => {
+    for (const [, target] of readme.matchAll(/\]\(((?!https?:|#)[^)]+)\)/g)) {
+      expect(Fs.existsSync(Path.join(root, target ?? "")), target).toBe(true)
+    }
+  })
+})
+
 /** Runs a README example with tsx, connected to `webhook` by BITRIX24_WEBHOOK, as a user would run it. */
 const runExample = (file: string, webhook: string) =>
   promisify(execFile)(process.execPath, ["--import", "tsx", Path.join(root, file)], {
