@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import { FetchHttpClient, type HttpClient } from "@effect/platform"
-import { Chunk, Effect, Either, Layer, Stream, type Duration, type Redacted, type Schedule } from "effect"
+import { Chunk, Config, type ConfigError, Effect, Either, Layer, Stream, type Duration, type Redacted, type Schedule } from "effect"
 import type * as Auth from "./Auth.js"
 import * as BatchPlanner from "./BatchPlanner.js"
 import { checkLimits, type Limits } from "./BitrixConfig.js"
@@ -147,6 +147,19 @@ export const layer = (options: Options): Layer.Layer<Services, ValidationError, 
  */
 export const layerFetch = (options: Options): Layer.Layer<Services, ValidationError> =>
   layer(options).pipe(Layer.provide(FetchHttpClient.layer))
+
+/**
+ * The whole client over the platform's `fetch`, with the webhook read from the `BITRIX24_WEBHOOK` config value
+ * (kept `Redacted`); the other options are given in code. A missing value is a `ConfigError`, a malformed one
+ * a `ValidationError`, both when the layer is built.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layerConfig = (
+  options: ServiceOptions & { readonly timeout?: Duration.DurationInput } = {}
+): Layer.Layer<Services, ValidationError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(Config.redacted("BITRIX24_WEBHOOK"), (webhook) => layerFetch({ ...options, webhook })))
 
 // ----------------------------------------------------------------------------------------------------------------
 // call / callEither / callRaw

@@ -1,0 +1,38 @@
+import { ConfigProvider, Effect, Either, Layer } from "effect"
+import { afterEach, describe, expect, it } from "vitest"
+import * as Bitrix from "../src/Bitrix.js"
+import { type RunningFakePortal, startFakePortal } from "../src/testing/index.js"
+
+const running: Array<RunningFakePortal> = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((portal) => portal.close()))
+})
+
+const withEnv = (values: Record<string, string>) =>
+  Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(values))))
+
+describe("Bitrix.layerConfig", () => {
+  it("reads the webhook from BITRIX24_WEBHOOK", async () => {
+    const portal = await startFakePortal({ seed: { "crm.deal": 3 }, limits: "off", costModel: "zero" })
+    running.push(portal)
+    const deal = await Effect.runPromise(
+      Bitrix.call("crm.deal.get", { ID: 1 }).pipe(
+        Effect.provide(Bitrix.layerConfig({ limits: "off" }).pipe(Layer.provide(withEnv({ BITRIX24_WEBHOOK: portal.webhookUrl }))))
+      )
+    )
+    expect((deal as { readonly ID: string }).ID).toBe("1")
+  })
+
+  it("fails to build without the value (ConfigError) or with a malformed one (ValidationError, no secret)", async () => {
+    const build = (values: Record<string, string>) =>
+      Effect.runPromise(
+        Effect.either(Layer.build(Bitrix.layerConfig().pipe(Layer.provide(withEnv(values)))).pipe(Effect.scoped))
+      )
+    const missing = await build({})
+    expect(Either.isLeft(missing) && missing.left._tag).toBe("ConfigError")
+    expect(String(Either.isLeft(missing) && missing.left)).toContain("BITRIX24_WEBHOOK")
+    const malformed = await build({ BITRIX24_WEBHOOK: "https://x.bitrix24.com/rest/1/s3cr3tc0de/crm.deal.list" })
+    expect(Either.isLeft(malformed) && malformed.left._tag).toBe("ValidationError")
+    expect(JSON.stringify(Either.flip(malformed))).not.toContain("s3cr3tc0de")
+  })
+})
