@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process"
 import * as Fs from "node:fs"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import { promisify } from "node:util"
 import ts from "typescript"
@@ -99,6 +100,20 @@ describe("README examples run against the fake portal", () => {
     const { stdout } = await runExample("examples/readme/quick-promise.ts", portal.webhookUrl)
     expect(Number(stdout.trim())).toBeGreaterThan(0)
   })
+
+  it("the testing example passes as a test of its own", async () => {
+    // a config of its own: the project's vitest config only collects test/
+    const configDir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "b24-readme-"))
+    const config = Path.join(configDir, "vitest.config.mjs")
+    Fs.writeFileSync(config, 'export default { test: { include: ["examples/readme/testing.ts"] } }\n')
+    const vitest = Path.join(root, "node_modules", "vitest", "vitest.mjs")
+    const { stdout } = await promisify(execFile)(process.execPath, [vitest, "run", "--config", config, "--root", root], {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" },
+      timeout: 120_000
+    }).finally(() => Fs.rmSync(configDir, { recursive: true, force: true }))
+    expect(stdout.replace(/\u001b\[[0-9;]*m/g, "")).toMatch(/Tests +1 passed \(1\)/)
+  }, 120_000)
 
   it("the observability example prints the span tree, the metrics and debug logs, never the webhook code", async () => {
     const requestsBefore = portal.stats().httpRequests
