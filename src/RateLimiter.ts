@@ -85,6 +85,24 @@ export interface Service {
   readonly feedback: (outcome: Outcome) => Effect.Effect<void>
   /** What the limiter did so far. */
   readonly stats: Effect.Effect<LimiterStats>
+  /** What could start right now without waiting on the bucket, so a planner can size its work to it. */
+  readonly capacity: Effect.Effect<Capacity>
+}
+
+/**
+ * The room the limiter has at a moment: a list strategy spreads an export over the starts the bucket allows
+ * now, and chains pages into fewer requests when it has none to spare.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Capacity {
+  /** Starts the leaky bucket allows at once from now (`Infinity` when limits are off). */
+  readonly freeStarts: number
+  /** The bucket's drain rate, requests per second (`Infinity` when limits are off). */
+  readonly requestsPerSecond: number
+  /** Requests that may be in flight at once (the adaptive ceiling, or `Infinity`). */
+  readonly concurrencyCeiling: number
 }
 
 /**
@@ -145,6 +163,12 @@ export type {
 export interface StoreService {
   /** Reserves the next start in the leaky bucket: adds 1 to the counter and returns the ms to wait before starting. */
   readonly reserveBucketStart: (options: {
+    readonly key: string
+    readonly bucket: BucketShape
+    readonly nowMs: number
+  }) => Effect.Effect<number>
+  /** The counter at `nowMs`, reserved starts included (0 for a bucket never used). */
+  readonly bucketLevel: (options: {
     readonly key: string
     readonly bucket: BucketShape
     readonly nowMs: number

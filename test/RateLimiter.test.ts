@@ -46,6 +46,24 @@ const forkBurst = (limiter: RateLimiter.Service, count: number, methods: Readonl
   })
 
 describe("RateLimiter leaky bucket", () => {
+  it.effect("capacity tells how many starts the bucket allows now, after headroom, as it drains", () =>
+    Effect.gen(function* () {
+      const limiter = yield* makeLimiter({ limits: RateLimiterLimits, bucketHeadroom: 2 })
+      expect((yield* limiter.capacity).freeStarts).toBe(48)
+      const { fiber } = yield* forkBurst(limiter, 10)
+      yield* Fiber.join(fiber)
+      const after = yield* limiter.capacity
+      expect(after.freeStarts).toBe(38)
+      expect(after.requestsPerSecond).toBe(2)
+      yield* TestClock.adjust("2500 millis")
+      expect((yield* limiter.capacity).freeStarts).toBe(43)
+      yield* TestClock.adjust("1 minute")
+      expect((yield* limiter.capacity).freeStarts).toBe(48)
+      const off = yield* makeLimiter({ limits: "off" })
+      expect((yield* off.capacity).freeStarts).toBe(Infinity)
+    })
+  )
+
   const burstCase = (limits: Limits, pool: number, rate: number) =>
     Effect.gen(function* () {
       const limiter = yield* makeLimiter({ limits })

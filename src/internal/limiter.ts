@@ -5,7 +5,7 @@
 import { Clock, Deferred, Effect, ExecutionStrategy, Exit, FiberId, Metric, Scope } from "effect"
 import { resolveLimits } from "../BitrixConfig.js"
 import * as Metrics from "../Metrics.js"
-import type { LimiterStats, Options, Outcome, Service, StoreService } from "../RateLimiter.js"
+import type { Capacity, LimiterStats, Options, Outcome, Service, StoreService } from "../RateLimiter.js"
 import type * as Bucket from "./limiterBucket.js"
 import { type Gate, unsafeMakeGate } from "./limiterGate.js"
 import * as Operating from "./limiterOperating.js"
@@ -327,5 +327,19 @@ export const makeService = (options: Options, store: StoreService): Effect.Effec
 
     const stats: Effect.Effect<LimiterStats> = Effect.sync(() => ({ ...counters, concurrencyCeiling: ceilingValue }))
 
-    return { withPermit, record, feedback, stats }
+    const capacity: Effect.Effect<Capacity> = Effect.gen(function* () {
+      const bucket = settings.bucket
+      if (bucket === undefined) {
+        return { freeStarts: Infinity, requestsPerSecond: Infinity, concurrencyCeiling: ceilingValue }
+      }
+      const nowMs = yield* Clock.currentTimeMillis
+      const level = yield* store.bucketLevel({ key: settings.key, bucket, nowMs })
+      return {
+        freeStarts: Math.max(0, Math.floor(bucket.poolSize - level + 1e-6)),
+        requestsPerSecond: bucket.requestsPerSecond,
+        concurrencyCeiling: ceilingValue
+      }
+    })
+
+    return { withPermit, record, feedback, stats, capacity }
   })

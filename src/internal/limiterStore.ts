@@ -21,6 +21,7 @@ export const makeMemoryStore = (): StoreService => {
         buckets.set(key, reservation.state)
         return reservation.delayMs
       }),
+    bucketLevel: ({ bucket, key, nowMs }) => Effect.sync(() => Bucket.drainedLevel(buckets.get(key), bucket, nowMs)),
     fillBucket: ({ bucket, key, nowMs }) =>
       Effect.sync(() => {
         buckets.set(key, Bucket.fillBucket(buckets.get(key), bucket, nowMs))
