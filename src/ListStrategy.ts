@@ -7,8 +7,9 @@
  * - `keyset`: one page a request: `order ID ASC`, `filter >ID` the last ID seen, `start: -1`.
  * - `keysetBatch`: 50 keyset pages chained inside one batch by `$result[prev][…][49][ID]`: 2,500 rows a request.
  * - `ranges`: the ID span split into disjoint ranges, each walked by `keysetBatch`, in parallel.
- * - `auto` (default): `ranges` or `keysetBatch` when keyset is possible (ID order), else `offset`. The size is
- *   estimated from the first keyset page's ID density and the top of the span (no COUNT).
+ * - `auto` (default): `ranges` or `keysetBatch` when keyset is possible (ID order), else `offset`. The first page
+ *   (counted: the export's one COUNT) and the last page (ID descending) go out together; the rows between them are
+ *   split by `planRanges` into as many requests as the bucket allows now, each as short as that allows.
  *
  * @since 0.1.0
  */
@@ -21,6 +22,7 @@ import {
   type UnknownOutcomeError,
   ValidationError
 } from "./BitrixError.js"
+import type * as Envelope from "./Envelope.js"
 import * as Client from "./internal/client.js"
 import { type ListMethodInfo, listMethodInfo, rowId, rowsOf } from "./internal/methodRegistry.js"
 import * as Validate from "./internal/validate.js"
@@ -175,7 +177,7 @@ const page = (method: string, params: Params) =>
       const rows = rowsOf(method, envelope.result)
       return rows === undefined
         ? Effect.fail(notAList(method, envelope.result))
-        : Effect.succeed({ rows, total: envelope.total, next: envelope.next })
+        : Effect.succeed({ rows, total: envelope.total, next: envelope.next, time: envelope.time })
     })
   )
 
@@ -247,6 +249,23 @@ const pagesOf = (method: string, outcomes: ReadonlyArray<BatchPlanner.CommandOut
   })
 
 /**
+ * Pages to chain in the next request of a walk. A range that spilled over its first chain (its IDs sit closer than
+ * the average) is finished with a chain sized to what is left of it at the density seen so far, not another full
+ * one: every command after the short page still runs at the portal and costs a page of server time.
+ */
+const followUpChain = (
+  options: { readonly cursor: number | undefined; readonly upper: number | undefined; readonly pagesPerRequest: number },
+  state: { readonly cursor: number | undefined; readonly sent: number }
+): number => {
+  const { cursor: from, upper } = options
+  if (options.pagesPerRequest === 1 || state.sent === 0 || from === undefined || upper === undefined || state.cursor === undefined) {
+    return options.pagesPerRequest
+  }
+  const density = state.sent / Math.max(1, state.cursor - from)
+  return chainLength(density * Math.max(0, upper - state.cursor))
+}
+
+/**
  * A keyset walk from `cursor` (exclusive) to `upper` (inclusive) as a stream of pages, `pagesPerRequest` pages a
  * request (1 = plain keyset pages, otherwise chained in a batch). `maxRows` caps the requests sent.
  */
@@ -258,7 +277,7 @@ const keysetWalk = (
   Stream.paginateChunkEffect({ cursor: options.cursor, sent: 0 }, (state) =>
     Effect.gen(function* () {
       const remaining = options.maxRows === undefined ? Infinity : options.maxRows - state.sent
-      const pages = Math.max(1, Math.min(options.pagesPerRequest, Math.ceil(remaining / pageSize)))
+      const pages = Math.max(1, Math.min(followUpChain(options, state), Math.ceil(remaining / pageSize)))
       const result =
         pages === 1 && options.pagesPerRequest === 1
           ? yield* page(method, keysetParams(plan, state.cursor, options.upper)).pipe(
@@ -276,17 +295,19 @@ const keysetWalk = (
     })
   )
 
-/** The lowest or highest ID the filter admits, with one cheap `start: -1` probe. */
-const probeId = (method: string, plan: KeysetPlan, direction: "ASC" | "DESC") =>
-  Effect.gen(function* () {
-    const id = plan.info.filterIdKey
-    const filter: Record<string, unknown> = { ...plan.filter }
-    if (plan.lower !== undefined) filter[`>${id}`] = plan.lower
-    if (plan.upper !== undefined) filter[`<=${id}`] = plan.upper
-    const { rows } = yield* page(method, { ...plan.base, select: [id], filter, order: { [id]: direction }, start: -1 })
-    const first = rows[0]
-    return first === undefined ? undefined : yield* rowIdNumber(method, plan.info, first)
-  })
+/**
+ * The last page of the list (ID descending, `start: -1`, the user's select and filter): the top of the ID span,
+ * the last rows of the export, and the server time of a page that did not COUNT.
+ */
+const topPage = (method: string, plan: KeysetPlan) => {
+  const id = plan.info.filterIdKey
+  const filter: Record<string, unknown> = { ...plan.filter }
+  if (plan.lower !== undefined) filter[`>${id}`] = plan.lower
+  if (plan.upper !== undefined) filter[`<=${id}`] = plan.upper
+  const params = { ...plan.base, order: { [id]: "DESC" }, start: -1 }
+  // An empty filter cannot travel in a query string (PHP drops empty arrays): leave the key out
+  return page(method, Object.keys(filter).length === 0 ? params : { ...params, filter })
+}
 
 /**
  * Pages to chain in one batch for about `rows` rows: a quarter more than they need (IDs are not spread evenly)
@@ -296,6 +317,76 @@ const probeId = (method: string, plan: KeysetPlan, direction: "ASC" | "DESC") =>
  */
 export const chainLength = (rows: number): number =>
   Math.min(commandsPerBatch, Math.max(2, Math.ceil((rows * 1.25) / pageSize) + 1))
+
+/** Rows a range is sized to per request: 90 % of a chained batch, so the uneven spread of IDs rarely spills it. */
+const rowsPerRequestTarget = Math.floor(pageSize * commandsPerBatch * 0.9)
+
+/**
+ * What a `ranges` export knows before it splits the span: the rows left, the server time of one page (a page's
+ * `time.processing`), and the limiter's room right now.
+ *
+ * @since 0.1.0
+ * @category Planning
+ */
+export interface RangePlanInput {
+  readonly rows: number
+  readonly pageSeconds: number
+  /** Starts the bucket allows at once (`Infinity` with the limits off). */
+  readonly freeStarts: number
+  /** The bucket's drain rate (`Infinity` with the limits off). */
+  readonly requestsPerSecond: number
+  /** Ranges walked at once. */
+  readonly concurrency: number
+}
+
+/**
+ * How to split: `ranges` disjoint ID ranges, each walked in `requestsPerRange` chained requests of
+ * `pagesPerRequest` pages; `estimatedSeconds` is the time the plan expects.
+ *
+ * @since 0.1.0
+ * @category Planning
+ */
+export interface RangePlan {
+  readonly ranges: number
+  readonly requestsPerRange: number
+  readonly pagesPerRequest: number
+  readonly estimatedSeconds: number
+}
+
+/**
+ * Splits an export the way the lower bound does: a chained batch runs its pages one after another, so fewer,
+ * longer requests take longer, while requests beyond the starts the bucket allows now wait `1 / drain` each.
+ * Every range count is tried; the fastest plan wins, and among plans within 5 % of it the one with the fewest
+ * requests (bucket starts are the portal's scarcest resource for whatever runs next), then the most ranges.
+ * With a full bucket a small export is spread over many short requests; with a drained one it is chained into
+ * full batches.
+ *
+ * @since 0.1.0
+ * @category Planning
+ */
+export const planRanges = (input: RangePlanInput): RangePlan => {
+  const rows = Math.max(1, input.rows)
+  const pages = Math.ceil(rows / pageSize)
+  const concurrency = Math.max(1, input.concurrency)
+  const evaluate = (ranges: number): RangePlan => {
+    const rowsPerRange = rows / ranges
+    const requestsPerRange = Math.max(1, Math.ceil(rowsPerRange / rowsPerRequestTarget))
+    const pagesPerRequest = chainLength(rowsPerRange / requestsPerRange)
+    const requestSeconds = pagesPerRequest * input.pageSeconds
+    const critical = Math.ceil(ranges / concurrency) * requestsPerRange * requestSeconds
+    const overPool = Math.max(0, ranges * requestsPerRange - input.freeStarts)
+    const bucketSeconds = overPool === 0 ? 0 : overPool / input.requestsPerSecond
+    return { ranges, requestsPerRange, pagesPerRequest, estimatedSeconds: Math.max(critical, bucketSeconds + requestSeconds) }
+  }
+  const plans = Array.from({ length: pages }, (_, index) => evaluate(index + 1))
+  const fastest = Math.min(...plans.map((plan) => plan.estimatedSeconds))
+  const requestsOf = (plan: RangePlan) => plan.ranges * plan.requestsPerRange
+  return plans
+    .filter((plan) => plan.estimatedSeconds <= fastest * 1.05 + 1e-9)
+    .reduce((best, plan) =>
+      requestsOf(plan) < requestsOf(best) || (requestsOf(plan) === requestsOf(best) && plan.ranges > best.ranges) ? plan : best
+    )
+}
 
 /** Disjoint ID ranges `[from, to]` covering `[low, high]`, about `rowsPerRange` rows each at the given density. */
 export const splitRanges = (low: number, high: number, count: number): ReadonlyArray<readonly [number, number]> => {
@@ -307,6 +398,23 @@ export const splitRanges = (low: number, high: number, count: number): ReadonlyA
   return ranges
 }
 
+/** A page of unknown cost is taken for a narrow one of the default cost model (5 ms + 50 × 0.1 ms). */
+const unknownPageSeconds = 0.01
+
+/** The split of `rows` rows, from the server time one page took and the room the limiter has now. */
+const planSplit = (time: Envelope.TimeBlock | undefined, rows: number, concurrency: number) =>
+  Effect.gen(function* () {
+    const capacity = yield* (yield* RateLimiter).capacity
+    const pageSeconds = time?.processing ?? time?.duration ?? unknownPageSeconds
+    return planRanges({
+      rows,
+      pageSeconds: pageSeconds > 0 ? pageSeconds : unknownPageSeconds,
+      freeStarts: capacity.freeStarts,
+      requestsPerSecond: capacity.requestsPerSecond,
+      concurrency: Math.min(concurrency, capacity.concurrencyCeiling)
+    })
+  })
+
 /**
  * `ranges`: disjoint ID ranges walked by chained keyset batches, up to `concurrency` at once, handed out in ID
  * order as workers free up; rows come out in ID order.
@@ -314,27 +422,16 @@ export const splitRanges = (low: number, high: number, count: number): ReadonlyA
 const rangesStream = (
   method: string,
   plan: KeysetPlan,
-  options: { readonly low: number; readonly high: number; readonly estimatedRows: number | undefined; readonly concurrency: number }
-): Stream.Stream<Row, ListError, Services> => {
-  // A range is sized to 90 % of a chained batch, so the uneven spread of IDs rarely spills a range into a
-  // second request
-  const rowsPerRequest = Math.floor(pageSize * commandsPerBatch * 0.9)
-  // Fewest requests: full chained batches. While that leaves idle request slots (a small export), split finer,
-  // down to 10 pages a range, so the slots the leaky bucket allows at once all work in parallel.
-  const fewest = Math.ceil((options.estimatedRows ?? options.concurrency * rowsPerRequest) / rowsPerRequest)
-  const finer = Math.min(Math.max(1, options.concurrency - 10), Math.ceil((options.estimatedRows ?? 0) / (pageSize * 10)))
-  const count = Math.max(1, fewest, finer)
-  const ranges = splitRanges(options.low, options.high, count)
-  const pagesPerRequest =
-    options.estimatedRows === undefined ? commandsPerBatch : chainLength(options.estimatedRows / ranges.length)
-  return Stream.fromIterable(ranges).pipe(
+  options: { readonly low: number; readonly high: number; readonly split: RangePlan; readonly concurrency: number }
+): Stream.Stream<Row, ListError, Services> =>
+  Stream.fromIterable(splitRanges(options.low, options.high, options.split.ranges)).pipe(
     Stream.mapEffect(
-      ([from, to]) => Stream.runCollect(keysetWalk(method, plan, { cursor: from - 1, upper: to, pagesPerRequest })),
+      ([from, to]) =>
+        Stream.runCollect(keysetWalk(method, plan, { cursor: from - 1, upper: to, pagesPerRequest: options.split.pagesPerRequest })),
       { concurrency: options.concurrency }
     ),
     Stream.flattenChunks
   )
-}
 
 /**
  * `offset`: the first page, then the remaining `start` pages as batches of 50 commands, `concurrency` batches
@@ -487,42 +584,51 @@ export const stream = (method: string, params: Params = {}, options: Options = {
           chosen = "keysetBatch"
           body = keysetWalk(method, keyset, { cursor: keyset.lower, upper: keyset.upper, pagesPerRequest: commandsPerBatch, ...(limit === undefined ? {} : { maxRows: limit }) })
         } else {
-          // ranges, or auto without a limit: learn the span and the density without any COUNT (on a big table the
-          // COUNT behind `total` costs more server time than a whole chained batch). The first keyset page gives the
-          // lowest IDs, the rows to start with and how densely the rows sit among the IDs; one DESC probe, sent at
-          // the same time, gives the top of the span.
-          const [first, high] = yield* Effect.all(
-            [page(method, keysetParams(keyset, keyset.lower, keyset.upper)), probeId(method, keyset, "DESC")],
+          // ranges, or auto without a limit. Two pages go out together: the first page counted (`start: 0`, the only
+          // COUNT of the export: the exact size, for the split and the progress total) and the last page (ID
+          // descending, `start: -1`), which gives the top of the span and the server time of a page without a
+          // COUNT. Their rows are part of the export: the ranges walk only the IDs between them.
+          const [first, top] = yield* Effect.all(
+            [page(method, { ...keysetParams(keyset, keyset.lower, keyset.upper), start: 0 }), topPage(method, keyset)],
             { concurrency: 2 }
           )
+          const total = first.total ?? first.rows.length
+          yield* progress.setTotal(method, total)
           const head = Stream.fromIterable(first.rows)
-          const firstRow = first.rows[0]
           const lastRow = first.rows.at(-1)
-          if (first.rows.length < pageSize || firstRow === undefined || lastRow === undefined || high === undefined) {
+          const lastId = lastRow === undefined ? undefined : yield* rowIdNumber(method, keyset.info, lastRow)
+          const tail: Array<Row> = []
+          let lowestTopId = Infinity
+          for (const row of [...top.rows].reverse()) {
+            const id = yield* rowIdNumber(method, keyset.info, row)
+            lowestTopId = Math.min(lowestTopId, id)
+            if (lastId !== undefined && id > lastId) tail.push(row)
+          }
+          if (first.rows.length < pageSize || lastId === undefined) {
+            // The first page holds the whole list
             chosen = strategy === "auto" ? "keysetBatch" : "ranges"
             body = head
+          } else if (top.rows.length < pageSize || lowestTopId <= lastId + 1) {
+            // The two pages meet: every row after the first page is in the last one
+            chosen = strategy === "auto" ? "keysetBatch" : "ranges"
+            body = Stream.concat(head, Stream.fromIterable(tail))
           } else {
-            const firstId = yield* rowIdNumber(method, keyset.info, firstRow)
-            const lastId = yield* rowIdNumber(method, keyset.info, lastRow)
-            const density = first.rows.length / (lastId - firstId + 1)
-            const remaining = Math.ceil(density * Math.max(0, high - lastId))
-            if (high <= lastId) {
-              chosen = strategy === "auto" ? "keysetBatch" : "ranges"
-              body = head
-            } else if (strategy === "auto" && remaining <= pageSize * commandsPerBatch) {
-              // What is left fits one chained batch: ranges would only add requests
+            const between = Math.max(0, total - first.rows.length - tail.length)
+            const split = yield* planSplit(top.time, between, concurrency)
+            yield* Effect.logDebug(`list ${method}: ${between} rows between the first and the last page`).pipe(
+              Effect.annotateLogs({ ranges: split.ranges, pagesPerRequest: split.pagesPerRequest, estimatedSeconds: split.estimatedSeconds })
+            )
+            const upper = lowestTopId - 1
+            let middle: Stream.Stream<Row, ListError, Services>
+            if (strategy === "auto" && split.ranges === 1) {
+              // One chained walk is as fast as any split the limits allow now: ranges would only add requests
               chosen = "keysetBatch"
-              body = Stream.concat(
-                head,
-                keysetWalk(method, keyset, { cursor: lastId, upper: keyset.upper, pagesPerRequest: chainLength(remaining) })
-              )
+              middle = keysetWalk(method, keyset, { cursor: lastId, upper, pagesPerRequest: split.pagesPerRequest })
             } else {
               chosen = "ranges"
-              body = Stream.concat(
-                head,
-                rangesStream(method, keyset, { low: lastId + 1, high, estimatedRows: remaining, concurrency })
-              )
+              middle = rangesStream(method, keyset, { low: lastId + 1, high: upper, split, concurrency })
             }
+            body = Stream.concat(Stream.concat(head, middle), Stream.fromIterable(tail))
           }
         }
       }

@@ -3,6 +3,7 @@ import { Chunk, Effect, Fiber, Layer, Stream, TestClock } from "effect"
 import * as Bitrix from "../src/Bitrix.js"
 import type { LimitNumbers } from "../src/BitrixConfig.js"
 import * as ListStrategy from "../src/ListStrategy.js"
+import * as ProgressReporter from "../src/ProgressReporter.js"
 import * as FakePortal from "../src/testing/FakePortal.js"
 import type { FakePortalOptions } from "../src/testing/Options.js"
 
@@ -152,6 +153,47 @@ describe("completeness while rows are added and deleted", () => {
   }
 })
 
+describe("planRanges: as many requests as the bucket lets start now, each as short as that allows", () => {
+  const plan = (rows: number, pageSeconds: number, freeStarts: number, requestsPerSecond = 2, concurrency = 50) =>
+    ListStrategy.planRanges({ rows, pageSeconds, freeStarts, requestsPerSecond, concurrency })
+
+  it("spreads a small wide export over the free slots instead of chaining every page in one request", () => {
+    // 1,950 wide rows are 39 pages of about 0.1 s of server time: chained in one batch they take 4 s
+    const wide = plan(1950, 0.105, 46)
+    expect(wide.ranges).toBeGreaterThanOrEqual(20)
+    expect(wide.ranges * wide.requestsPerRange).toBeLessThanOrEqual(46)
+    expect(wide.pagesPerRequest * 0.105).toBeLessThan(0.5)
+    expect(wide.estimatedSeconds).toBeLessThan(0.5)
+  })
+
+  it("chains full batches when the bucket has no slot to spare: every extra request costs half a second", () => {
+    const drained = plan(100_000, 0.01, 0)
+    expect(drained.ranges * drained.requestsPerRange).toBeLessThanOrEqual(Math.ceil(100_000 / 2250))
+    expect(drained.pagesPerRequest).toBe(50)
+  })
+
+  it("never plans more requests than the free slots when waiting for more would cost more than it saves", () => {
+    const narrow = plan(9950, 0.01, 46)
+    expect(narrow.ranges * narrow.requestsPerRange).toBeLessThanOrEqual(46)
+    expect(narrow.pagesPerRequest).toBeLessThanOrEqual(8)
+  })
+
+  it("with the limits off, spreads to the concurrency", () => {
+    const off = plan(100_000, 0.01, Infinity, Infinity, 50)
+    expect(off.ranges).toBeGreaterThanOrEqual(45)
+    expect(off.ranges).toBeLessThanOrEqual(50)
+  })
+
+  it("covers every estimated row: ranges × requests × pages hold them with room to spare", () => {
+    for (const [rows, pageSeconds, free] of [[1_000_000, 0.01, 48], [120, 0.105, 48], [50_000, 0.105, 10], [7000, 0.01, 1]] as const) {
+      const planned = plan(rows, pageSeconds, free)
+      expect(planned.ranges * planned.requestsPerRange * planned.pagesPerRequest * 50).toBeGreaterThanOrEqual(rows)
+      expect(planned.pagesPerRequest).toBeLessThanOrEqual(50)
+      expect(planned.ranges).toBeGreaterThanOrEqual(1)
+    }
+  })
+})
+
 describe("ranges", () => {
   it("splits a span into disjoint ranges that cover it", () => {
     const ranges = ListStrategy.splitRanges(10, 1009, 7)
@@ -160,16 +202,75 @@ describe("ranges", () => {
     for (let index = 1; index < ranges.length; index++) expect(ranges[index]![0]).toBe(ranges[index - 1]![1] + 1)
   })
 
-  it.effect("auto on a large table takes ranges: a few requests more than the 2,500-row minimum", () =>
+  it.effect("with the limits off, auto splits a large table into as many ranges as it walks at once", () =>
     Effect.gen(function* () {
       const rows = yield* Bitrix.getAll("crm.deal.list", { select: ["ID"] })
       expect(rows.length).toBe(60000)
       const after = yield* stats
-      // first page + DESC probe + ranges: at least the 2,500-row minimum, split finer (up to 40) while the
-      // bucket has idle slots, so they all run at once
-      expect(after.httpRequests).toBeLessThanOrEqual(2 + 40 + 4)
+      // first page + DESC probe + one request per range: no bucket to spare, so up to the concurrency (50)
+      expect(after.httpRequests).toBeLessThanOrEqual(2 + 50)
       expect(after.httpRequests).toBeGreaterThanOrEqual(2 + Math.ceil(60000 / 2500))
     }).pipe(Effect.provide(testLayer({ seed: { "crm.deal": 60000 } })))
+  )
+
+  it.effect("auto reads the first page counted and the last page together, and walks only the IDs between them", () =>
+    Effect.gen(function* () {
+      const progress = yield* ProgressReporter.makeTest
+      const rows = yield* Bitrix.getAll("crm.deal.list", { select: ["ID"] }).pipe(Effect.provide(progress.layer))
+      const ids = idsOf(rows)
+      expect(ids.length).toBe(20000)
+      expect(ids).toEqual([...ids].sort((a, b) => a - b))
+      // the COUNT of the first page is the progress total, known before the walk
+      const events = yield* progress.events
+      expect(events.find((event) => event._tag === "SetTotal")).toEqual({ _tag: "SetTotal", label: "crm.deal.list", total: 20000 })
+      const after = yield* stats
+      // the rows of the last page are not read again by the ranges: only the junk pages after a range's end are
+      // served twice
+      expect(after.rowsServed).toBeLessThan(20000 + after.httpRequests * 50 * 4)
+      expect(after.requestsByMethod["crm.deal.list"]).toBe(2)
+    }).pipe(Effect.provide(testLayer({ seed: { "crm.deal": 20000 } })))
+  )
+
+  const standard: LimitNumbers = { poolSize: 50, requestsPerSecond: 2, operatingLimitSeconds: 480, operatingWindowSeconds: 600 }
+  const limitedLayer = (seed: Record<string, number>) =>
+    testLayer({ seed, limits: standard, costModel: "default" }, { limits: standard })
+  /** Runs `program` to its end on the TestClock, moving time a second at a time. */
+  const onTestClock = <A, E, R>(program: Effect.Effect<A, E, R>) =>
+    Effect.gen(function* () {
+      const fiber = yield* Effect.fork(program)
+      for (let second = 0; second < 600 && fiber.unsafePoll() === null; second++) yield* TestClock.adjust("1 second")
+      return yield* Fiber.join(fiber)
+    })
+
+  it.effect("a small wide export with a full bucket is spread over many short requests, not chained in one", () =>
+    Effect.gen(function* () {
+      // 2,000 wide rows are 40 pages of 0.105 s: one chained batch would run 4 s of pages one after another
+      const rows = yield* onTestClock(Bitrix.getAll("crm.deal.list", { select: ["*", "UF_*"] }))
+      expect(new Set(idsOf(rows)).size).toBe(2000)
+      const after = yield* stats
+      expect(after.httpRequests).toBeGreaterThanOrEqual(2 + 10)
+      expect(after.httpRequests).toBeLessThanOrEqual(48)
+      expect(after.rejected503).toBe(0)
+    }).pipe(Effect.provide(limitedLayer({ "crm.deal": 2000 })))
+  )
+
+  it.effect("with the bucket drained by earlier work, the same export is chained into few requests", () =>
+    Effect.gen(function* () {
+      // 46 calls take the free starts (50 less the client's headroom of 2, less the first page and the probe)
+      yield* onTestClock(
+        Effect.forEach(Array.from({ length: 46 }, (_, index) => index), () => Bitrix.call("crm.deal.fields", {}), {
+          concurrency: "unbounded"
+        })
+      )
+      const before = (yield* stats).httpRequests
+      const rows = yield* onTestClock(Bitrix.getAll("crm.deal.list", { select: ["ID", "TITLE"] }))
+      expect(new Set(idsOf(rows)).size).toBe(20000)
+      const after = yield* stats
+      // 20,000 rows need 8 full chained batches; a drained bucket lets a request start every 0.5 s, so more
+      // requests would only wait
+      expect(after.httpRequests - before).toBeLessThanOrEqual(2 + 10)
+      expect(after.rejected503).toBe(0)
+    }).pipe(Effect.provide(limitedLayer({ "crm.deal": 20000 })))
   )
 })
 
