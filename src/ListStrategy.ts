@@ -310,13 +310,17 @@ const topPage = (method: string, plan: KeysetPlan) => {
 }
 
 /**
- * Pages to chain in one batch for about `rows` rows: a quarter more than they need (IDs are not spread evenly)
- * and one more, so the page that ends the walk usually comes in the same request. Every command after the first
- * short page is wasted (its reference does not resolve and the portal answers with rows from the start of the
- * table), so chains are not longer than that.
+ * Pages to chain in one batch for about `rows` rows: room for a quarter more (IDs are not spread evenly) and one
+ * row more, so a walk of exactly 50·k rows still meets the short page that ends it in the same request. Every
+ * command after the first short page is wasted (its reference does not resolve and the portal answers with rows
+ * from the start of the table, at the cost of a page), so chains are not longer than that; a range that spills
+ * is finished by a short follow-up chain.
+ *
+ * @since 0.1.0
+ * @category Planning
  */
 export const chainLength = (rows: number): number =>
-  Math.min(commandsPerBatch, Math.max(2, Math.ceil((rows * 1.25) / pageSize) + 1))
+  Math.min(commandsPerBatch, Math.max(2, Math.ceil((rows * 1.25 + 1) / pageSize)))
 
 /** Rows a range is sized to per request: 90 % of a chained batch, so the uneven spread of IDs rarely spills it. */
 const rowsPerRequestTarget = Math.floor(pageSize * commandsPerBatch * 0.9)

@@ -184,6 +184,15 @@ describe("planRanges: as many requests as the bucket lets start now, each as sho
     expect(off.ranges).toBeLessThanOrEqual(50)
   })
 
+  it("chains room for a quarter more rows than expected and the page that ends the walk, up to 50 pages", () => {
+    expect(ListStrategy.chainLength(236)).toBe(6)
+    expect(ListStrategy.chainLength(200)).toBe(6)
+    expect(ListStrategy.chainLength(40)).toBe(2)
+    expect(ListStrategy.chainLength(0)).toBe(2)
+    expect(ListStrategy.chainLength(2222)).toBe(50)
+    for (let rows = 0; rows <= 1900; rows += 37) expect(ListStrategy.chainLength(rows) * 50).toBeGreaterThan(rows * 1.25)
+  })
+
   it("covers every estimated row: ranges × requests × pages hold them with room to spare", () => {
     for (const [rows, pageSeconds, free] of [[1_000_000, 0.01, 48], [120, 0.105, 48], [50_000, 0.105, 10], [7000, 0.01, 1]] as const) {
       const planned = plan(rows, pageSeconds, free)
