@@ -52,6 +52,31 @@ describe("metrics", () => {
   )
 })
 
+describe("metrics of the operating budget", () => {
+  it.effect("waits for a method's operating budget are counted, with the time waited", () => {
+    const tight = { poolSize: 50, requestsPerSecond: 2, operatingLimitSeconds: 2, operatingWindowSeconds: 60 }
+    return Effect.gen(function* () {
+      const waits = Metric.tagged(Metrics.limiterWaits, "limit", "operating")
+      const waitedMs = Metric.tagged(Metrics.limiterWaitMs, "limit", "operating")
+      const before = { waits: yield* count(waits), waitedMs: yield* count(waitedMs) }
+      // 40 calls of about 0.105 s of server time each: twice the 2 s budget of the 60 s window
+      const fiber = yield* Effect.fork(
+        Effect.forEach(Array.from({ length: 40 }, (_, index) => index), () => Bitrix.call("crm.deal.list", { select: ["*"] }), {
+          concurrency: 4
+        })
+      )
+      for (let second = 0; second < 600 && fiber.unsafePoll() === null; second++) yield* TestClock.adjust("1 second")
+      yield* Fiber.join(fiber)
+      expect((yield* stats).rejected429).toBe(0)
+      expect((yield* count(waits)) - before.waits).toBeGreaterThan(0)
+      // the window is 60 s: the budget came back only after tens of seconds of waiting
+      expect((yield* count(waitedMs)) - before.waitedMs).toBeGreaterThan(10_000)
+    }).pipe(
+      Effect.provide(testLayer({ seed: { "crm.deal": 500 }, limits: tight, costModel: "default" }, { limits: tight }))
+    )
+  })
+})
+
 describe("debug logs", () => {
   it.effect("show each request and answer, never the webhook code", () =>
     Effect.gen(function* () {
