@@ -96,8 +96,11 @@ export interface RunResult {
   readonly capPortalSeconds: number | undefined
   readonly limiter: LimiterStats | undefined
   readonly clientRss: RssFigures
-  /** Client RSS after each further tenth of the rows (list runs). */
-  readonly rssTrace: ReadonlyArray<{ readonly rows: number; readonly rssMiB: number }>
+  /**
+   * Client RSS after each further tenth of the rows (list runs); on runs of a million rows or more also the heap in
+   * use right after a full GC there, which is what "flat memory" means (RSS keeps garbage V8 has not collected yet).
+   */
+  readonly rssTrace: ReadonlyArray<TracePoint>
   /** CPU the client process used during the run (user + system), real seconds. */
   readonly clientCpuSeconds: number
   readonly portalRssBytes: number
@@ -133,8 +136,20 @@ interface RowTally {
   outOfOrder: number
   readonly expected: number
   nextTrace: number
-  readonly rssTrace: Array<{ readonly rows: number; readonly rssMiB: number }>
+  readonly rssTrace: Array<TracePoint>
+  /** A full GC before each heap reading, or undefined to read RSS only (a GC pauses the run). */
+  readonly gc: (() => void) | undefined
 }
+
+/** One point of the memory trace of a list run. */
+export interface TracePoint {
+  readonly rows: number
+  readonly rssMiB: number
+  readonly heapAfterGcMiB?: number
+}
+
+/** Runs this long get the heap trace: the issue's "flat memory when streaming a million rows". */
+const heapTraceRows = 500_000
 
 const tallyRows = (tally: RowTally) => (chunk: Chunk.Chunk<unknown>) =>
   Effect.sync(() => {
@@ -145,7 +160,12 @@ const tallyRows = (tally: RowTally) => (chunk: Chunk.Chunk<unknown>) =>
       tally.rows++
     }
     if (tally.rows >= tally.nextTrace) {
-      tally.rssTrace.push({ rows: tally.rows, rssMiB: Math.round(process.memoryUsage.rss() / 2 ** 20) })
+      const rssMiB = Math.round(process.memoryUsage.rss() / 2 ** 20)
+      if (tally.gc === undefined) tally.rssTrace.push({ rows: tally.rows, rssMiB })
+      else {
+        tally.gc()
+        tally.rssTrace.push({ rows: tally.rows, rssMiB, heapAfterGcMiB: Math.round(process.memoryUsage().heapUsed / 2 ** 20) })
+      }
       tally.nextTrace = tally.rows + Math.max(1, Math.ceil(tally.expected / 10))
     }
   })
@@ -228,6 +248,16 @@ const cpuRealSeconds = (scenario: Scenario, count: number, settings: RunSettings
   }
 }
 
+/**
+ * The highest time scale of a run expected to finish. The client keeps `bucketHeadroom` (2) bucket slots free,
+ * i.e. 1 portal second of drain, against requests that reach the portal bunched (latency jitter, a busy event
+ * loop in either process). At ts that slack is only 1 / ts real seconds: at ts 3.75 a 270 ms stall of the
+ * fake portal's process was enough for one 503 in a run. At ts <= 2 the slack is at least 0.5 real s, closer to
+ * what it is against a real portal (1 s, against network jitter well under that). Runs expected to be capped
+ * (strategies crawling on a budget) keep a high ts, or they would take hours.
+ */
+const jitterTimeScale = 2
+
 /** The time scale and the portal-time cap of a run. */
 export const planRun = (scenario: Scenario, strategy: string, settings: RunSettings) => {
   const count = plannedCount(scenario)
@@ -241,7 +271,8 @@ export const planRun = (scenario: Scenario, strategy: string, settings: RunSetti
   // The rows moved before the cap, at the calibrated speed, must fit `cpuHeadroom` times over in the real time
   const cpu = cpuRealSeconds(scenario, count * Math.min(1, portalSeconds / floor), settings)
   const cpuCeiling = cpu === undefined || cpu <= 0 ? Infinity : portalSeconds / (settings.cpuHeadroom * cpu)
-  const timeScale = settings.timeScale ?? clamp(Math.min(wanted, cpuCeiling), settings.minTimeScale, 50)
+  const jitterCeiling = expectCapped ? Infinity : jitterTimeScale
+  const timeScale = settings.timeScale ?? clamp(Math.min(wanted, cpuCeiling, jitterCeiling), settings.minTimeScale, 50)
   return { timeScale: timeScale >= 1 ? Math.round(timeScale * 100) / 100 : Number(timeScale.toPrecision(2)), capPortalSeconds }
 }
 
@@ -280,7 +311,7 @@ export const measure = async (
       http: settings.http,
       bucketHeadroom: settings.bucketHeadroom
     }
-    const tally: RowTally = { rows: 0, lastId: 0, outOfOrder: 0, expected, nextTrace: Math.ceil(expected / 10), rssTrace: [] }
+    const tally: RowTally = { rows: 0, lastId: 0, outOfOrder: 0, expected, nextTrace: Math.ceil(expected / 10), rssTrace: [], gc: expected >= heapTraceRows ? gc : undefined }
     const items = { done: 0 }
     const capture: LimiterCapture = { stats: undefined }
 

@@ -168,7 +168,7 @@ export const targetNotes = (results: ReadonlyArray<RunResult>): ReadonlyArray<st
       `Client RSS while streaming 1M rows: ${memory
         .map(
           (result) =>
-            `${result.scenario}/${result.strategy} ${mib(result.clientRss.start)} → peak ${mib(result.clientRss.peak)} MiB (end ${mib(result.clientRss.end)}; after each tenth of the rows: ${result.rssTrace.map((point) => point.rssMiB).join(", ")} MiB)`
+            `${result.scenario}/${result.strategy} ${mib(result.clientRss.start)} → peak ${mib(result.clientRss.peak)} MiB (end ${mib(result.clientRss.end)}; after each tenth of the rows: ${result.rssTrace.map((point) => point.rssMiB).join(", ")} MiB${heapTrace(result)})`
         )
         .join("; ")}.`
     )
@@ -196,6 +196,12 @@ export interface Report {
   }
   readonly calibration: ReadonlyArray<RunResult>
   readonly results: ReadonlyArray<RunResult>
+}
+
+/** The heap in use right after a full GC at each tenth of the rows, where the run traced it. */
+const heapTrace = (result: RunResult) => {
+  const heap = result.rssTrace.flatMap((point) => (point.heapAfterGcMiB === undefined ? [] : [point.heapAfterGcMiB]))
+  return heap.length === 0 ? "" : `; heap in use after a full GC at each tenth: ${heap.join(", ")} MiB`
 }
 
 /** The whole RESULTS.md; `notes` is the hand-written analysis (bench/NOTES.md), if any. */
@@ -245,7 +251,10 @@ cost, right now on this machine (the calibration, strategy auto: ${options.calib
     )
     .join("; ")}). \`ts\` is then chosen per run so the run takes about ${options.settings.targetRealSeconds} real seconds, but never so
 fast that moving its rows at that speed would take more than 1 / ${options.settings.cpuHeadroom} of the run's real time:
-ts = clamp(min(target ts, floor / (${options.settings.cpuHeadroom} × rows / speed)), 1, 50), floor = min(the strategy's own floor, the cap). The ts
+ts = clamp(min(target ts, floor / (${options.settings.cpuHeadroom} × rows / speed), 2 unless the run is expected to be capped), 1, 50),
+floor = min(the strategy's own floor, the cap). The ceiling of 2 keeps the client's bucket headroom (2 slots, 1 portal second
+of drain) worth at least 0.5 real seconds against requests that reach the portal bunched (a busy event loop in either
+process); at ts 3.75 a stall of 270 ms was enough for a 503. The ts
 column states it. Every real millisecond of CPU (the client's decoding and the fake portal's encoding alike) is worth ts
 portal milliseconds, so a high ts would let CPU time pace the run; the column "CPU floor s" is the time, in portal
 seconds, that serving the run's rows (column "Rows served": every row the portal encoded, pages the client threw away
@@ -310,4 +319,59 @@ ${targetNotes(results)
   .join("\n")}
 
 ${notes === undefined ? "" : `## Notes\n\n${notes.trim()}\n`}`
+}
+
+/** The markers around the summary the runner writes into README.md. */
+export const readmeMarkers = { start: "<!-- bench-table -->", end: "<!-- /bench-table -->" } as const
+
+/**
+ * The README's summary of a run: per scenario, the default strategy (and its slow-motion run, where there is one)
+ * against the lower bound, and what `offset` did, with the date and the command. Computed from the results only.
+ */
+export const readmeSummary = (report: Report): string => {
+  const results = report.results
+  const byScenario = new Map<string, Array<RunResult>>()
+  for (const result of results) byScenario.set(result.scenario, [...(byScenario.get(result.scenario) ?? []), result])
+  const rows: Array<ReadonlyArray<string>> = []
+  for (const [scenario, runs] of byScenario) {
+    const main = runs.find((run) => run.strategy === "auto" || run.strategy === "default")
+    if (main === undefined || main.bound === undefined) continue
+    // The slow-motion rerun is labelled in its strategy: "auto (slow motion)"
+    const slow = runs.find((run) => run.strategy.startsWith("auto ("))
+    const offset = runs.find((run) => run.strategy === "offset")
+    rows.push([
+      scenario,
+      main.expected.toLocaleString("en-US"),
+      seconds(main.bound.seconds),
+      `${seconds(main.wallPortalSeconds)} (${fixed(main.ratio ?? NaN, 2)}×)`,
+      slow === undefined ? "–" : `${seconds(slow.wallPortalSeconds)} (${fixed(slow.ratio ?? NaN, 2)}×)`,
+      String(main.httpRequests),
+      `${main.rejected503} / ${main.rejected429}`,
+      offset === undefined
+        ? "–"
+        : offset.status === "ok"
+          ? `${seconds(offset.wallPortalSeconds)} (${fixed(offset.ratio ?? NaN, 2)}×)`
+          : `${offset.status === "capped" ? "stopped" : "failed"} at ${seconds(offset.wallPortalSeconds)} s with ${offset.done.toLocaleString("en-US")} rows, ${offset.rejected429} × 429`
+    ])
+  }
+  const header = ["Scenario", "Rows / items", "Bound s", "Default, portal s (× bound)", "Slow motion (× bound)", "Requests", "503 / 429", "offset"]
+  return [
+    `From \`${report.command}\` on ${report.startedAt.slice(0, 10)} (${report.machine.cpus} CPUs, Node ${report.machine.node}); every figure is in`,
+    "portal seconds against the fake portal over HTTP with the standard limits and the default cost model. \"Slow motion\"",
+    "reruns the default with portal time slower than real time, taking this machine's CPU (mostly the fake portal's JSON",
+    "encoding) out of the figure. The full table, the bound's arithmetic and the memory traces are in",
+    "[`bench/RESULTS.md`](bench/RESULTS.md).",
+    "",
+    `| ${header.join(" | ")} |`,
+    `|${header.map((_, index) => (index === 0 || index === header.length - 1 ? "---" : "---:")).join("|")}|`,
+    ...rows.map((row) => `| ${row.join(" | ")} |`)
+  ].join("\n")
+}
+
+/** README.md with the summary between the markers replaced (the markers must be there). */
+export const withReadmeSummary = (readme: string, summary: string): string => {
+  const start = readme.indexOf(readmeMarkers.start)
+  const end = readme.indexOf(readmeMarkers.end)
+  if (start < 0 || end < start) throw new Error(`README.md has no ${readmeMarkers.start} … ${readmeMarkers.end} section`)
+  return `${readme.slice(0, start + readmeMarkers.start.length)}\n${summary}\n${readme.slice(end)}`
 }

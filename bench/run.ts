@@ -9,7 +9,7 @@
  *   --http CLIENT         undici (default) | fetch
  *   --bucket-headroom N   the client's ServiceOptions.bucketHeadroom (default: the library's)
  *   --write / --no-write  write the results files (default: only for a full run of every scenario)
- *   --render              only rewrite RESULTS.md from results.json and NOTES.md
+ *   --render              only rewrite RESULTS.md and the README's summary from results.json and NOTES.md
  *
  * Exits non-zero when a run errs (an incomplete export, a failed call); capped runs are results, not errors.
  */
@@ -23,7 +23,7 @@ import type { Strategy } from "../src/ListStrategy.js"
 import type { ClientTime, HttpChoice } from "./client.js"
 import { measure, type RunResult, type RunSettings } from "./measure.js"
 import { startPortalHost } from "./portal.js"
-import { consoleLine, machine, markdown, type Report } from "./report.js"
+import { consoleLine, machine, markdown, readmeSummary, type Report, withReadmeSummary } from "./report.js"
 import { fullScenarios, overhead, quickScenarios, type Scenario } from "./scenarios.js"
 
 interface Args {
@@ -130,11 +130,14 @@ const here = fileURLToPath(new URL(".", import.meta.url))
 const resultsJsonPath = `${here}results.json`
 const resultsMdPath = `${here}RESULTS.md`
 const notesPath = `${here}NOTES.md`
+const readmePath = fileURLToPath(new URL("../README.md", import.meta.url))
 
 /** Writes RESULTS.md from a report and bench/NOTES.md (the hand-written analysis of that run), if present. */
 const render = (report: Report) => {
   writeFileSync(resultsMdPath, markdown(report, existsSync(notesPath) ? readFileSync(notesPath, "utf8") : undefined))
   console.log(`bench: wrote ${resultsMdPath}`)
+  writeFileSync(readmePath, withReadmeSummary(readFileSync(readmePath, "utf8"), readmeSummary(report)))
+  console.log(`bench: wrote the summary into ${readmePath}`)
 }
 
 /** `--render`: RESULTS.md again from results.json (after NOTES.md changed), without running anything. */
