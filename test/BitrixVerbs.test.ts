@@ -4,11 +4,12 @@
  * keeps what was sent.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Logger, LogLevel, Option, TestClock, Tracer } from "effect"
+import { Effect, Fiber, Layer, Option, TestClock } from "effect"
 import * as Bitrix from "../src/Bitrix.js"
 import * as FakePortal from "../src/testing/FakePortal.js"
 import type { FakePortalOptions } from "../src/testing/Options.js"
 import * as Transport from "../src/Transport.js"
+import { observe } from "./support/observe.js"
 
 interface Sent {
   readonly method: string
@@ -188,20 +189,7 @@ describe("secrets through the whole client", () => {
 
   it.effect("the webhook code appears in no error, debug log line or span of any verb, faults included", () =>
     Effect.gen(function* () {
-      const lines: Array<string> = []
-      const spans: Array<Tracer.Span> = []
-      const native = yield* Effect.tracer
-      const tracer = Tracer.make({
-        span: (...args) => {
-          const span = native.span(...args)
-          spans.push(span)
-          return span
-        },
-        context: (f, fiber) => native.context(f, fiber)
-      })
-      const capture = Logger.make((options) => {
-        lines.push(Logger.logfmtLogger.log(options))
-      })
+      const observed = yield* observe
       const errors: Array<unknown> = []
       const failure = <A, E, R>(program: Effect.Effect<A, E, R>) =>
         Effect.flip(program).pipe(Effect.tap((error) => Effect.sync(() => errors.push(error))))
@@ -213,10 +201,7 @@ describe("secrets through the whole client", () => {
         yield* failure(Bitrix.call("crm.nothing.list", {}))
         yield* failure(Bitrix.callRaw("crm.deal.add", { fields: { TITLE: "dropped" } }))
         yield* failure(Bitrix.call("crm.deal.update", [{ ID: 1, fields: { TITLE: "hangs" } }]))
-      }).pipe(
-        Effect.withTracer(tracer),
-        Effect.provide(Layer.merge(Logger.add(capture), Logger.minimumLogLevel(LogLevel.All)))
-      )
+      }).pipe(observed.around)
       const fiber = yield* Effect.fork(program)
       while (Option.isNone(yield* Fiber.poll(fiber))) yield* TestClock.adjust("10 seconds")
       yield* Fiber.join(fiber)
@@ -229,12 +214,12 @@ describe("secrets through the whole client", () => {
       ])
       const report = [
         ...errors.map((error) => `${String(error)} ${JSON.stringify(error)}`),
-        ...lines,
-        ...spans.map((span) => `${span.name} ${JSON.stringify([...span.attributes].map(([key, value]) => [key, String(value)]))}`)
+        ...observed.lines,
+        observed.spanText()
       ].join("\n")
       // the capture works: methods are there, the code is not
       expect(report).toContain("crm.deal.update")
-      expect(lines.length).toBeGreaterThan(10)
+      expect(observed.lines.length).toBeGreaterThan(10)
       expect(report).not.toContain(code)
     }).pipe(
       Effect.provide(

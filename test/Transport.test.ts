@@ -9,16 +9,14 @@ import {
   Fiber,
   FiberId,
   Layer,
-  Logger,
-  LogLevel,
   Option,
   Redacted,
-  TestClock,
-  Tracer
+  TestClock
 } from "effect"
 import * as Auth from "../src/Auth.js"
 import { BitrixApiError, HttpError } from "../src/BitrixError.js"
 import * as Transport from "../src/Transport.js"
+import { observe } from "./support/observe.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // A fake HttpClient that records every request and answers through a handler
@@ -490,34 +488,6 @@ describe("Transport over OAuth", () => {
 // ---------------------------------------------------------------------------------------------------------------
 // Secrets never leak: errors, logs, spans
 // ---------------------------------------------------------------------------------------------------------------
-
-/** Captures every log line (logfmt, with annotations and causes) and every span, for leak checks. */
-const observe = Effect.gen(function* () {
-  const lines: Array<string> = []
-  const spans: Array<Tracer.Span> = []
-  const native = yield* Effect.tracer
-  const tracer = Tracer.make({
-    span: (...args) => {
-      const span = native.span(...args)
-      spans.push(span)
-      return span
-    },
-    context: (f, fiber) => native.context(f, fiber)
-  })
-  const capture = Logger.make((options) => {
-    lines.push(Logger.logfmtLogger.log(options))
-  })
-  const around = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    effect.pipe(
-      Effect.withTracer(tracer),
-      Effect.provide(Layer.merge(Logger.add(capture), Logger.minimumLogLevel(LogLevel.All)))
-    )
-  const spanText = () =>
-    spans
-      .map((span) => `${span.name} ${JSON.stringify(Object.fromEntries([...span.attributes].map(([k, v]) => [k, String(v)])))}`)
-      .join("\n")
-  return { lines, spans, around, spanText }
-})
 
 const leakReport = (error: unknown) => {
   const asError = error as { readonly message: string }
