@@ -248,6 +248,14 @@ const pagesOf = (method: string, outcomes: ReadonlyArray<BatchPlanner.CommandOut
     return Effect.succeed({ rows, done: false })
   })
 
+const ignoredKeysetFilter = (method: string, info: ListMethodInfo, cursor: number, firstId: number) =>
+  new HttpError({
+    reason: "Decode",
+    method,
+    status: 200,
+    detail: `the portal ignored the keyset filter >${info.filterIdKey}=${cursor}: the next page began at ${info.rowIdKey} ${firstId}, so keyset paging cannot go on; use strategy "offset" for this method`
+  })
+
 /**
  * Pages to chain in the next request of a walk. A range that spilled over its first chain (its IDs sit closer than
  * the average) is finished with a chain sized to what is left of it at the density seen so far, not another full
@@ -284,6 +292,13 @@ const keysetWalk = (
               Effect.map(({ rows }) => ({ rows: [...rows], done: rows.length < pageSize }))
             )
           : yield* chainedPages(method, plan, state.cursor, options.upper, pages)
+      const firstRow = result.rows[0]
+      if (firstRow !== undefined && state.cursor !== undefined) {
+        // A method that does not know the filter's ID spelling ignores `>ID` and answers the first page again:
+        // without this check the walk would never end
+        const firstId = yield* rowIdNumber(method, plan.info, firstRow)
+        if (firstId <= state.cursor) return yield* Effect.fail(ignoredKeysetFilter(method, plan.info, state.cursor, firstId))
+      }
       const last = result.rows.at(-1)
       const cursor = last === undefined ? state.cursor : yield* rowIdNumber(method, plan.info, last)
       const sent = state.sent + result.rows.length

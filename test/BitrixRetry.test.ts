@@ -3,48 +3,10 @@
  * and counts what was sent. Time moves only through TestClock.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Exit, Fiber, Layer, Option, Schedule, TestClock } from "effect"
+import { Effect, Either, Exit, Fiber, Schedule, TestClock } from "effect"
 import * as Bitrix from "../src/Bitrix.js"
-import { BitrixApiError, HttpError } from "../src/BitrixError.js"
-import type * as Envelope from "../src/Envelope.js"
 import * as Client from "../src/internal/client.js"
-import * as Transport from "../src/Transport.js"
-
-type Answer = (method: string, params: unknown) => Effect.Effect<Envelope.Success, HttpError | BitrixApiError>
-
-const ok = (result: unknown): Answer => () => Effect.succeed({ result })
-const apiError = (code: string | number, status: number, description = "words"): Answer => (method) =>
-  Effect.fail(new BitrixApiError({ code, description, status, method }))
-const httpError = (reason: "Transport" | "Timeout" | "Status" | "Decode", detail: string, status?: number): Answer => (method) =>
-  Effect.fail(new HttpError({ reason, method, detail, ...(status === undefined ? {} : { status }) }))
-
-/** A transport that gives `answers` in order (the last one repeats) and records what was sent. */
-const scripted = (answers: ReadonlyArray<Answer>, options: Bitrix.ServiceOptions = {}) => {
-  const sent: Array<{ readonly method: string; readonly params: unknown }> = []
-  const transport = Layer.succeed(
-    Transport.Transport,
-    Transport.Transport.of({
-      send: (method, params) =>
-        Effect.suspend(() => {
-          const answer = answers[Math.min(sent.length, answers.length - 1)]!
-          sent.push({ method, params })
-          return answer(method, params)
-        })
-    })
-  )
-  return { sent, layer: Layer.merge(Bitrix.layerServices({ limits: "off", ...options }), transport) }
-}
-
-/** Runs `program` while moving the TestClock forward until it ends. */
-const withClock = <A, E, R>(program: Effect.Effect<A, E, R>) =>
-  Effect.gen(function* () {
-    const fiber = yield* Effect.fork(program)
-    for (;;) {
-      const done = yield* Fiber.poll(fiber)
-      if (Option.isSome(done)) return yield* done.value
-      yield* TestClock.adjust("1 second")
-    }
-  })
+import { apiError, httpError, ok, scripted, withClock } from "./support/scripted.js"
 
 const fast = Schedule.spaced("1 second").pipe(Schedule.intersect(Schedule.recurs(5)))
 

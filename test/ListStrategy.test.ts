@@ -4,6 +4,7 @@ import * as Bitrix from "../src/Bitrix.js"
 import type { LimitNumbers } from "../src/BitrixConfig.js"
 import * as ListStrategy from "../src/ListStrategy.js"
 import * as ProgressReporter from "../src/ProgressReporter.js"
+import { ok, scripted, withClock } from "./support/scripted.js"
 import * as FakePortal from "../src/testing/FakePortal.js"
 import type { FakePortalOptions } from "../src/testing/Options.js"
 
@@ -307,4 +308,19 @@ describe("streaming", () => {
       expect(Chunk.size(chunk)).toBe(51)
     }).pipe(Effect.provide(testLayer({ seed: { "crm.deal": 3000 } })))
   )
+})
+
+describe("keyset paging on a method that ignores the ID filter", () => {
+  it.effect("fails with the reason instead of walking the same page forever", () => {
+    // an unknown method that does not know `>ID`: every page is the first one
+    const firstPage = Array.from({ length: 50 }, (_, index) => ({ ID: String(index + 1) }))
+    const { layer, sent } = scripted([ok(firstPage)])
+    return Effect.gen(function* () {
+      const error = yield* Effect.flip(withClock(Bitrix.getAll("vendor.thing.list", {}, { strategy: "keyset" })))
+      expect(error._tag).toBe("HttpError")
+      expect(String(error)).toContain('ignored the keyset filter >ID=50')
+      expect(String(error)).toContain('strategy "offset"')
+      expect(sent.length).toBe(2)
+    }).pipe(Effect.provide(layer))
+  })
 })
