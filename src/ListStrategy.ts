@@ -398,7 +398,8 @@ export const planRanges = (input: RangePlanInput): RangePlan => {
     return { ranges, requestsPerRange, pagesPerRequest, estimatedSeconds: Math.max(critical, bucketSeconds + requestSeconds) }
   }
   const plans = Array.from({ length: pages }, (_, index) => evaluate(index + 1))
-  const fastest = Math.min(...plans.map((plan) => plan.estimatedSeconds))
+  // A loop, not Math.min(...plans): ten million rows are 200,000 candidates, too many arguments for a call
+  const fastest = plans.reduce((least, plan) => Math.min(least, plan.estimatedSeconds), Infinity)
   const requestsOf = (plan: RangePlan) => plan.ranges * plan.requestsPerRange
   return plans
     .filter((plan) => plan.estimatedSeconds <= fastest * 1.05 + 1e-9)

@@ -179,6 +179,12 @@ describe("planRanges: as many requests as the bucket lets start now, each as sho
     expect(narrow.pagesPerRequest).toBeLessThanOrEqual(8)
   })
 
+  it("plans ten million rows (200,000 candidate splits) without running out of call arguments", () => {
+    const huge = plan(10_000_000, 0.01, 48)
+    expect(huge.ranges * huge.requestsPerRange).toBeGreaterThanOrEqual(Math.ceil(10_000_000 / 2500))
+    expect(huge.pagesPerRequest).toBe(50)
+  })
+
   it("with the limits off, spreads to the concurrency", () => {
     const off = plan(100_000, 0.01, Infinity, Infinity, 50)
     expect(off.ranges).toBeGreaterThanOrEqual(45)
