@@ -314,15 +314,8 @@ const keysetWalk = (
  * The last page of the list (ID descending, `start: -1`, the user's select and filter): the top of the ID span,
  * the last rows of the export, and the server time of a page that did not COUNT.
  */
-const topPage = (method: string, plan: KeysetPlan) => {
-  const id = plan.info.filterIdKey
-  const filter: Record<string, unknown> = { ...plan.filter }
-  if (plan.lower !== undefined) filter[`>${id}`] = plan.lower
-  if (plan.upper !== undefined) filter[`<=${id}`] = plan.upper
-  const params = { ...plan.base, order: { [id]: "DESC" }, start: -1 }
-  // An empty filter cannot travel in a query string (PHP drops empty arrays): leave the key out
-  return page(method, Object.keys(filter).length === 0 ? params : { ...params, filter })
-}
+const topPage = (method: string, plan: KeysetPlan) =>
+  page(method, { ...keysetParams(plan, plan.lower, plan.upper), order: { [plan.info.filterIdKey]: "DESC" } })
 
 /**
  * Pages to chain in one batch for about `rows` rows: room for a quarter more (IDs are not spread evenly) and one
