@@ -108,10 +108,15 @@ export const tableRow = (result: RunResult): ReadonlyArray<string> => [
   outcome(result)
 ]
 
-const markdownTable = (rows: ReadonlyArray<ReadonlyArray<string>>) =>
+/** A Markdown table; `textColumns` are left-aligned, the others (figures) right-aligned. */
+const markdownTable = (
+  header: ReadonlyArray<string>,
+  rows: ReadonlyArray<ReadonlyArray<string>>,
+  textColumns: ReadonlyArray<number>
+) =>
   [
-    `| ${tableHeader.join(" | ")} |`,
-    `|${tableHeader.map((_, index) => (index < 2 || index === tableHeader.length - 1 ? "---" : "---:")).join("|")}|`,
+    `| ${header.join(" | ")} |`,
+    `|${header.map((_, index) => (textColumns.includes(index) ? "---" : "---:")).join("|")}|`,
     ...rows.map((row) => `| ${row.join(" | ")} |`)
   ].join("\n")
 
@@ -305,7 +310,7 @@ ${[...new Map(results.filter((result) => result.bound !== undefined).map((result
 ${scenarios
   .map((name) => {
     const runs = results.filter((result) => result.scenario === name)
-    return `### ${name}: ${runs[0]!.title}\n\n${markdownTable(runs.map(tableRow))}`
+    return `### ${name}: ${runs[0]!.title}\n\n${markdownTable(tableHeader, runs.map(tableRow), [0, 1, tableHeader.length - 1])}`
   })
   .join("\n\n")}
 
@@ -362,9 +367,7 @@ export const readmeSummary = (report: Report): string => {
     "encoding) out of the figure. The full table, the bound's arithmetic and the memory traces are in",
     "[`bench/RESULTS.md`](bench/RESULTS.md).",
     "",
-    `| ${header.join(" | ")} |`,
-    `|${header.map((_, index) => (index === 0 || index === header.length - 1 ? "---" : "---:")).join("|")}|`,
-    ...rows.map((row) => `| ${row.join(" | ")} |`)
+    markdownTable(header, rows, [0, header.length - 1])
   ].join("\n")
 }
 
