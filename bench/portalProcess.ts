@@ -4,12 +4,17 @@
  * millisecond the client loses is multiplied in portal time, so sharing a loop would charge the portal's work
  * to the client. The process stays up for the whole benchmark; every run gets a fresh engine and server.
  *
+ * The engine runs on this process's main thread; HTTP is served by a worker thread (`portalFront.ts`) that stamps
+ * each request's arrival while the engine is busy with others, so an answer is due at its arrival + simulated
+ * server time, as from a portal with many workers.
+ *
  * IPC: `start` (options, probes) → `ready`; `stats` → `stats`; `close` → `closed`; `exit`.
  */
 import { writeFileSync } from "node:fs"
-import { FakePortal, FakePortalHttp } from "../src/testing/index.js"
+import { Worker } from "node:worker_threads"
+import { FakePortal } from "../src/testing/index.js"
 import type { FakePortalOptions, PortalStats } from "../src/testing/index.js"
-import type { ChildMessage, ParentMessage, Probes } from "./portalProtocol.js"
+import type { ChildMessage, FrontIn, FrontOut, FrontOutcome, FrontRequest, ParentMessage, Probes } from "./portalProtocol.js"
 
 type Engine = InstanceType<typeof FakePortal.PortalEngine>
 
@@ -51,6 +56,39 @@ const send = (message: ChildMessage): void => {
 
 let current: { readonly close: () => Promise<void>; readonly stats: () => PortalStats } | undefined
 
+/**
+ * The HTTP front, loaded once for the whole benchmark. A worker does not inherit tsx's loader on Node 20, so a
+ * two-line module registers it in the worker and then imports the TypeScript.
+ */
+const frontUrl = new URL("./portalFront.ts", import.meta.url).href
+const front = new Worker(
+  new URL(`data:text/javascript,${encodeURIComponent(`import { register } from ${JSON.stringify(import.meta.resolve("tsx/esm/api"))}; register(); await import(${JSON.stringify(frontUrl)})`)}`)
+)
+const toFront = (message: FrontIn) => front.postMessage(message)
+/** The engine of the running portal; requests that reach the front between runs are answered by nobody. */
+let handleRequest: ((request: FrontRequest, arrivedMs: number) => FrontOutcome) | undefined
+const frontWaiters: Array<(message: FrontOut) => boolean> = []
+front.on("message", (message: FrontOut) => {
+  if (message.type === "request") {
+    if (handleRequest !== undefined) toFront({ type: "outcome", id: message.id, outcome: handleRequest(message.request, message.arrivedMs) })
+    return
+  }
+  const index = frontWaiters.findIndex((waiter) => waiter(message))
+  if (index >= 0) frontWaiters.splice(index, 1)
+})
+front.on("error", (error) => {
+  send({ type: "failed", error: describe(error) })
+})
+const frontReply = <T extends FrontOut["type"]>(message: FrontIn, type: T): Promise<Extract<FrontOut, { type: T }>> =>
+  new Promise((resolve) => {
+    frontWaiters.push((reply) => {
+      if (reply.type !== type) return false
+      resolve(reply as Extract<FrontOut, { type: T }>)
+      return true
+    })
+    toFront(message)
+  })
+
 const start = async (options: FakePortalOptions, probes: Probes) => {
   if (current !== undefined) throw new Error("a portal is already running in this child")
   // The engine's portal clock is anchored at this real instant; the client's scaled clock uses the same anchor
@@ -61,31 +99,27 @@ const start = async (options: FakePortalOptions, probes: Probes) => {
   // BENCH_PORTAL_TRACE=<file>: every request's arrival (portal seconds), method and status, written at close
   const tracePath = process.env["BENCH_PORTAL_TRACE"]
   const trace: Array<string> = []
-  const served: FakePortalHttp.Engine =
+  handleRequest =
     tracePath === undefined
-      ? engine
-      : {
-          webhookPath: engine.webhookPath,
-          oauth: engine.oauth,
-          stats: (realNowMs) => engine.stats(realNowMs),
-          handle: (request, realNowMs) => {
-            const outcome = engine.handle(request, realNowMs)
-            const status = outcome._tag === "Response" ? outcome.status : outcome._tag
-            trace.push(`${((engine.portalNowMs(realNowMs) - anchorMs) / 1000).toFixed(4)}\t${request.url.split("/").at(-1)}\t${status}`)
-            return outcome
-          }
+      ? (request, arrivedMs) => engine.handle(request, arrivedMs)
+      : (request, arrivedMs) => {
+          const outcome = engine.handle(request, arrivedMs)
+          const status = outcome._tag === "Response" ? outcome.status : outcome._tag
+          trace.push(`${((engine.portalNowMs(arrivedMs) - anchorMs) / 1000).toFixed(4)}\t${request.url.split("/").at(-1)}\t${status}`)
+          return outcome
         }
-  const server = await FakePortalHttp.serve(served, { port: 0 })
+  const { url } = await frontReply({ type: "serve", webhookPath: engine.webhookPath }, "listening")
   current = {
     close: async () => {
-      await server.close()
+      await frontReply({ type: "close" }, "closed")
+      handleRequest = undefined
       if (tracePath !== undefined) writeFileSync(tracePath, trace.join("\n") + "\n")
     },
     stats: () => engine.stats(Date.now())
   }
   send({
     type: "ready",
-    webhookUrl: server.url + engine.webhookPath,
+    webhookUrl: url + engine.webhookPath,
     anchorMs,
     seedMs,
     rowsServedBaseline: engine.stats(Date.now()).rowsServed,

@@ -2,7 +2,7 @@
  * The IPC messages between the benchmark runner and its portal child process (`portalProcess.ts`). The child
  * lives for the whole benchmark (loading the library takes seconds) and starts a fresh portal for every run.
  */
-import type { FakePortalOptions, PortalStats } from "../src/testing/index.js"
+import type { FakePortalHttp, FakePortalOptions, PortalStats } from "../src/testing/index.js"
 
 /** Facts the runner needs from the seeded tables before a run, read without touching limits or counters. */
 export interface Probes {
@@ -38,3 +38,19 @@ export type ChildMessage =
   | { readonly type: "stats"; readonly stats: PortalStats; readonly rssBytes: number }
   | { readonly type: "closed" }
   | { readonly type: "failed"; readonly error: string }
+
+/** A request as the HTTP front hands it to the engine, and the engine's answer. */
+export type FrontRequest = Parameters<FakePortalHttp.Engine["handle"]>[0]
+export type FrontOutcome = Exclude<ReturnType<FakePortalHttp.Engine["handle"]>, PromiseLike<unknown>>
+
+/** Portal process's main thread (the engine) → its HTTP front (`portalFront.ts`, a worker thread). */
+export type FrontIn =
+  | { readonly type: "serve"; readonly webhookPath: string }
+  | { readonly type: "outcome"; readonly id: number; readonly outcome: FrontOutcome }
+  | { readonly type: "close" }
+
+/** HTTP front → main thread. */
+export type FrontOut =
+  | { readonly type: "listening"; readonly url: string }
+  | { readonly type: "request"; readonly id: number; readonly request: FrontRequest; readonly arrivedMs: number }
+  | { readonly type: "closed" }

@@ -232,6 +232,11 @@ Written by \`npm run bench\` (bench/run.ts); do not edit by hand.
 
 Every run gets a fresh fake portal (\`src/testing\`) served over HTTP on 127.0.0.1 in a child process of its own
 (bench/portalProcess.ts), so the portal's row generation and JSON encoding never run on the client's event loop.
+In that process the engine has the main thread and HTTP a worker thread of its own (bench/portalFront.ts), which
+stamps every request's arrival while the engine works on others; an answer goes out at arrival + its simulated
+server time, or when the engine has built it if that is later. A cloud portal serves concurrent requests on many
+workers: with the engine and the sockets on one thread, 45 wide batches sent together were read one after another
+as the engine finished each, and the last answer came 5 s after the first (against 26 s modelled for each).
 The portal has the standard limits (bucket ${l.poolSize}, drain ${l.requestsPerSecond}/s, ${l.operatingLimitSeconds} s of operating time per method per
 ${l.operatingWindowSeconds} s) and the default cost model (base ${c.baseMs} ms a call, ${c.narrowRowMs} ms a narrow row, ${c.wideRowMs} ms a wide row,
 COUNT ${c.countRowMs} ms per table row and offset scan ${c.offsetRowMs} ms per skipped row on \`start >= 0\` pages, add ${c.baseMs}+${c.writeMs} ms,

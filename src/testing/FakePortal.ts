@@ -75,8 +75,8 @@ export interface Service {
   /** The engine itself, for tests that inspect it directly. */
   readonly engine: PortalEngine
   /**
-   * Answers one request after the simulated server time (a `Clock` sleep, so `TestClock` drives it); a dropped
-   * connection fails with `PortalDropped`, a hung one never completes.
+   * Answers one request after the simulated server time, counted from its arrival (a `Clock` sleep, so `TestClock`
+   * drives it); a dropped connection fails with `PortalDropped`, a hung one never completes.
    */
   readonly handle: (request: PortalRequest) => Effect.Effect<PortalResponse, PortalDropped>
   /** The counters, with portal time read from the `Clock`. */
@@ -102,15 +102,20 @@ export class FakePortal extends Context.Tag("effect-bitrix24/testing/FakePortal"
 export const fromEngine = (engine: PortalEngine, origin: string = baseUrl): Effect.Effect<Service> =>
   Effect.sync(() => {
     const handle = (request: PortalRequest): Effect.Effect<PortalResponse, PortalDropped> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const outcome = engine.handle(request, now)
+      Effect.gen(function* () {
+        const arrivedMs = yield* Clock.currentTimeMillis
+        const outcome = engine.handle(request, arrivedMs)
+        // The engine's own work is part of the simulated server time (as over HTTP); under TestClock it is none
+        const spentMs = Math.max(0, (yield* Clock.currentTimeMillis) - arrivedMs)
         switch (outcome._tag) {
           case "Hang":
-            return Effect.never
+            return yield* Effect.never
           case "Drop":
-            return Effect.zipRight(sleepMs(outcome.delayMs), Effect.fail(new PortalDropped({ url: request.url })))
+            yield* sleepMs(outcome.delayMs - spentMs)
+            return yield* Effect.fail(new PortalDropped({ url: request.url }))
           case "Response":
-            return Effect.as(sleepMs(outcome.delayMs), { status: outcome.status, headers: outcome.headers, body: outcome.body })
+            yield* sleepMs(outcome.delayMs - spentMs)
+            return { status: outcome.status, headers: outcome.headers, body: outcome.body }
         }
       })
     return {

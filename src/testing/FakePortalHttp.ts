@@ -3,7 +3,8 @@
  * timeouts, body decoding) runs exactly as against a cloud portal.
  *
  * The server is a thin shell over the protocol engine: it turns each request into a `PortalRequest`, asks the
- * engine what to do, waits the simulated server time, then answers, drops the connection, or never answers.
+ * engine what to do, waits out the simulated server time (counted from the request's arrival), then answers, drops
+ * the connection, or never answers.
  *
  * @since 0.1.0
  */
@@ -22,7 +23,11 @@ import type { FakePortalOptions } from "./Options.js"
  * @category Models
  */
 export interface Engine {
-  readonly handle: (request: PortalRequest, realNowMs: number) => PortalOutcome
+  /**
+   * What to do with a request that arrived at `realNowMs`. It may answer later (a promise): an engine that runs on
+   * another thread leaves this one free to stamp every arrival while it works.
+   */
+  readonly handle: (request: PortalRequest, realNowMs: number) => PortalOutcome | PromiseLike<PortalOutcome>
   /** Counters, with portal time measured up to `realNowMs`. */
   readonly stats: (realNowMs?: number) => PortalStats
   /** e.g. `/rest/1/<code>/`. */
@@ -114,10 +119,17 @@ export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Serve
     timers.add(timer)
   }
 
-  const answer = (request: Http.IncomingMessage, response: Http.ServerResponse, outcome: PortalOutcome): void => {
+  /**
+   * Answers `delayMs` after the request arrived: the engine's own work (building and encoding the answer) is part
+   * of the simulated server time, not added to it. A cloud portal serves concurrent requests on many workers; this
+   * process has one thread, so a burst of heavy answers would otherwise queue each one behind the encoding of all
+   * the others and every concurrent answer would come late by their total.
+   */
+  const answer = (request: Http.IncomingMessage, response: Http.ServerResponse, outcome: PortalOutcome, arrivedMs: number): void => {
+    const spentMs = Math.max(0, now() - arrivedMs)
     switch (outcome._tag) {
       case "Response":
-        later(outcome.delayMs, () => {
+        later(outcome.delayMs - spentMs, () => {
           if (response.destroyed || response.writableEnded) return
           const body = Buffer.from(outcome.body, "utf8")
           response.writeHead(outcome.status, { ...outcome.headers, "content-length": String(body.byteLength) })
@@ -126,7 +138,7 @@ export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Serve
         return
       case "Drop":
         // The portal ran the request (for writes) but the client never hears back: close the TCP connection.
-        later(outcome.delayMs, () => request.socket.destroy())
+        later(outcome.delayMs - spentMs, () => request.socket.destroy())
         return
       case "Hang":
         // No answer ever; `close()` destroys the socket so test runs still end.
@@ -138,6 +150,7 @@ export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Serve
     const chunks: Array<Buffer> = []
     request.on("data", (chunk: Buffer) => chunks.push(chunk))
     request.on("end", () => {
+      const arrivedMs = now()
       const portalRequest: PortalRequest = {
         httpMethod: request.method ?? "GET",
         url: request.url ?? "/",
@@ -145,13 +158,24 @@ export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Serve
         body: Buffer.concat(chunks).toString("utf8"),
         ...(request.socket.remoteAddress !== undefined ? { clientIp: request.socket.remoteAddress } : {})
       }
-      let outcome: PortalOutcome
-      try {
-        outcome = engine.handle(portalRequest, now())
-      } catch (error) {
-        outcome = engineFailure(error)
-      }
-      answer(request, response, outcome)
+      // Handled on the next turn of the event loop, so every request that arrived together is stamped with its own
+      // arrival time before any of them is worked on
+      setImmediate(() => {
+        let outcome: PortalOutcome | PromiseLike<PortalOutcome>
+        try {
+          outcome = engine.handle(portalRequest, arrivedMs)
+        } catch (error) {
+          outcome = engineFailure(error)
+        }
+        if ("then" in outcome) {
+          outcome.then(
+            (settled) => answer(request, response, settled, arrivedMs),
+            (error: unknown) => answer(request, response, engineFailure(error), arrivedMs)
+          )
+        } else {
+          answer(request, response, outcome, arrivedMs)
+        }
+      })
     })
   })
   // A burst of concurrent clients (the 503 demonstration) must not be refused by the listen backlog.

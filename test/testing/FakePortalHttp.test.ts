@@ -419,3 +419,30 @@ describe("FakePortalHttp.layer", () => {
       expect(error.message).toMatch(/EADDRINUSE/)
     }))
 })
+
+describe("FakePortalHttp.serve", () => {
+  it("counts the simulated server time from the request's arrival: the engine's own work is part of it", async () => {
+    // A clock that moves only while the engine works: the engine takes 60 s of it to build an answer whose
+    // simulated server time is 60 s, so the answer is due the moment it is built (not 60 s later)
+    let clockMs = 1_000_000
+    const handledAt: Array<number> = []
+    const engine: FakePortalHttp.Engine = {
+      handle: (_request, realNowMs) => {
+        handledAt.push(realNowMs)
+        clockMs += 60_000
+        return { _tag: "Response", status: 200, headers: { "content-type": "application/json" }, body: '{"result":true}', delayMs: 60_000 }
+      },
+      stats: () => new FakePortal.PortalEngine({}, 0).stats(0),
+      webhookPath: "/rest/1/x/"
+    }
+    const server = await FakePortalHttp.serve(engine, { now: () => clockMs })
+    try {
+      const reply = await fetch(`${server.url}/rest/1/x/user.current`).then(read)
+      expect(reply.json).toEqual({ result: true })
+      // The engine saw the arrival time, before its own work
+      expect(handledAt).toEqual([1_000_000])
+    } finally {
+      await server.close()
+    }
+  }, 10_000)
+})
