@@ -7,13 +7,13 @@
  * - `keyset`: one page a request: `order ID ASC`, `filter >ID` the last ID seen, `start: -1`.
  * - `keysetBatch`: 50 keyset pages chained inside one batch by `$result[prev][…][49][ID]`: 2,500 rows a request.
  * - `ranges`: the ID span split into disjoint ranges, each walked by `keysetBatch`, in parallel.
- * - `auto` (default): `ranges` or `keysetBatch` when keyset is possible (ID order), else `offset`. The first page
- *   (counted: the export's one COUNT) and the last page (ID descending) go out together; the rows between them are
- *   split by `planRanges` into as many requests as the bucket allows now, each as short as that allows.
+ * - `auto` (default): `ranges` or `keysetBatch` when keyset is possible (ID order), else `offset`. The first page,
+ *   the last page (ID descending) and the COUNT go out together; the rows between the end pages are split by
+ *   `planRanges` into as many requests as the bucket allows now, each as short as that allows.
  *
  * @since 0.1.0
  */
-import { Chunk, Effect, Either, Metric, Option, Stream } from "effect"
+import { Chunk, Duration, Effect, Either, Fiber, Metric, Option, Stream } from "effect"
 import * as BatchPlanner from "./BatchPlanner.js"
 import {
   BitrixApiError,
@@ -414,14 +414,19 @@ export const splitRanges = (low: number, high: number, count: number): ReadonlyA
 /** A page of unknown cost is taken for a narrow one of the default cost model (5 ms + 50 × 0.1 ms). */
 const unknownPageSeconds = 0.01
 
+/** The server time of a page, from its `time` block. */
+const pageSecondsOf = (time: Envelope.TimeBlock | undefined): number => {
+  const seconds = time?.processing ?? time?.duration ?? unknownPageSeconds
+  return seconds > 0 ? seconds : unknownPageSeconds
+}
+
 /** The split of `rows` rows, from the server time one page took and the room the limiter has now. */
 const planSplit = (time: Envelope.TimeBlock | undefined, rows: number, concurrency: number) =>
   Effect.gen(function* () {
     const capacity = yield* (yield* RateLimiter).capacity
-    const pageSeconds = time?.processing ?? time?.duration ?? unknownPageSeconds
     return planRanges({
       rows,
-      pageSeconds: pageSeconds > 0 ? pageSeconds : unknownPageSeconds,
+      pageSeconds: pageSecondsOf(time),
       freeStarts: capacity.freeStarts,
       requestsPerSecond: capacity.requestsPerSecond,
       concurrency: Math.min(concurrency, capacity.concurrencyCeiling)
@@ -445,6 +450,121 @@ const rangesStream = (
     ),
     Stream.flattenChunks
   )
+
+/**
+ * The rows between the two end pages of a list, estimated from the ID gaps inside those pages (the IDs of each
+ * page in ascending order), with the relative standard error of that estimate. Used to split the export without
+ * waiting for a COUNT, which costs server time in proportion to the whole table, not to the rows exported.
+ *
+ * @since 0.1.0
+ * @category Planning
+ */
+export const estimateRows = (
+  pages: ReadonlyArray<ReadonlyArray<number>>,
+  span: { readonly from: number; readonly to: number }
+): { readonly rows: number; readonly relativeError: number } => {
+  const gaps: Array<number> = []
+  for (const ids of pages) for (let index = 1; index < ids.length; index++) gaps.push(ids[index]! - ids[index - 1]!)
+  const width = Math.max(0, span.to - span.from + 1)
+  if (gaps.length < 2) return { rows: width, relativeError: 1 }
+  const mean = gaps.reduce((sum, gap) => sum + gap, 0) / gaps.length
+  const variance = gaps.reduce((sum, gap) => sum + (gap - mean) ** 2, 0) / (gaps.length - 1)
+  return { rows: width / Math.max(1, mean), relativeError: Math.sqrt(variance) / Math.max(1, mean) / Math.sqrt(gaps.length) }
+}
+
+/**
+ * `ranges` (and `auto` without a limit). Three requests go out together: the first page and the last page (ID
+ * descending), both `start: -1`, and the COUNT (`start: 0`, the ID alone), which only the progress total needs
+ * (with fewer than three free starts in the bucket, the first page is counted instead).
+ * The end pages give the span, the rows at both ends (the ranges walk only the IDs between them), the server time
+ * of a page, and an estimate of the rows between. The split waits for the COUNT only as long as the estimate's
+ * uncertainty would cost in longer chains: on a small table the COUNT is as quick as a page and makes the chains
+ * exact; on a large one (a filter over a million rows) it takes longer than the whole export, which goes ahead.
+ */
+const rangesExport = (method: string, keyset: KeysetPlan, options: { readonly concurrency: number; readonly auto: boolean }) =>
+  Effect.gen(function* () {
+    const progress = yield* ProgressReporter
+    const firstParams = keysetParams(keyset, keyset.lower, keyset.upper)
+    // With the bucket drained every request waits its turn, and a third one would delay the walk by a turn more
+    // than the COUNT costs: the first page is counted instead
+    const separateCount = (yield* (yield* RateLimiter).capacity).freeStarts >= 3
+    const counting = separateCount
+      ? yield* page(method, { ...firstParams, select: [keyset.info.rowIdKey], start: 0 }).pipe(
+          Effect.flatMap(({ total }) =>
+            total === undefined ? Effect.succeed(undefined) : Effect.as(progress.setTotal(method, total), total)
+          ),
+          Effect.catchAll((error) =>
+            Effect.as(Effect.logDebug(`list ${method}: the COUNT for the progress total failed: ${error.message}`), undefined)
+          ),
+          Effect.forkScoped
+        )
+      : undefined
+    const [first, top] = yield* Effect.all([page(method, separateCount ? firstParams : { ...firstParams, start: 0 }), topPage(method, keyset)], {
+      concurrency: 2
+    })
+    if (!separateCount && first.total !== undefined) yield* progress.setTotal(method, first.total)
+    const head = Stream.fromIterable(first.rows)
+    const headIds: Array<number> = []
+    for (const row of first.rows) headIds.push(yield* rowIdNumber(method, keyset.info, row))
+    const lastId = headIds.at(-1)
+    const tail: Array<Row> = []
+    const topIds: Array<number> = []
+    for (const row of [...top.rows].reverse()) {
+      const id = yield* rowIdNumber(method, keyset.info, row)
+      topIds.push(id)
+      if (lastId !== undefined && id > lastId) tail.push(row)
+    }
+    const lowestTopId = topIds[0] ?? Infinity
+    const alone = options.auto ? ("keysetBatch" as const) : ("ranges" as const)
+    if (first.rows.length < pageSize || lastId === undefined) {
+      // The first page holds the whole list
+      yield* progress.setTotal(method, first.rows.length)
+      return { chosen: alone, body: head }
+    }
+    if (top.rows.length < pageSize || lowestTopId <= lastId + 1) {
+      // The two pages meet: every row after the first page is in the last one
+      yield* progress.setTotal(method, first.rows.length + tail.length)
+      return { chosen: alone, body: Stream.concat(head, Stream.fromIterable(tail)) }
+    }
+    const upper = lowestTopId - 1
+    const estimate = estimateRows([headIds, topIds], { from: lastId + 1, to: upper })
+    // Plans for two standard errors fewer and more rows; the cautious one never goes past what the free starts
+    // carry in full chains when the estimate fits in them (more rows than that would not fit whatever the count)
+    const margin = 2 * estimate.relativeError
+    const fitsNow = (yield* (yield* RateLimiter).capacity).freeStarts * rowsPerRequestTarget
+    const hopeful = yield* planSplit(top.time, estimate.rows * Math.max(0, 1 - margin), options.concurrency)
+    const cautious = yield* planSplit(
+      top.time,
+      Math.min(estimate.rows * (1 + margin), Math.max(estimate.rows, fitsNow)),
+      options.concurrency
+    )
+    // The most the COUNT can save: the split waits for it no longer than that
+    const patience = cautious.estimatedSeconds - hopeful.estimatedSeconds
+    const total =
+      counting === undefined
+        ? first.total
+        : patience > 0
+          ? Option.getOrUndefined(yield* Effect.timeoutOption(Fiber.join(counting), Duration.seconds(patience)))
+          : undefined
+    const split = total === undefined ? cautious : yield* planSplit(top.time, Math.max(0, total - first.rows.length - tail.length), options.concurrency)
+    yield* Effect.logDebug(`list ${method}: about ${Math.round(estimate.rows)} rows between the first and the last page`).pipe(
+      Effect.annotateLogs({
+        counted: total ?? "not waited for",
+        ranges: split.ranges,
+        pagesPerRequest: split.pagesPerRequest,
+        estimatedSeconds: split.estimatedSeconds
+      })
+    )
+    // One chained walk is as fast as any split the limits allow now: ranges would only add requests
+    const middle =
+      options.auto && split.ranges === 1
+        ? keysetWalk(method, keyset, { cursor: lastId, upper, pagesPerRequest: split.pagesPerRequest })
+        : rangesStream(method, keyset, { low: lastId + 1, high: upper, split, concurrency: options.concurrency })
+    return {
+      chosen: options.auto && split.ranges === 1 ? ("keysetBatch" as const) : ("ranges" as const),
+      body: Stream.concat(Stream.concat(head, middle), Stream.fromIterable(tail))
+    }
+  })
 
 /**
  * `offset`: the first page, then the remaining `start` pages as batches of 50 commands, `concurrency` batches
@@ -552,7 +672,7 @@ const checkOptions = (options: Options) =>
  * @category Streams
  */
 export const stream = (method: string, params: Params = {}, options: Options = {}): Stream.Stream<Row, ListError, Services> =>
-  Stream.unwrap(
+  Stream.unwrapScoped(
     Effect.gen(function* () {
       yield* Validate.method(method)
       yield* checkOptions(options)
@@ -597,52 +717,9 @@ export const stream = (method: string, params: Params = {}, options: Options = {
           chosen = "keysetBatch"
           body = keysetWalk(method, keyset, { cursor: keyset.lower, upper: keyset.upper, pagesPerRequest: commandsPerBatch, ...(limit === undefined ? {} : { maxRows: limit }) })
         } else {
-          // ranges, or auto without a limit. Two pages go out together: the first page counted (`start: 0`, the only
-          // COUNT of the export: the exact size, for the split and the progress total) and the last page (ID
-          // descending, `start: -1`), which gives the top of the span and the server time of a page without a
-          // COUNT. Their rows are part of the export: the ranges walk only the IDs between them.
-          const [first, top] = yield* Effect.all(
-            [page(method, { ...keysetParams(keyset, keyset.lower, keyset.upper), start: 0 }), topPage(method, keyset)],
-            { concurrency: 2 }
-          )
-          const total = first.total ?? first.rows.length
-          yield* progress.setTotal(method, total)
-          const head = Stream.fromIterable(first.rows)
-          const lastRow = first.rows.at(-1)
-          const lastId = lastRow === undefined ? undefined : yield* rowIdNumber(method, keyset.info, lastRow)
-          const tail: Array<Row> = []
-          let lowestTopId = Infinity
-          for (const row of [...top.rows].reverse()) {
-            const id = yield* rowIdNumber(method, keyset.info, row)
-            lowestTopId = Math.min(lowestTopId, id)
-            if (lastId !== undefined && id > lastId) tail.push(row)
-          }
-          if (first.rows.length < pageSize || lastId === undefined) {
-            // The first page holds the whole list
-            chosen = strategy === "auto" ? "keysetBatch" : "ranges"
-            body = head
-          } else if (top.rows.length < pageSize || lowestTopId <= lastId + 1) {
-            // The two pages meet: every row after the first page is in the last one
-            chosen = strategy === "auto" ? "keysetBatch" : "ranges"
-            body = Stream.concat(head, Stream.fromIterable(tail))
-          } else {
-            const between = Math.max(0, total - first.rows.length - tail.length)
-            const split = yield* planSplit(top.time, between, concurrency)
-            yield* Effect.logDebug(`list ${method}: ${between} rows between the first and the last page`).pipe(
-              Effect.annotateLogs({ ranges: split.ranges, pagesPerRequest: split.pagesPerRequest, estimatedSeconds: split.estimatedSeconds })
-            )
-            const upper = lowestTopId - 1
-            let middle: Stream.Stream<Row, ListError, Services>
-            if (strategy === "auto" && split.ranges === 1) {
-              // One chained walk is as fast as any split the limits allow now: ranges would only add requests
-              chosen = "keysetBatch"
-              middle = keysetWalk(method, keyset, { cursor: lastId, upper, pagesPerRequest: split.pagesPerRequest })
-            } else {
-              chosen = "ranges"
-              middle = rangesStream(method, keyset, { low: lastId + 1, high: upper, split, concurrency })
-            }
-            body = Stream.concat(Stream.concat(head, middle), Stream.fromIterable(tail))
-          }
+          const split = yield* rangesExport(method, keyset, { concurrency, auto: strategy === "auto" })
+          chosen = split.chosen
+          body = split.body
         }
       }
       yield* Effect.logDebug(`list ${method}: strategy ${chosen} (asked ${strategy})`)
