@@ -42,6 +42,9 @@ export interface Bound {
   readonly fewestRequests: number
   readonly fewestLeakySeconds: number
   readonly fewestBilledSeconds: number
+  /** The issue's formula taken at the fewest requests: max(leaky(R), critical(R), operating(S(R))). */
+  readonly fewestCriticalSeconds: number
+  readonly atFewestSeconds: number
 }
 
 /** Keyset pages of a list export: `rows` rows, narrow or wide. */
@@ -80,6 +83,8 @@ const operating = (limits: LimitNumbers, seconds: number) =>
 /** The lower bound of `work` (see the module comment). */
 export const lowerBound = (cost: CostNumbers, limits: LimitNumbers, work: Work): Bound => {
   const fewest = Math.ceil(work.units / commandsPerBatch)
+  const fewestCriticalSeconds = requestMs(cost, work, Math.ceil(work.units / fewest)) / 1000
+  const atFewestSeconds = Math.max(leaky(limits, fewest), fewestCriticalSeconds, operating(limits, billed(work, fewest)))
   let best: Bound | undefined
   for (let requests = fewest; requests <= work.units; requests++) {
     const leakySeconds = leaky(limits, requests)
@@ -98,7 +103,9 @@ export const lowerBound = (cost: CostNumbers, limits: LimitNumbers, work: Work):
         billedSeconds,
         fewestRequests: fewest,
         fewestLeakySeconds: leaky(limits, fewest),
-        fewestBilledSeconds: billed(work, fewest)
+        fewestBilledSeconds: billed(work, fewest),
+        fewestCriticalSeconds,
+        atFewestSeconds
       }
     }
   }
