@@ -61,9 +61,12 @@ let current: { readonly close: () => Promise<void>; readonly stats: () => Portal
  * two-line module registers it in the worker and then imports the TypeScript.
  */
 const frontUrl = new URL("./portalFront.ts", import.meta.url).href
-const front = new Worker(
-  new URL(`data:text/javascript,${encodeURIComponent(`import { register } from ${JSON.stringify(import.meta.resolve("tsx/esm/api"))}; register(); await import(${JSON.stringify(frontUrl)})`)}`)
-)
+const frontLoader = [
+  `import { register } from ${JSON.stringify(import.meta.resolve("tsx/esm/api"))}`,
+  "register()",
+  `await import(${JSON.stringify(frontUrl)})`
+].join("; ")
+const front = new Worker(new URL(`data:text/javascript,${encodeURIComponent(frontLoader)}`))
 const toFront = (message: FrontIn) => front.postMessage(message)
 /** The engine of the running portal; requests that reach the front between runs are answered by nobody. */
 let handleRequest: ((request: FrontRequest, arrivedMs: number) => FrontOutcome) | undefined

@@ -477,9 +477,10 @@ export const estimateRows = (
  * descending), both `start: -1`, and the COUNT (`start: 0`, the ID alone), which only the progress total needs
  * (with fewer than three free starts in the bucket, the first page is counted instead).
  * The end pages give the span, the rows at both ends (the ranges walk only the IDs between them), the server time
- * of a page, and an estimate of the rows between. The split waits for the COUNT only as long as the estimate's
- * uncertainty would cost in longer chains: on a small table the COUNT is as quick as a page and makes the chains
- * exact; on a large one (a filter over a million rows) it takes longer than the whole export, which goes ahead.
+ * of a page, and an estimate of the rows between. The split waits for the COUNT no longer than the COUNT could save
+ * (the plan for the estimate's high end against the plan for its low end): on a small table the COUNT is as quick
+ * as a page and makes the chains exact; a small filtered export from a large table goes ahead without it; an
+ * export near what the free starts carry waits, since a wrong guess there costs bucket turns of half a second.
  */
 const rangesExport = (method: string, keyset: KeysetPlan, options: { readonly concurrency: number; readonly auto: boolean }) =>
   Effect.gen(function* () {
@@ -499,9 +500,10 @@ const rangesExport = (method: string, keyset: KeysetPlan, options: { readonly co
           Effect.forkScoped
         )
       : undefined
-    const [first, top] = yield* Effect.all([page(method, separateCount ? firstParams : { ...firstParams, start: 0 }), topPage(method, keyset)], {
-      concurrency: 2
-    })
+    const [first, top] = yield* Effect.all(
+      [page(method, separateCount ? firstParams : { ...firstParams, start: 0 }), topPage(method, keyset)],
+      { concurrency: 2 }
+    )
     if (!separateCount && first.total !== undefined) yield* progress.setTotal(method, first.total)
     const head = Stream.fromIterable(first.rows)
     const headIds: Array<number> = []
@@ -546,7 +548,10 @@ const rangesExport = (method: string, keyset: KeysetPlan, options: { readonly co
         : patience > 0
           ? Option.getOrUndefined(yield* Effect.timeoutOption(Fiber.join(counting), Duration.seconds(patience)))
           : undefined
-    const split = total === undefined ? cautious : yield* planSplit(top.time, Math.max(0, total - first.rows.length - tail.length), options.concurrency)
+    const split =
+      total === undefined
+        ? cautious
+        : yield* planSplit(top.time, Math.max(0, total - first.rows.length - tail.length), options.concurrency)
     yield* Effect.logDebug(`list ${method}: about ${Math.round(estimate.rows)} rows between the first and the last page`).pipe(
       Effect.annotateLogs({
         counted: total ?? "not waited for",

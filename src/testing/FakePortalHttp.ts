@@ -121,9 +121,9 @@ export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Serve
 
   /**
    * Answers `delayMs` after the request arrived: the engine's own work (building and encoding the answer) is part
-   * of the simulated server time, not added to it. A cloud portal serves concurrent requests on many workers; this
-   * process has one thread, so a burst of heavy answers would otherwise queue each one behind the encoding of all
-   * the others and every concurrent answer would come late by their total.
+   * of the simulated server time, not added to it. A cloud portal serves concurrent requests on many workers. With
+   * the engine on this thread, requests that arrive while it works are read (and stamped) only after it; an engine
+   * on another thread (`handle` answering with a promise) leaves this one free to stamp every arrival.
    */
   const answer = (request: Http.IncomingMessage, response: Http.ServerResponse, outcome: PortalOutcome, arrivedMs: number): void => {
     const spentMs = Math.max(0, now() - arrivedMs)

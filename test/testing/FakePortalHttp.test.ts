@@ -445,4 +445,36 @@ describe("FakePortalHttp.serve", () => {
       await server.close()
     }
   }, 10_000)
+
+  it("waits for an engine that answers later (another thread), still counting from the arrival", async () => {
+    let clockMs = 5_000
+    const engine: FakePortalHttp.Engine = {
+      handle: (request, realNowMs) =>
+        new Promise((resolve) =>
+          setTimeout(() => {
+            // The engine spent 30 s of the simulated time elsewhere: the answer is due now
+            clockMs += 30_000
+            resolve({
+              _tag: "Response",
+              status: 200,
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ result: { arrived: realNowMs, url: request.url } }),
+              delayMs: 30_000
+            })
+          }, 200)
+        ),
+      stats: () => new FakePortal.PortalEngine({}, 0).stats(0),
+      webhookPath: "/rest/1/x/"
+    }
+    const server = await FakePortalHttp.serve(engine, { now: () => clockMs })
+    try {
+      const replies = await Promise.all(["a", "b"].map((name) => fetch(`${server.url}/rest/1/x/${name}`).then(read)))
+      expect(replies.map((reply) => reply.json)).toEqual([
+        { result: { arrived: 5_000, url: "/rest/1/x/a" } },
+        { result: { arrived: 5_000, url: "/rest/1/x/b" } }
+      ])
+    } finally {
+      await server.close()
+    }
+  }, 10_000)
 })
