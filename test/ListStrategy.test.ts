@@ -372,8 +372,17 @@ describe("streaming", () => {
     Effect.gen(function* () {
       const first = yield* Stream.runHead(Bitrix.stream("crm.deal.list", { select: ["ID"] }))
       expect(first._tag).toBe("Some")
+      // The first row came out of the end pages' round: the walk between them never started
+      expect((yield* stats).rowsServed).toBeLessThan(3000)
       const chunk = yield* Stream.runCollect(Bitrix.stream("crm.deal.list", { select: ["ID"] }, { strategy: "keyset" }).pipe(Stream.take(51)))
       expect(Chunk.size(chunk)).toBe(51)
+      const progress = yield* ProgressReporter.makeTest
+      const rows = yield* Bitrix.getAll("crm.deal.list", { select: ["ID"] }).pipe(Effect.provide(progress.layer))
+      expect(rows.length).toBe(3000)
+      const events = yield* progress.events
+      const advanced = events.reduce((sum, event) => (event._tag === "Advance" ? sum + event.n : sum), 0)
+      expect(advanced).toBe(3000)
+      expect(events.flatMap((event) => (event._tag === "SetTotal" ? [event.total] : []))).toContain(3000)
     }).pipe(Effect.provide(testLayer({ seed: { "crm.deal": 3000 } })))
   )
 })
