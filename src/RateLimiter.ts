@@ -85,7 +85,10 @@ export interface Service {
   readonly feedback: (outcome: Outcome) => Effect.Effect<void>
   /** What the limiter did so far. */
   readonly stats: Effect.Effect<LimiterStats>
-  /** What could start right now without waiting on the bucket, so a planner can size its work to it. */
+  /**
+   * What could start right now without waiting on the bucket, so a planner can size its work to it; narrowed by the
+   * `slow` overrides in force for the calling fiber.
+   */
   readonly capacity: Effect.Effect<Capacity>
 }
 

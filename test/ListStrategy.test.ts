@@ -271,6 +271,18 @@ describe("ranges", () => {
     }).pipe(Effect.provide(limitedLayer({ "crm.deal": 2000 })))
   )
 
+  it.effect("inside slow() the split follows the slow pace: a few full chains, not a start for every range", () =>
+    Effect.gen(function* () {
+      // One request a second: 40 ranges would take 40 s to start, 8 full chained batches take 8
+      const rows = yield* onTestClock(Bitrix.slow(Bitrix.getAll("crm.deal.list", { select: ["ID", "TITLE"] }), { requestsPerSecond: 1 }))
+      expect(new Set(idsOf(rows)).size).toBe(20000)
+      const after = yield* stats
+      // the first page (counted: no third request at this pace) and the last page, then the chains
+      expect(after.requestsByMethod["crm.deal.list"]).toBe(2)
+      expect(after.httpRequests).toBeLessThanOrEqual(2 + 10)
+    }).pipe(Effect.provide(limitedLayer({ "crm.deal": 20000 })))
+  )
+
   it.effect("with the bucket drained by earlier work, the same export is chained into few requests", () =>
     Effect.gen(function* () {
       // 46 calls take nearly all the free starts (50 less the client's headroom of 2)

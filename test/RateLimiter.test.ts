@@ -64,6 +64,21 @@ describe("RateLimiter leaky bucket", () => {
     })
   )
 
+  it.effect("capacity inside slow(): its concurrency caps the flight, and a slower pacer leaves one start now", () =>
+    Effect.gen(function* () {
+      const limiter = yield* makeLimiter({ limits: RateLimiterLimits, bucketHeadroom: 2 })
+      const inside = yield* RateLimiter.slow({ maxConcurrent: 3, requestsPerSecond: 0.5 })(limiter.capacity)
+      expect(inside).toEqual({ freeStarts: 1, requestsPerSecond: 0.5, concurrencyCeiling: 3 })
+      // A pacer faster than the bucket's drain changes nothing but the concurrency
+      const faster = yield* RateLimiter.slow({ maxConcurrent: 7, requestsPerSecond: 10 })(limiter.capacity)
+      expect(faster).toEqual({ freeStarts: 48, requestsPerSecond: 2, concurrencyCeiling: 7 })
+      // Outside the override the limiter is as before
+      expect((yield* limiter.capacity).freeStarts).toBe(48)
+      const off = yield* makeLimiter({ limits: "off" })
+      expect(yield* RateLimiter.slow({ requestsPerSecond: 4 })(off.capacity)).toMatchObject({ freeStarts: 1, requestsPerSecond: 4 })
+    })
+  )
+
   const burstCase = (limits: Limits, pool: number, rate: number) =>
     Effect.gen(function* () {
       const limiter = yield* makeLimiter({ limits })

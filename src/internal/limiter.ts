@@ -329,16 +329,28 @@ export const makeService = (options: Options, store: StoreService): Effect.Effec
 
     const capacity: Effect.Effect<Capacity> = Effect.gen(function* () {
       const bucket = settings.bucket
-      if (bucket === undefined) {
-        return { freeStarts: Infinity, requestsPerSecond: Infinity, concurrencyCeiling: ceilingValue }
+      let freeStarts = Infinity
+      let requestsPerSecond = Infinity
+      let concurrencyCeiling = ceilingValue
+      if (bucket !== undefined) {
+        const nowMs = yield* Clock.currentTimeMillis
+        const level = yield* store.bucketLevel({ key: settings.key, bucket, nowMs })
+        freeStarts = Math.max(0, Math.floor(bucket.poolSize - level + 1e-6))
+        requestsPerSecond = bucket.requestsPerSecond
       }
-      const nowMs = yield* Clock.currentTimeMillis
-      const level = yield* store.bucketLevel({ key: settings.key, bucket, nowMs })
-      return {
-        freeStarts: Math.max(0, Math.floor(bucket.poolSize - level + 1e-6)),
-        requestsPerSecond: bucket.requestsPerSecond,
-        concurrencyCeiling: ceilingValue
+      // The `slow` overrides of the calling fiber narrow it: their concurrency caps the requests in flight, and a
+      // pacer slower than the bucket lets one request start now and the next ones at its own rate
+      for (const program of yield* SlowOverride) {
+        if (program.concurrency !== undefined) {
+          concurrencyCeiling = Math.min(concurrencyCeiling, program.concurrency.unsafeSnapshot().capacity)
+        }
+        const pacerRate = program.pacer === undefined ? Infinity : 1000 / program.pacer.intervalMs
+        if (pacerRate < requestsPerSecond) {
+          freeStarts = Math.min(freeStarts, 1)
+          requestsPerSecond = pacerRate
+        }
       }
+      return { freeStarts, requestsPerSecond, concurrencyCeiling }
     })
 
     return { withPermit, record, feedback, stats, capacity }
