@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Layer, Stream, TestClock } from "effect"
+import { Chunk, type Duration, Effect, Fiber, Layer, Stream, TestClock } from "effect"
 import * as Bitrix from "../src/Bitrix.js"
 import type { LimitNumbers } from "../src/BitrixConfig.js"
 import * as ListStrategy from "../src/ListStrategy.js"
@@ -23,6 +23,19 @@ const truth = (method: string, params: Record<string, unknown> = {}, key = "ID")
   Bitrix.getAll(method, params, { strategy: "keyset" }).pipe(Effect.map((rows) => idsOf(rows, key)))
 
 const strategies: ReadonlyArray<ListStrategy.Strategy> = ["auto", "offset", "keyset", "keysetBatch", "ranges"]
+
+/** The standard limits, on both the fake portal (with the default cost model) and the client. */
+const standard: LimitNumbers = { poolSize: 50, requestsPerSecond: 2, operatingLimitSeconds: 480, operatingWindowSeconds: 600 }
+const limitedLayer = (seed: Record<string, number>) =>
+  testLayer({ seed, limits: standard, costModel: "default" }, { limits: standard })
+
+/** Runs `program` to its end on the TestClock, moving time `step` at a time (at most `steps` times). */
+const runOnTestClock = <A, E, R>(program: Effect.Effect<A, E, R>, step: Duration.DurationInput, steps: number) =>
+  Effect.gen(function* () {
+    const fiber = yield* Effect.fork(program)
+    for (let index = 0; index < steps && fiber.unsafePoll() === null; index++) yield* TestClock.adjust(step)
+    return yield* Fiber.join(fiber)
+  })
 
 describe("every strategy returns every row once, in ID order", () => {
   for (const strategy of strategies) {
@@ -248,16 +261,8 @@ describe("ranges", () => {
     }).pipe(Effect.provide(testLayer({ seed: { "crm.deal": 20000 } })))
   )
 
-  const standard: LimitNumbers = { poolSize: 50, requestsPerSecond: 2, operatingLimitSeconds: 480, operatingWindowSeconds: 600 }
-  const limitedLayer = (seed: Record<string, number>) =>
-    testLayer({ seed, limits: standard, costModel: "default" }, { limits: standard })
   /** Runs `program` to its end on the TestClock, moving time a second at a time. */
-  const onTestClock = <A, E, R>(program: Effect.Effect<A, E, R>) =>
-    Effect.gen(function* () {
-      const fiber = yield* Effect.fork(program)
-      for (let second = 0; second < 600 && fiber.unsafePoll() === null; second++) yield* TestClock.adjust("1 second")
-      return yield* Fiber.join(fiber)
-    })
+  const onTestClock = <A, E, R>(program: Effect.Effect<A, E, R>) => runOnTestClock(program, "1 second", 600)
 
   it.effect("a small wide export with a full bucket is spread over many short requests, not chained in one", () =>
     Effect.gen(function* () {
@@ -320,14 +325,12 @@ describe("the size of the export without a COUNT", () => {
     expect(many.relativeError).toBeGreaterThan(0)
   })
 
-  const standard: LimitNumbers = { poolSize: 50, requestsPerSecond: 2, operatingLimitSeconds: 480, operatingWindowSeconds: 600 }
   /** Runs `program` on the TestClock in steps of 5 ms, recording the progress events. */
   const onTestClockWithProgress = <A, E, R>(program: Effect.Effect<A, E, R>) =>
     Effect.gen(function* () {
       const progress = yield* ProgressReporter.makeTest
-      const fiber = yield* Effect.fork(Effect.provide(program, progress.layer))
-      for (let step = 0; step < 20_000 && fiber.unsafePoll() === null; step++) yield* TestClock.adjust("5 millis")
-      return { result: yield* Fiber.join(fiber), events: yield* progress.events }
+      const result = yield* runOnTestClock(Effect.provide(program, progress.layer), "5 millis", 20_000)
+      return { result, events: yield* progress.events }
     })
   const counted = (events: ReadonlyArray<ProgressReporter.Event>) => events.findIndex((event) => event._tag === "SetTotal")
   const firstRows = (events: ReadonlyArray<ProgressReporter.Event>) => events.findIndex((event) => event._tag === "Advance")
@@ -350,7 +353,7 @@ describe("the size of the export without a COUNT", () => {
       expect(firstRows(events)).toBeGreaterThanOrEqual(0)
       expect(counted(events)).toBeGreaterThan(firstRows(events))
       expect(events[counted(events)]).toEqual({ _tag: "SetTotal", label: "crm.deal.list", total: size })
-    }).pipe(Effect.provide(testLayer({ seed: { "crm.deal": 120_000 }, limits: standard, costModel: "default" }, { limits: standard })))
+    }).pipe(Effect.provide(limitedLayer({ "crm.deal": 120_000 })))
   )
 
   it.effect("on a small table the COUNT is as quick as a page: the split waits for it and the total comes first", () =>
@@ -360,7 +363,7 @@ describe("the size of the export without a COUNT", () => {
       expect(counted(events)).toBeGreaterThanOrEqual(0)
       expect(counted(events)).toBeLessThan(firstRows(events))
       expect(events[counted(events)]).toEqual({ _tag: "SetTotal", label: "crm.deal.list", total: 3000 })
-    }).pipe(Effect.provide(testLayer({ seed: { "crm.deal": 3000 }, limits: standard, costModel: "default" }, { limits: standard })))
+    }).pipe(Effect.provide(limitedLayer({ "crm.deal": 3000 })))
   )
 })
 
