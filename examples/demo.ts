@@ -33,7 +33,8 @@ console.log(`fake portal: ${rows.toLocaleString("en")} deals, standard limits sp
 const standard = presets.standard
 const limits = `pool=${standard.poolSize},rps=${standard.requestsPerSecond * timeScale},operating=${standard.operatingLimitSeconds},window=${standard.operatingWindowSeconds / timeScale}`
 const args = [
-  Path.join(root, "bin", "b24.js"),
+  // the compiled command, as users run it (`npm ci` builds dist/)
+  Path.join(root, "dist", "cli", "bin.js"),
   "get-all",
   "crm.deal.list",
   "--select",
@@ -49,8 +50,8 @@ console.log(`running: b24 ${args.slice(1).join(" ")}\n`)
 Fs.mkdirSync(Path.dirname(out), { recursive: true })
 
 const started = Date.now()
-// The export's own time runs from the portal's first request to the command's exit: b24's start-up (tsx
-// compiling the sources) is not the export, and the bound knows nothing of it
+// The export's own time runs from the portal's first request to the command's exit: b24's start-up (loading
+// the library) is not the export, and the bound knows nothing of it
 let firstRequestAt: number | undefined
 const watch = setInterval(() => {
   if (firstRequestAt === undefined && portal.stats().httpRequests > 0) firstRequestAt = Date.now()

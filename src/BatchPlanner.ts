@@ -4,7 +4,10 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Either, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
 import { ValidationError } from "./BitrixError.js"
 import type * as Envelope from "./Envelope.js"
 import * as Query from "./Query.js"

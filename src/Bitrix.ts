@@ -10,8 +10,18 @@
  *
  * @since 0.1.0
  */
-import { FetchHttpClient, type HttpClient } from "@effect/platform"
-import { Chunk, Config, type ConfigError, Effect, Either, Layer, Stream, type Duration, type Redacted, type Schedule } from "effect"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Chunk from "effect/Chunk"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import type * as Duration from "effect/Duration"
+import type * as Redacted from "effect/Redacted"
+import type * as Schedule from "effect/Schedule"
 import type * as Auth from "./Auth.js"
 import * as BatchPlanner from "./BatchPlanner.js"
 import { checkLimits, type Limits } from "./BitrixConfig.js"

@@ -13,7 +13,14 @@
  *
  * @since 0.1.0
  */
-import { Chunk, Duration, Effect, Either, Fiber, Metric, Option, Stream } from "effect"
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import * as BatchPlanner from "./BatchPlanner.js"
 import {
   BitrixApiError,

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Metric } from "effect"
+import * as Metric from "effect/Metric"
 
 /**
  * HTTP requests sent to the portal, tagged `method` (the top-level method: `batch` for batches) and `outcome`

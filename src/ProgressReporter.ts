@@ -4,8 +4,14 @@
  *
  * @since 0.1.0
  */
-import { MultiBar, type SingleBar } from "cli-progress"
-import { Clock, Context, Duration, Effect, Layer, Ref, type Scope } from "effect"
+import type { SingleBar } from "cli-progress"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
 
 /**
  * @since 0.1.0
@@ -246,6 +252,8 @@ const makeBars = (stream: NonNullable<TerminalOptions["stream"]>): Effect.Effect
     const tasks = yield* Ref.make<Tasks>(new Map())
     const payloadOf = (task: TaskState, now: number) => ({ line: formatBar(task.label, figures(task, now)) })
 
+    // loaded here, not at the top: importing the library must not load the terminal bar's dependency
+    const { MultiBar } = yield* Effect.promise(() => import("cli-progress"))
     const multiBar = yield* Effect.acquireRelease(
       Effect.sync(
         () =>

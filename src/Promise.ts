@@ -11,8 +11,12 @@
  *
  * @since 0.1.0
  */
-import { FetchHttpClient } from "@effect/platform"
-import { Cause, Effect, Exit, Layer, ManagedRuntime } from "effect"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Bitrix from "./Bitrix.js"
 import type { ValidationError } from "./BitrixError.js"
 import type * as Envelope from "./Envelope.js"

@@ -14,7 +14,9 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { Limits } from "./BitrixConfig.js"
 import type * as Envelope from "./Envelope.js"
 import * as internal from "./internal/limiter.js"

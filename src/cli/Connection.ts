@@ -4,13 +4,15 @@
  *
  * @since 0.1.0
  */
-import { Either, Redacted } from "effect"
+import * as Either from "effect/Either"
+import * as Redacted from "effect/Redacted"
 import type * as Auth from "../Auth.js"
 import type { Limits } from "../BitrixConfig.js"
 import { ValidationError } from "../BitrixError.js"
 import { makeRedact } from "../internal/httpResponse.js"
 import { parseWebhook } from "../internal/httpUrl.js"
-import { parseLimits } from "../testing/cliOptions.js"
+import { parseLimits } from "../internal/optionText.js"
+import { envNames } from "./Spec.js"
 
 /**
  * Environment variables, as `process.env` holds them.
@@ -19,22 +21,6 @@ import { parseLimits } from "../testing/cliOptions.js"
  * @category Models
  */
 export type Env = Readonly<Record<string, string | undefined>>
-
-/**
- * The names of the variables `b24` reads.
- *
- * @since 0.1.0
- * @category Constants
- */
-export const envNames = {
-  webhook: "BITRIX24_WEBHOOK",
-  accessToken: "BITRIX24_ACCESS_TOKEN",
-  refreshToken: "BITRIX24_REFRESH_TOKEN",
-  clientId: "BITRIX24_CLIENT_ID",
-  clientSecret: "BITRIX24_CLIENT_SECRET",
-  restUrl: "BITRIX24_REST_URL",
-  tokenUrl: "BITRIX24_TOKEN_URL"
-} as const
 
 /**
  * A checked connection: what to hand to `Bitrix.layer`, the endpoint as it may be shown (webhook code masked),

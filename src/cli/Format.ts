@@ -7,24 +7,9 @@
  *
  * @since 0.1.0
  */
-import { Either } from "effect"
+import * as Either from "effect/Either"
 import { type CliError, errorParts } from "./Report.js"
-
-/**
- * The output formats of row-producing commands.
- *
- * @since 0.1.0
- * @category Models
- */
-export type RowFormat = "ndjson" | "csv" | "json"
-
-/**
- * Every format, for option choices and messages.
- *
- * @since 0.1.0
- * @category Constants
- */
-export const rowFormats: ReadonlyArray<RowFormat> = ["ndjson", "csv", "json"]
+import type { RowFormat } from "./Spec.js"
 
 /**
  * The format to write: the one asked for, else the output file's extension (`.csv`, `.json`), else NDJSON,

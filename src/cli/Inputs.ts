@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Either } from "effect"
+import * as Either from "effect/Either"
 import type { BatchCommand, Params } from "../Bitrix.js"
 import { ValidationError } from "../BitrixError.js"
 

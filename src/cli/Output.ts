@@ -4,7 +4,8 @@
  *
  * @since 0.1.0
  */
-import { Effect, type Scope } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import { text as readStreamText } from "node:stream/consumers"
 import { FileError } from "./Report.js"

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import type { BitrixError } from "../BitrixError.js"
 import { formatDuration } from "../ProgressReporter.js"
 import type { LimiterStats } from "../RateLimiter.js"

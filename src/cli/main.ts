@@ -9,41 +9,37 @@
  * b24 portal --seed crm.deal=10000
  * ```
  *
- * The command tree is built here with `@effect/cli`; every piece it maps to (inputs, formats, connection,
- * summary and error lines) is a pure module next to this one.
+ * The command line is parsed by `Args` (node's `parseArgs`, no framework: `b24 --help` starts in a blink); every
+ * piece it maps to (inputs, formats, connection, summary and error lines) is a pure module next to this one.
  *
  * @since 0.1.0
  */
-import { Args, Command, Options, ValidationError as CliValidationError } from "@effect/cli"
-import { FetchHttpClient } from "@effect/platform"
-import type { Teardown } from "@effect/platform/Runtime"
-// subpath imports: the package's index would load its workers, sockets and cluster modules too
-import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import {
-  Cause,
-  Chunk,
-  Clock,
-  Data,
-  Effect,
-  Either,
-  Exit,
-  HashMap,
-  Layer,
-  Logger,
-  LogLevel,
-  Option,
-  Redacted,
-  Ref,
-  Stream
-} from "effect"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import * as Stream from "effect/Stream"
 import * as Bitrix from "../Bitrix.js"
 import { ValidationError } from "../BitrixError.js"
 import type * as ListStrategy from "../ListStrategy.js"
 import * as ProgressReporter from "../ProgressReporter.js"
 import { RateLimiter } from "../RateLimiter.js"
-import { type Connection, type Env, envNames, redactorOf, resolveConnection, resolveLimits } from "./Connection.js"
-import { columnsFromSelect, itemLine, makeRowWriter, ndjsonLine, resolveFormat, type RowFormat, rowFormats } from "./Format.js"
+import * as Args from "./Args.js"
+import * as Spec from "./Spec.js"
+import { envNames, type RowFormat } from "./Spec.js"
+import { type Connection, type Env, redactorOf, resolveConnection, resolveLimits } from "./Connection.js"
+import { columnsFromSelect, itemLine, makeRowWriter, ndjsonLine, resolveFormat } from "./Format.js"
 import * as Inputs from "./Inputs.js"
 import { openSink, printError, readInput, readOptionText, writePrivateFile } from "./Output.js"
 import {
@@ -72,48 +68,42 @@ export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: number
 // Options shared by every portal command
 // ---------------------------------------------------------------------------------------------------------------
 
-const sharedOptions = {
-  webhook: Options.text("webhook").pipe(
-    Options.withDescription(`Inbound webhook URL (https://portal/rest/1/CODE/); default ${envNames.webhook}, else the OAuth variables.`),
-    Options.optional
-  ),
-  plan: Options.choice("plan", ["standard", "enterprise"]).pipe(
-    Options.withDescription("Limit preset of the portal's plan: standard (50 requests, 2/s) or enterprise (250, 5/s)."),
-    Options.optional
-  ),
-  limits: Options.text("limits").pipe(
-    Options.withDescription("Explicit limits, e.g. pool=50,rps=2,operating=480,window=600, or off; overrides --plan."),
-    Options.optional
-  ),
-  slow: Options.float("slow").pipe(Options.withDescription("At most N requests per second."), Options.optional),
-  tokensOut: Options.text("tokens-out").pipe(
-    Options.withDescription("OAuth: write refreshed tokens to this file (mode 600); the old refresh token is spent."),
-    Options.optional
-  ),
-  quiet: Options.boolean("quiet").pipe(Options.withAlias("q"), Options.withDescription("No progress and no summary.")),
-  verbose: Options.boolean("verbose").pipe(
-    Options.withAlias("v"),
-    Options.withDescription("After an error, also print the request that failed (secrets redacted).")
-  ),
-  debug: Options.boolean("debug").pipe(Options.withDescription("Debug log lines: strategy choice, limiter waits, each request."))
+interface Shared {
+  readonly webhook: string | undefined
+  readonly plan: "standard" | "enterprise" | undefined
+  readonly limits: string | undefined
+  readonly slow: number | undefined
+  readonly tokensOut: string | undefined
+  readonly quiet: boolean
+  readonly verbose: boolean
+  readonly debug: boolean
 }
 
-type Shared = {
-  readonly [K in keyof typeof sharedOptions]: (typeof sharedOptions)[K] extends Options.Options<infer A> ? A : never
+type Values = Args.Parsed["values"]
+
+const text = (values: Values, name: string): string | undefined => {
+  const value = values[name]
+  return typeof value === "string" ? value : undefined
 }
 
-const outOption = Options.text("out").pipe(
-  Options.withAlias("o"),
-  Options.withDescription("Output file; stdout when absent or -."),
-  Options.optional
-)
+const number = (values: Values, name: string): number | undefined => {
+  const value = values[name]
+  return typeof value === "number" ? value : undefined
+}
 
-const formatOption = Options.choice("format", rowFormats).pipe(
-  Options.withDescription("ndjson (default), csv or json; guessed from the --out extension when absent."),
-  Options.optional
-)
-
-const methodArg = Args.text({ name: "method" }).pipe(Args.withDescription("Bitrix method, e.g. crm.deal.list."))
+const sharedOf = (values: Values): Shared => {
+  const plan = text(values, "plan")
+  return {
+    webhook: text(values, "webhook"),
+    plan: plan === "standard" || plan === "enterprise" ? plan : undefined,
+    limits: text(values, "limits"),
+    slow: number(values, "slow"),
+    tokensOut: text(values, "tokens-out"),
+    quiet: values["quiet"] === true,
+    verbose: values["verbose"] === true,
+    debug: values["debug"] === true
+  }
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Running one job: connection, limits, progress, summary, errors
@@ -133,7 +123,6 @@ interface Job {
 const fromEither = <A, E>(either: Either.Either<A, E>): Effect.Effect<A, E> =>
   Either.isRight(either) ? Effect.succeed(either.right) : Effect.fail(either.left)
 
-const optionalValue = <A>(option: Option.Option<A>): A | undefined => Option.getOrUndefined(option)
 
 /** Log lines go to stderr (stdout may carry the export) in the CLI's own short form. */
 const stderrLogger = Logger.make(({ annotations, logLevel, message }) => {
@@ -169,7 +158,7 @@ const clientOptions = (
   onRotated: () => void
 ): Bitrix.Options => {
   if (connection._tag === "Webhook") return { webhook: connection.webhook, limits }
-  const tokensOut = optionalValue(shared.tokensOut)
+  const tokensOut = shared.tokensOut
   return {
     limits,
     oauth: {
@@ -202,8 +191,8 @@ const clientOptions = (
 const runJob = (env: Env, shared: Shared, job: Job): Effect.Effect<void, CliExit> =>
   Effect.gen(function* () {
     const setup = Either.all({
-      connection: resolveConnection(optionalValue(shared.webhook), env),
-      limits: resolveLimits(optionalValue(shared.plan), optionalValue(shared.limits))
+      connection: resolveConnection(shared.webhook, env),
+      limits: resolveLimits(shared.plan, shared.limits)
     })
     if (Either.isLeft(setup)) return yield* reportFailure(setup.left, (text) => text, shared.verbose, undefined)
     const { connection, limits } = setup.right
@@ -216,7 +205,7 @@ const runJob = (env: Env, shared: Shared, job: Job): Effect.Effect<void, CliExit
     const progress = shared.quiet ? ProgressReporter.layerSilent : ProgressReporter.layerTerminal()
     const count = yield* Ref.make(0)
     const startedAt = yield* Clock.currentTimeMillis
-    const slow = optionalValue(shared.slow)
+    const slow = shared.slow
 
     const connected = Effect.gen(function* () {
       const limiter = yield* RateLimiter
@@ -243,7 +232,7 @@ const runJob = (env: Env, shared: Shared, job: Job): Effect.Effect<void, CliExit
       Effect.provide(client),
       Effect.ensuring(
         Effect.suspend(() =>
-          rotated && Option.isNone(shared.tokensOut)
+          rotated && shared.tokensOut === undefined
             ? printError(
                 `b24: warning: the OAuth tokens were refreshed, so ${envNames.refreshToken} is spent; ` +
                   "pass --tokens-out FILE to keep the new pair"
@@ -302,228 +291,162 @@ const writeRows = <E, R>(
 // Commands
 // ---------------------------------------------------------------------------------------------------------------
 
-const strategies: ReadonlyArray<ListStrategy.Strategy> = ["auto", "offset", "keyset", "keysetBatch", "ranges"]
+/** A portal subcommand: its command line, and the job it builds from the parsed values. */
+interface PortalCommand {
+  readonly spec: Args.CommandSpec
+  readonly job: (method: string, values: Values) => Effect.Effect<Job, CliError>
+}
 
-const getAllCommand = (env: Env) =>
-  Command.make(
-    "get-all",
-    {
-      ...sharedOptions,
-      method: methodArg,
-      select: Options.text("select").pipe(Options.withDescription("Fields, comma-separated, e.g. ID,TITLE."), Options.optional),
-      filter: Options.text("filter").pipe(Options.withDescription('JSON object, e.g. {">ID":100}; @FILE reads it from a file.'), Options.optional),
-      order: Options.text("order").pipe(Options.withDescription('JSON object, e.g. {"ID":"ASC"}; @FILE reads it from a file.'), Options.optional),
-      strategy: Options.choice("strategy", strategies).pipe(Options.withDescription("How the list is read; auto picks the fastest that fits."), Options.optional),
-      limit: Options.integer("limit").pipe(Options.withDescription("At most N rows."), Options.optional),
-      format: formatOption,
-      out: outOption
-    },
-    (config) =>
-      Effect.gen(function* () {
-        const selectText = optionalValue(config.select)
-        const select = selectText === undefined ? undefined : yield* fromEither(Inputs.parseSelect(selectText))
-        const filter = yield* jsonOption("--filter", optionalValue(config.filter))
-        const order = yield* jsonOption("--order", optionalValue(config.order))
-        const params = Inputs.listParams({ select, filter, order })
-        const strategy = optionalValue(config.strategy)
-        const limit = optionalValue(config.limit)
-        const listOptions: ListStrategy.Options = {
-          ...(strategy === undefined ? {} : { strategy }),
-          ...(limit === undefined ? {} : { limit })
-        }
-        const out = optionalValue(config.out)
-        const format = resolveFormat(optionalValue(config.format), out)
-        return {
-          noun: "rows",
-          request: { method: config.method, params },
-          work: (count) =>
-            writeRows(Bitrix.stream(config.method, params, listOptions), { out, format, columns: columnsFromSelect(select) }, count)
-        } satisfies Job
-      }).pipe(
-        Effect.catchAll(inputFailure(config)),
-        Effect.flatMap((job) => runJob(env, config, job))
-      )
-  ).pipe(Command.withDescription("Export every row of a list method, streamed to a file or stdout as rows arrive."))
+const getAllCommand: PortalCommand = {
+  spec: Spec.getAll,
+  job: (method, values) =>
+    Effect.gen(function* () {
+      const selectText = text(values, "select")
+      const select = selectText === undefined ? undefined : yield* fromEither(Inputs.parseSelect(selectText))
+      const filter = yield* jsonOption("--filter", text(values, "filter"))
+      const order = yield* jsonOption("--order", text(values, "order"))
+      const params = Inputs.listParams({ select, filter, order })
+      const strategy = Spec.strategies.find((name) => name === text(values, "strategy"))
+      const limit = number(values, "limit")
+      const listOptions: ListStrategy.Options = {
+        ...(strategy === undefined ? {} : { strategy }),
+        ...(limit === undefined ? {} : { limit })
+      }
+      const out = text(values, "out")
+      const format = resolveFormat(Spec.rowFormats.find((name) => name === text(values, "format")), out)
+      return {
+        noun: "rows",
+        request: { method, params },
+        work: (count) => writeRows(Bitrix.stream(method, params, listOptions), { out, format, columns: columnsFromSelect(select) }, count)
+      } satisfies Job
+    })
+}
 
-const getByIdCommand = (env: Env) =>
-  Command.make(
-    "get-by-id",
-    {
-      ...sharedOptions,
-      method: methodArg,
-      ids: Options.text("ids").pipe(Options.withDescription("File with one ID a line; - reads stdin.")),
-      idField: Options.text("id-field").pipe(Options.withDescription("Name of the ID parameter (default ID)."), Options.optional),
-      params: Options.text("params").pipe(Options.withDescription("JSON object of further params for every call."), Options.optional),
-      format: formatOption,
-      out: outOption
-    },
-    (config) =>
-      Effect.gen(function* () {
-        const source = config.ids === "-" ? "stdin" : config.ids
-        const ids = yield* Effect.flatMap(readInput(config.ids), (text) => fromEither(Inputs.parseIds(source, text)))
-        const params = yield* jsonOption("--params", optionalValue(config.params))
-        const idField = optionalValue(config.idField)
-        const out = optionalValue(config.out)
-        const format = resolveFormat(optionalValue(config.format), out)
-        const options = { ...(idField === undefined ? {} : { idField }), ...(params === undefined ? {} : { params }) }
-        return {
-          noun: "rows",
-          request: { method: config.method, params: { ...params, [idField ?? "ID"]: ids.length === 1 ? ids[0] : `<${ids.length} IDs>` } },
-          work: (count) =>
-            Bitrix.getByID(config.method, ids, options).pipe(
-              Effect.map((results) => ({ rows: [...results.values()], failure: undefined })),
-              // some IDs failed: the others are still written, then the error line names the failed ones
-              Effect.catchTag("BitrixApiError", (error) =>
-                error.partialResults === undefined
-                  ? Effect.fail(error)
-                  : Effect.succeed({ rows: error.partialResults.filter((row) => row !== undefined), failure: error })
-              ),
-              Effect.flatMap(({ failure, rows }) =>
-                writeRows(Stream.fromIterable(rows), { out, format, columns: undefined }, count).pipe(
-                  Effect.zipRight(failure === undefined ? Effect.void : Effect.fail(failure))
-                )
+const getByIdCommand: PortalCommand = {
+  spec: Spec.getById,
+  job: (method, values) =>
+    Effect.gen(function* () {
+      const idsPath = text(values, "ids") ?? "-"
+      const source = idsPath === "-" ? "stdin" : idsPath
+      const ids = yield* Effect.flatMap(readInput(idsPath), (content) => fromEither(Inputs.parseIds(source, content)))
+      const params = yield* jsonOption("--params", text(values, "params"))
+      const idField = text(values, "id-field")
+      const out = text(values, "out")
+      const format = resolveFormat(Spec.rowFormats.find((name) => name === text(values, "format")), out)
+      const options = { ...(idField === undefined ? {} : { idField }), ...(params === undefined ? {} : { params }) }
+      return {
+        noun: "rows",
+        request: { method, params: { ...params, [idField ?? "ID"]: ids.length === 1 ? ids[0] : `<${ids.length} IDs>` } },
+        work: (count) =>
+          Bitrix.getByID(method, ids, options).pipe(
+            Effect.map((results) => ({ rows: [...results.values()], failure: undefined })),
+            // some IDs failed: the others are still written, then the error line names the failed ones
+            Effect.catchTag("BitrixApiError", (error) =>
+              error.partialResults === undefined
+                ? Effect.fail(error)
+                : Effect.succeed({ rows: error.partialResults.filter((row) => row !== undefined), failure: error })
+            ),
+            Effect.flatMap(({ failure, rows }) =>
+              writeRows(Stream.fromIterable(rows), { out, format, columns: undefined }, count).pipe(
+                Effect.zipRight(failure === undefined ? Effect.void : Effect.fail(failure))
               )
             )
-        } satisfies Job
-      }).pipe(
-        Effect.catchAll(inputFailure(config)),
-        Effect.flatMap((job) => runJob(env, config, job))
-      )
-  ).pipe(Command.withDescription("Call a method once per ID (batched), writing the results in the order of the IDs."))
+          )
+      } satisfies Job
+    })
+}
 
-const callCommand = (env: Env) =>
-  Command.make(
-    "call",
-    {
-      ...sharedOptions,
-      method: methodArg,
-      params: Options.text("params").pipe(Options.withDescription("JSON object of params for one call; @FILE reads a file."), Options.optional),
-      items: Options.text("items").pipe(
-        Options.withDescription("NDJSON file, one object of params a line (- reads stdin): one call per item, batched."),
-        Options.optional
-      ),
-      out: outOption
-    },
-    (config) =>
-      Effect.gen(function* () {
-        const out = optionalValue(config.out)
-        const itemsPath = optionalValue(config.items)
-        if (itemsPath !== undefined && Option.isSome(config.params)) {
-          return yield* Effect.fail(
-            new ValidationError({
-              path: "--items",
-              detail: "--items and --params exclude each other",
-              suggestion: "Put the params in each item's line."
+const callCommand: PortalCommand = {
+  spec: Spec.call,
+  job: (method, values) =>
+    Effect.gen(function* () {
+      const out = text(values, "out")
+      const itemsPath = text(values, "items")
+      if (itemsPath !== undefined && text(values, "params") !== undefined) {
+        return yield* Effect.fail(
+          new ValidationError({
+            path: "--items",
+            detail: "--items and --params exclude each other",
+            suggestion: "Put the params in each item's line."
+          })
+        )
+      }
+      if (itemsPath !== undefined) {
+        const source = itemsPath === "-" ? "stdin" : itemsPath
+        const items = yield* Effect.flatMap(readInput(itemsPath), (content) => fromEither(Inputs.parseItems(source, content)))
+        return {
+          noun: "items",
+          request: { method, params: items.length === 1 ? items[0] : `<${items.length} items>` },
+          work: (count) =>
+            Effect.scoped(
+              Effect.gen(function* () {
+                const outcomes = yield* Bitrix.callEither(method, items)
+                const sink = yield* openSink(out)
+                yield* sink.write(outcomes.map((outcome, index) => itemLine(index, outcome)).join(""))
+                yield* Ref.set(count, outcomes.length)
+                const failed = outcomes.filter(Either.isLeft)
+                const first = failed[0]
+                if (first !== undefined) {
+                  const parts = errorParts(first.left)
+                  return yield* Effect.fail(
+                    new ItemsFailedError({
+                      method,
+                      failed: failed.length,
+                      total: outcomes.length,
+                      first: `${JSON.stringify(parts.code)} ${parts.description}`
+                    })
+                  )
+                }
+              })
+            )
+        } satisfies Job
+      }
+      const params = (yield* jsonOption("--params", text(values, "params"))) ?? {}
+      return {
+        noun: "calls",
+        request: { method, params },
+        work: (count) =>
+          Effect.scoped(
+            Effect.gen(function* () {
+              const result = yield* Bitrix.call(method, params)
+              const sink = yield* openSink(out)
+              yield* sink.write(ndjsonLine(result))
+              yield* Ref.set(count, 1)
             })
           )
-        }
-        if (itemsPath !== undefined) {
-          const source = itemsPath === "-" ? "stdin" : itemsPath
-          const items = yield* Effect.flatMap(readInput(itemsPath), (text) => fromEither(Inputs.parseItems(source, text)))
-          return {
-            noun: "items",
-            request: { method: config.method, params: items.length === 1 ? items[0] : `<${items.length} items>` },
-            work: (count) =>
-              Effect.scoped(
-                Effect.gen(function* () {
-                  const outcomes = yield* Bitrix.callEither(config.method, items)
-                  const sink = yield* openSink(out)
-                  yield* sink.write(outcomes.map((outcome, index) => itemLine(index, outcome)).join(""))
-                  yield* Ref.set(count, outcomes.length)
-                  const failed = outcomes.filter(Either.isLeft)
-                  const first = failed[0]
-                  if (first !== undefined) {
-                    const parts = errorParts(first.left)
-                    return yield* Effect.fail(
-                      new ItemsFailedError({
-                        method: config.method,
-                        failed: failed.length,
-                        total: outcomes.length,
-                        first: `${JSON.stringify(parts.code)} ${parts.description}`
-                      })
-                    )
-                  }
-                })
-              )
-          } satisfies Job
-        }
-        const params = (yield* jsonOption("--params", optionalValue(config.params))) ?? {}
-        return {
-          noun: "calls",
-          request: { method: config.method, params },
-          work: (count) =>
-            Effect.scoped(
-              Effect.gen(function* () {
-                const result = yield* Bitrix.call(config.method, params)
-                const sink = yield* openSink(out)
-                yield* sink.write(ndjsonLine(result))
-                yield* Ref.set(count, 1)
-              })
-            )
-        } satisfies Job
-      }).pipe(
-        Effect.catchAll(inputFailure(config)),
-        Effect.flatMap((job) => runJob(env, config, job))
-      )
-  ).pipe(
-    Command.withDescription(
-      "Call a method once (--params) or once per item (--items; one result line per item, in order, failures included; exit 3 if any failed)."
-    )
-  )
+      } satisfies Job
+    })
+}
 
-const batchCommand = (env: Env) =>
-  Command.make(
-    "batch",
-    {
-      ...sharedOptions,
-      cmd: Options.text("cmd").pipe(
-        Options.withDescription('JSON object of commands by label, e.g. {"a":"crm.deal.get?id=1"}; @FILE reads a file.')
-      ),
-      halt: Options.boolean("halt").pipe(Options.withDescription("Stop at the first failed command.")),
-      out: outOption
-    },
-    (config) =>
-      Effect.gen(function* () {
-        const cmd = yield* Effect.flatMap(readOptionText(config.cmd), (text) => fromEither(Inputs.parseBatchCommands(text)))
-        const out = optionalValue(config.out)
-        return {
-          noun: "commands",
-          request: { method: "batch", params: { halt: config.halt ? 1 : 0, cmd } },
-          work: (count) =>
-            Effect.scoped(
-              Effect.gen(function* () {
-                const results = yield* Bitrix.callBatch({ halt: config.halt, cmd })
-                const sink = yield* openSink(out)
-                yield* sink.write(ndjsonLine(results))
-                yield* Ref.set(count, Object.keys(cmd).length)
-              })
-            )
-        } satisfies Job
-      }).pipe(
-        Effect.catchAll(inputFailure(config)),
-        Effect.flatMap((job) => runJob(env, config, job))
-      )
-  ).pipe(Command.withDescription("Run the portal's batch as given: up to 50 labelled commands, results by label."))
+const batchCommand: PortalCommand = {
+  spec: Spec.batch,
+  job: (_method, values) =>
+    Effect.gen(function* () {
+      const cmd = yield* Effect.flatMap(readOptionText(text(values, "cmd") ?? ""), (content) => fromEither(Inputs.parseBatchCommands(content)))
+      const out = text(values, "out")
+      const halt = values["halt"] === true
+      return {
+        noun: "commands",
+        request: { method: "batch", params: { halt: halt ? 1 : 0, cmd } },
+        work: (count) =>
+          Effect.scoped(
+            Effect.gen(function* () {
+              const results = yield* Bitrix.callBatch({ halt, cmd })
+              const sink = yield* openSink(out)
+              yield* sink.write(ndjsonLine(results))
+              yield* Ref.set(count, Object.keys(cmd).length)
+            })
+          )
+      } satisfies Job
+    })
+}
 
-/** Listed for `--help`; `runCli` hands `b24 portal …` to the fake portal's own parser before this tree sees it. */
-const portalCommand = Command.make("portal", { args: Args.text({ name: "options" }).pipe(Args.repeated) }, () =>
-  Effect.sync(() => void process.stdout.write("run `b24 portal --help` for the fake portal's options\n"))
-).pipe(Command.withDescription("Serve the fake portal of effect-bitrix24/testing (same options as npm run portal; --help lists them)."))
+const portalCommands: ReadonlyArray<PortalCommand> = [getAllCommand, getByIdCommand, callCommand, batchCommand]
 
-/**
- * The whole `b24` command tree, with `env` as the environment the connection variables are read from.
- *
- * @since 0.1.0
- * @category Commands
- */
-export const command = (env: Env) =>
-  Command.make("b24").pipe(
-    Command.withDescription(
-      "Bulk Bitrix24 REST from the shell. Connection: --webhook or BITRIX24_WEBHOOK, or OAuth via BITRIX24_ACCESS_TOKEN, " +
-        "BITRIX24_REFRESH_TOKEN, BITRIX24_CLIENT_ID, BITRIX24_CLIENT_SECRET, BITRIX24_REST_URL (BITRIX24_TOKEN_URL). " +
-        "Exit codes: 0 done, 1 failed, 2 bad input, 3 some items failed, 130 interrupted."
-    ),
-    Command.withSubcommands([getAllCommand(env), getByIdCommand(env), callCommand(env), batchCommand(env), portalCommand])
+const usageFailure = (message: string, command: string | undefined) =>
+  Effect.as(
+    printError(`b24: ${message}\nRun 'b24${command === undefined ? "" : ` ${command}`} --help' for usage.`),
+    ExitCode.usage
   )
 
 /**
@@ -533,30 +456,28 @@ export const command = (env: Env) =>
  * @since 0.1.0
  * @category Running
  */
-export const run = (argv: ReadonlyArray<string>, env: Env): Effect.Effect<number, never, NodeContext.NodeContext> =>
-  Command.run(command(env), { name: "b24", version: "0.1.0" })(argv).pipe(
+export const run = (argv: ReadonlyArray<string>, env: Env): Effect.Effect<number> => {
+  const args = argv.slice(2)
+  const quick = Spec.quickAnswer(args, Args.commandHelp)
+  if (quick !== undefined) return Effect.as(Effect.sync(() => void process.stdout.write(quick)), ExitCode.ok)
+  const [name, ...rest] = args
+  if (name === undefined) return Effect.as(printError(Spec.help), ExitCode.usage)
+  const command = portalCommands.find(({ spec }) => spec.name === name)
+  if (command === undefined) return usageFailure(`unknown command "${name}"`, undefined)
+  const parsed = Args.parseCommand(command.spec, rest)
+  if (parsed._tag === "UsageError") return usageFailure(parsed.message, name)
+  if (parsed.parsed.help) return Effect.as(Effect.sync(() => void process.stdout.write(Args.commandHelp(command.spec))), ExitCode.ok)
+  const { positional, values } = parsed.parsed
+  const shared = sharedOf(values)
+  return command.job(positional ?? "", values).pipe(
+    Effect.catchAll(inputFailure(shared)),
+    Effect.flatMap((job) => runJob(env, shared, job)),
     Effect.as(ExitCode.ok),
-    Effect.catchAll((error) =>
-      error instanceof CliExit
-        ? Effect.succeed(error.code)
-        : CliValidationError.isValidationError(error)
-          ? // @effect/cli has printed the problem and the usage already
-            Effect.succeed(ExitCode.usage)
-          : Effect.as(printError(defectLine(String(error))), ExitCode.failure)
-    ),
+    Effect.catchAll((error) => Effect.succeed(error.code)),
     Effect.catchAllDefect((defect) =>
       Effect.as(printError(defectLine(defect instanceof Error ? (defect.stack ?? defect.message) : String(defect))), ExitCode.failure)
     )
   )
-
-/** The exit code of the main fiber: the code it returned, 130 after Ctrl-C, 1 for anything unexpected. */
-const teardown: Teardown = (exit, onExit) => {
-  if (Exit.isSuccess(exit)) {
-    const code: unknown = exit.value
-    onExit(typeof code === "number" ? code : ExitCode.ok)
-  } else {
-    onExit(Cause.isInterruptedOnly(exit.cause) ? ExitCode.interrupted : ExitCode.failure)
-  }
 }
 
 const runPortal = (args: ReadonlyArray<string>): void => {
@@ -570,7 +491,8 @@ const runPortal = (args: ReadonlyArray<string>): void => {
       runPortalCli(args, {
         out: (line) => void process.stdout.write(`${line}\n`),
         err: (line) => void process.stderr.write(`${line}\n`),
-        stopSignal
+        stopSignal,
+        program: "b24 portal"
       })
     )
     .then(
@@ -583,12 +505,26 @@ const runPortal = (args: ReadonlyArray<string>): void => {
 }
 
 /**
- * The entry point of `bin/b24.js`: runs the command line and exits with its code.
+ * The entry point of the `b24` bin: runs the command line and exits with its code; the first Ctrl-C
+ * (SIGINT or SIGTERM) interrupts the command, which ends with exit code 130.
  *
  * @since 0.1.0
  * @category Running
  */
 export const runCli = (argv: ReadonlyArray<string> = process.argv, env: Env = process.env): void => {
   if (argv[2] === "portal") return runPortal(argv.slice(3))
-  NodeRuntime.runMain(run(argv, env).pipe(Effect.provide(NodeContext.layer)), { disableErrorReporting: true, disablePrettyLogger: true, teardown })
+  const fiber = Effect.runFork(run(argv, env))
+  const interrupt = () => {
+    process.off("SIGINT", interrupt)
+    process.off("SIGTERM", interrupt)
+    Effect.runFork(Fiber.interrupt(fiber))
+  }
+  process.on("SIGINT", interrupt)
+  process.on("SIGTERM", interrupt)
+  fiber.addObserver((exit) => {
+    process.off("SIGINT", interrupt)
+    process.off("SIGTERM", interrupt)
+    // stdout and stderr are written synchronously to files and pipes (Linux), so nothing is cut off here
+    process.exit(Exit.isSuccess(exit) ? exit.value : Cause.isInterruptedOnly(exit.cause) ? ExitCode.interrupted : ExitCode.failure)
+  })
 }

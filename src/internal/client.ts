@@ -2,7 +2,13 @@
  * The request pipeline under every verb: limiter permit -> transport -> feedback of the portal's time blocks
  * -> retry where it is safe. Batches are decoded and unpacked here, so the verbs only assemble results.
  */
-import { Context, Effect, LogLevel, Metric, Option, Schedule, Schema } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as LogLevel from "effect/LogLevel"
+import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import * as BatchPlanner from "../BatchPlanner.js"
 import { BitrixApiError, HttpError, UnknownOutcomeError } from "../BitrixError.js"
 import * as Envelope from "../Envelope.js"

@@ -2,7 +2,8 @@
  * Turning one HTTP answer of the portal (status + body text) into a decoded envelope or a typed failure, and
  * keeping secrets out of every failure. Pure functions; the transport supplies the effects around them.
  */
-import { Either, Schema } from "effect"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
 import { BitrixApiError, HttpError } from "../BitrixError.js"
 import * as Envelope from "../Envelope.js"
 

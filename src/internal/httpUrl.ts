@@ -3,7 +3,8 @@
  * the OAuth app's REST endpoint and the token server. Pure functions: they return the normalised address or
  * a `ValidationError` that never repeats the secret.
  */
-import { Either, Redacted } from "effect"
+import * as Either from "effect/Either"
+import * as Redacted from "effect/Redacted"
 import { ValidationError } from "../BitrixError.js"
 
 /** The example every webhook suggestion points at; the code is never shown. */

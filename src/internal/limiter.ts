@@ -2,7 +2,14 @@
  * The limiter's logic over a store: admission of each request (operating budget -> `slow` limits ->
  * concurrency ceiling -> leaky bucket), feedback from responses, and counters.
  */
-import { Clock, Deferred, Effect, ExecutionStrategy, Exit, FiberId, Metric, Scope } from "effect"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Metric from "effect/Metric"
+import * as Scope from "effect/Scope"
 import { resolveLimits } from "../BitrixConfig.js"
 import * as Metrics from "../Metrics.js"
 import type { Capacity, LimiterStats, Options, Outcome, Service, StoreService } from "../RateLimiter.js"

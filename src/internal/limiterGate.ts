@@ -4,7 +4,7 @@
  * holders leave. (Effect's semaphore can shrink too, but a newcomer may overtake a waiter, and the ceiling
  * must not starve anyone.)
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 
 /** A FIFO gate; `acquire` waits interruptibly, `release` hands the slot to the longest waiter. */
 export interface Gate {

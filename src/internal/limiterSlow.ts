@@ -2,7 +2,8 @@
  * Scoped `slow` overrides: extra limits that travel with one program's fibers (a `Context.Reference`), so two
  * programs with different settings never affect each other and fibers outside keep full speed.
  */
-import { Context, Effect } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
 import { type Gate, unsafeMakeGate } from "./limiterGate.js"
 
 /** Spaces one program's request starts `intervalMs` apart; the lock lets one request at a time claim a start. */

@@ -2,7 +2,7 @@
  * The in-memory limiter store: bucket counters and method budgets in Maps, one process only. A shared store
  * (Redis) implements the same operations atomically with the same pure functions.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { StoreService } from "../RateLimiter.js"
 import * as Bucket from "./limiterBucket.js"
 import * as Operating from "./limiterOperating.js"

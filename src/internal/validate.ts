@@ -2,7 +2,7 @@
  * Input checks run before any request. Each returns the first problem as a ValidationError, so bad input never
  * reaches the portal (whose answers to it are often silent: a mistyped filter key widens the query).
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { ValidationError } from "../BitrixError.js"
 
 const methodPattern = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$/i

@@ -5,9 +5,19 @@
  *
  * @since 0.1.0
  */
-import { HttpClient, HttpClientError, HttpClientResponse } from "@effect/platform"
-import type { HttpBody, HttpClientRequest } from "@effect/platform"
-import { Chunk, Clock, Context, Data, Duration, Effect, Layer, Stream } from "effect"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import type * as HttpBody from "@effect/platform/HttpBody"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
 import * as Transport from "../Transport.js"
 import { defaultPortalOrigin, type OAuthInfo, PortalEngine } from "./internal/engine.js"
 import type { PortalRequest, PortalStats } from "./internal/types.js"

@@ -4,8 +4,8 @@
  *
  * @since 0.1.0
  */
-import { Either } from "effect"
-import { describeOptions, parsePortalArgs, usage } from "./cliOptions.js"
+import * as Either from "effect/Either"
+import { describeOptions, parsePortalArgs, usageOf } from "./cliOptions.js"
 import { oauthAppOf, serve } from "./FakePortalHttp.js"
 import { PortalEngine } from "./internal/engine.js"
 
@@ -23,8 +23,11 @@ export const runPortalCli = async (
     readonly err: (line: string) => void
     /** Resolves when the server should stop (SIGINT/SIGTERM in the real CLI). */
     readonly stopSignal: Promise<unknown>
+    /** How the command is typed, for the usage line (default `npm run portal --`). */
+    readonly program?: string
   }
 ): Promise<number> => {
+  const usage = usageOf(io.program ?? "npm run portal --")
   const parsed = parsePortalArgs(argv)
   if (Either.isLeft(parsed)) {
     io.err(`error: ${parsed.left.message}`)

@@ -4,9 +4,10 @@
  *
  * @since 0.1.0
  */
-import { Either } from "effect"
+import * as Either from "effect/Either"
 import { parseArgs } from "node:util"
-import { checkLimits, type Limits, type LimitNumbers, presets, resolveLimits } from "../BitrixConfig.js"
+import { type Limits, type LimitNumbers, resolveLimits } from "../BitrixConfig.js"
+import * as OptionText from "../internal/optionText.js"
 import type { CostModel, CostNumbers, FakePortalOptions, FaultRule, MutationRule } from "./Options.js"
 
 /**
@@ -30,12 +31,7 @@ export type PortalArgs =
  * @since 0.1.0
  * @category Models
  */
-export interface PortalArgsError {
-  readonly _tag: "PortalArgsError"
-  /** The flag at fault, e.g. `--limits`; `undefined` for a problem with the command line as a whole. */
-  readonly flag: string | undefined
-  readonly message: string
-}
+export type PortalArgsError = OptionText.PortalArgsError
 
 /**
  * Port used when `--port` is not given; fixed rather than random so a printed webhook stays valid across runs.
@@ -54,12 +50,13 @@ export const defaultPort = 8124
 export const defaultHost = "127.0.0.1"
 
 /**
- * The help text listing every flag, shown by `--help` and after a parse error.
+ * The help text listing every flag, shown by `--help` and after a parse error, for the command as `program`
+ * types it (`npm run portal --`, `b24 portal`).
  *
  * @since 0.1.0
  * @category Constants
  */
-export const usage = `Usage: npm run portal -- [options]
+export const usageOf = (program: string): string => `Usage: ${program} [options]
 
 Serves a fake Bitrix24 portal over HTTP on loopback until SIGINT/SIGTERM. The first line printed is
 "webhook: <url>"; append a method name to it, e.g. <url>crm.deal.list.json?start=0.
@@ -87,15 +84,15 @@ Options:
   --help                   show this text
 `
 
-const fail = (flag: string | undefined, message: string): Either.Either<never, PortalArgsError> =>
-  Either.left({ _tag: "PortalArgsError", flag, message })
+/**
+ * The help text as `npm run portal` shows it.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const usage: string = usageOf("npm run portal --")
 
-/** A whole-string decimal number; `Number("")` is 0 and `Number(" 1 ")` is 1, neither is a number the user typed. */
-const parseNumber = (text: string): number | undefined => {
-  const trimmed = text.trim()
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(trimmed)) return undefined
-  return Number(trimmed)
-}
+const { fail, parseNumber, parsePairs } = OptionText
 
 const parseNonNegativeInt = (flag: string, text: string): Either.Either<number, PortalArgsError> => {
   const value = parseNumber(text)
@@ -107,17 +104,6 @@ const parseNonNegativeInt = (flag: string, text: string): Either.Either<number, 
 const parsePositive = (flag: string, text: string): Either.Either<number, PortalArgsError> => {
   const value = parseNumber(text)
   return value !== undefined && value > 0 ? Either.right(value) : fail(flag, `${flag} expects a number > 0, got "${text}"`)
-}
-
-/** Splits `a=1,b=2` into pairs; every item must have exactly one `=`. */
-const parsePairs = (flag: string, text: string): Either.Either<ReadonlyArray<readonly [string, string]>, PortalArgsError> => {
-  const pairs: Array<readonly [string, string]> = []
-  for (const item of text.split(",").map((part) => part.trim()).filter((part) => part !== "")) {
-    const at = item.indexOf("=")
-    if (at <= 0 || at === item.length - 1) return fail(flag, `${flag}: "${item}" is not key=value`)
-    pairs.push([item.slice(0, at).trim(), item.slice(at + 1).trim()])
-  }
-  return pairs.length === 0 ? fail(flag, `${flag} expects key=value pairs, got "${text}"`) : Either.right(pairs)
 }
 
 /**
@@ -139,13 +125,6 @@ export const parseSeed = (text: string): Either.Either<Readonly<Record<string, n
     return Either.right(seed)
   })
 
-const limitKeys: Readonly<Record<string, keyof LimitNumbers>> = {
-  pool: "poolSize",
-  rps: "requestsPerSecond",
-  operating: "operatingLimitSeconds",
-  window: "operatingWindowSeconds"
-}
-
 /**
  * Parses `--limits`: a preset name or `pool=50,rps=2,operating=480,window=600`, unset keys taking the
  * standard plan's values.
@@ -153,24 +132,7 @@ const limitKeys: Readonly<Record<string, keyof LimitNumbers>> = {
  * @since 0.1.0
  * @category Parsing
  */
-export const parseLimits = (text: string): Either.Either<Limits, PortalArgsError> => {
-  const preset = text.trim()
-  if (preset === "standard" || preset === "enterprise" || preset === "off") return Either.right(preset)
-  return Either.flatMap(parsePairs("--limits", text), (pairs) => {
-    const numbers: Record<keyof LimitNumbers, number> = { ...presets.standard }
-    for (const [key, value] of pairs) {
-      const field = limitKeys[key]
-      if (field === undefined) {
-        return fail("--limits", `--limits: unknown key "${key}"; use standard, enterprise, off or pool=,rps=,operating=,window=`)
-      }
-      const number = parseNumber(value)
-      if (number === undefined) return fail("--limits", `--limits: ${key} must be a number, got "${value}"`)
-      numbers[field] = number
-    }
-    const problem = checkLimits(numbers)
-    return problem === undefined ? Either.right(numbers) : fail("--limits", `--limits: ${problem}`)
-  })
-}
+export const parseLimits: (text: string) => Either.Either<Limits, PortalArgsError> = OptionText.parseLimits
 
 const costKeys: Readonly<Record<string, keyof CostNumbers>> = {
   base: "baseMs",

@@ -1,5 +1,5 @@
 /**
- * End-to-end runs of the real `b24` command (`node bin/b24.js …` as a child process) against a fake portal
+ * End-to-end runs of the real `b24` command (`node dist/cli/bin.js …`, the compiled bin that `npm test` builds first, as a child process) against a fake portal
  * served from this test process. Each run pays the CLI's start-up, so the runs go concurrently.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { type RunningFakePortal, startFakePortal } from "../../src/testing/index.js"
 
-const binPath = fileURLToPath(new URL("../../bin/b24.js", import.meta.url))
+const binPath = fileURLToPath(new URL("../../dist/cli/bin.js", import.meta.url))
 const deals = 3000
 
 /** The test's own environment without any BITRIX24_* variable, so a developer's real portal is never used. */

@@ -1,0 +1,233 @@
+/**
+ * What `b24` accepts, as data: every subcommand's options and examples, the top-level help, the version and the
+ * environment variables read. Free of Effect, so `b24 --help` and `b24 --version` answer without loading the
+ * library (see `bin.ts`).
+ *
+ * @since 0.1.0
+ */
+import { readFileSync } from "node:fs"
+import type * as ListStrategy from "../ListStrategy.js"
+import type * as Args from "./Args.js"
+
+/**
+ * The names of the variables `b24` reads.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const envNames = {
+  webhook: "BITRIX24_WEBHOOK",
+  accessToken: "BITRIX24_ACCESS_TOKEN",
+  refreshToken: "BITRIX24_REFRESH_TOKEN",
+  clientId: "BITRIX24_CLIENT_ID",
+  clientSecret: "BITRIX24_CLIENT_SECRET",
+  restUrl: "BITRIX24_REST_URL",
+  tokenUrl: "BITRIX24_TOKEN_URL"
+} as const
+
+/**
+ * The output formats of rows.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type RowFormat = "ndjson" | "csv" | "json"
+
+/**
+ * Every format, for option choices and messages.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const rowFormats: ReadonlyArray<RowFormat> = ["ndjson", "csv", "json"]
+
+/**
+ * The list strategies `--strategy` accepts.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const strategies: ReadonlyArray<ListStrategy.Strategy> = ["auto", "offset", "keyset", "keysetBatch", "ranges"]
+
+/**
+ * The connection and pace options of every portal command.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const sharedOptions: ReadonlyArray<Args.OptionSpec> = [
+  {
+    name: "webhook",
+    value: "URL",
+    description: `inbound webhook URL (https://portal/rest/1/CODE/); default $${envNames.webhook}, else the OAuth variables`
+  },
+  { name: "plan", value: "PLAN", choices: ["standard", "enterprise"], description: "limits of the portal's plan: standard (50 requests, 2/s) or enterprise (250, 5/s)" },
+  { name: "limits", value: "SPEC", description: "explicit limits, e.g. pool=50,rps=2,operating=480,window=600, or off; overrides --plan" },
+  { name: "slow", value: "N", kind: "number", description: "at most N requests per second" },
+  { name: "tokens-out", value: "FILE", description: "OAuth: write refreshed tokens to FILE (mode 600); the old refresh token is spent" },
+  { name: "quiet", short: "q", description: "no progress and no summary" },
+  { name: "verbose", short: "v", description: "after an error, also print the request that failed (secrets redacted)" },
+  { name: "debug", description: "debug log lines: strategy choice, limiter waits, each request" }
+]
+
+const outOption: Args.OptionSpec = { name: "out", short: "o", value: "FILE", description: "output file; stdout when absent or -" }
+
+const formatOption: Args.OptionSpec = {
+  name: "format",
+  value: "FORMAT",
+  choices: rowFormats,
+  description: "ndjson (default), csv or json; guessed from the --out extension when absent"
+}
+
+const methodArg = { name: "method", description: "a Bitrix method, e.g. crm.deal.list" }
+
+/**
+ * `b24 get-all`.
+ *
+ * @since 0.1.0
+ * @category Commands
+ */
+export const getAll: Args.CommandSpec = {
+  name: "get-all",
+  summary: "export every row of a list method, streamed to a file or stdout as rows arrive",
+  positional: methodArg,
+  options: [
+    { name: "select", value: "FIELDS", description: "fields, comma-separated, e.g. ID,TITLE" },
+    { name: "filter", value: "JSON", description: 'filter object, e.g. {">ID":100}; @FILE reads it from a file' },
+    { name: "order", value: "JSON", description: 'order object, e.g. {"ID":"ASC"}; @FILE reads it from a file' },
+    { name: "strategy", value: "NAME", choices: strategies, description: `how the list is read: ${strategies.join(", ")} (default auto)` },
+    { name: "limit", value: "N", kind: "integer", description: "at most N rows" },
+    formatOption,
+    outOption
+  ],
+  shared: sharedOptions,
+  examples: [
+    "b24 get-all crm.deal.list --select ID,TITLE,STAGE_ID --out deals.csv",
+    `b24 get-all crm.contact.list --filter '{">DATE_MODIFY":"2026-01-01"}' > contacts.ndjson`,
+    "b24 get-all tasks.task.list --limit 1000 --format json --out tasks.json"
+  ]
+}
+
+/**
+ * `b24 get-by-id`.
+ *
+ * @since 0.1.0
+ * @category Commands
+ */
+export const getById: Args.CommandSpec = {
+  name: "get-by-id",
+  summary: "call a method once per ID (batched), writing the results in the order of the IDs",
+  positional: methodArg,
+  options: [
+    { name: "ids", value: "FILE", required: true, description: "file with one ID a line; - reads stdin" },
+    { name: "id-field", value: "NAME", description: "name of the ID parameter (default ID)" },
+    { name: "params", value: "JSON", description: "further params for every call; @FILE reads them from a file" },
+    formatOption,
+    outOption
+  ],
+  shared: sharedOptions,
+  examples: ["b24 get-by-id crm.deal.get --ids ids.txt --out deals.ndjson", "cut -f1 ids.tsv | b24 get-by-id crm.contact.get --ids -"]
+}
+
+/**
+ * `b24 call`.
+ *
+ * @since 0.1.0
+ * @category Commands
+ */
+export const call: Args.CommandSpec = {
+  name: "call",
+  summary: "call a method once (--params) or once per item (--items: one result line per item, in order; exit 3 if any failed)",
+  positional: methodArg,
+  options: [
+    { name: "params", value: "JSON", description: "params of one call; @FILE reads them from a file" },
+    { name: "items", value: "FILE", description: "NDJSON, one object of params a line (- reads stdin): one call per item, batched" },
+    outOption
+  ],
+  shared: sharedOptions,
+  examples: [
+    `b24 call crm.deal.get --params '{"ID":42}'`,
+    "b24 call crm.deal.update --items updates.ndjson --out results.ndjson"
+  ]
+}
+
+/**
+ * `b24 batch`.
+ *
+ * @since 0.1.0
+ * @category Commands
+ */
+export const batch: Args.CommandSpec = {
+  name: "batch",
+  summary: "run the portal's batch as given: up to 50 labelled commands, results by label",
+  options: [
+    { name: "cmd", value: "JSON", required: true, description: 'commands by label, e.g. {"a":"crm.deal.get?id=1"}; @FILE reads a file' },
+    { name: "halt", description: "stop at the first failed command" },
+    outOption
+  ],
+  shared: sharedOptions,
+  examples: [`b24 batch --cmd '{"deal":"crm.deal.get?id=1","contacts":"crm.deal.contact.items.get?id=1"}'`, "b24 batch --cmd @commands.json --halt"]
+}
+
+/**
+ * The package's version, read from its package.json (two folders up from both `src/cli` and `dist/cli`).
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const version: string = (() => {
+  try {
+    const pkg: unknown = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"))
+    return typeof pkg === "object" && pkg !== null && "version" in pkg && typeof pkg.version === "string" ? pkg.version : "unknown"
+  } catch {
+    return "unknown"
+  }
+})()
+
+/**
+ * The top-level help text: the commands, the connection variables and the exit codes.
+ *
+ * @since 0.1.0
+ * @category Help
+ */
+export const help = [
+  "b24: bulk Bitrix24 REST from the shell, at the portal's limits",
+  "",
+  "Usage: b24 <command> [options]",
+  "",
+  "Commands:",
+  ...[getAll, getById, call, batch, { name: "portal", summary: "serve the fake portal of effect-bitrix24/testing on loopback" }].map(
+    (spec) => `  ${spec.name.padEnd(11)}${spec.summary}`
+  ),
+  "",
+  `Connection: --webhook or $${envNames.webhook}; or an OAuth app through $${envNames.accessToken}, $${envNames.refreshToken},`,
+  `$${envNames.clientId}, $${envNames.clientSecret}, $${envNames.restUrl} (and $${envNames.tokenUrl}).`,
+  "Exit codes: 0 done, 1 failed, 2 bad input, 3 some items failed, 130 interrupted.",
+  "",
+  "Run 'b24 <command> --help' for a command's options.  -V, --version prints the version.",
+  ""
+].join("\n")
+
+/**
+ * The subcommands that talk to a portal, by name.
+ *
+ * @since 0.1.0
+ * @category Commands
+ */
+export const portalCommands: ReadonlyArray<Args.CommandSpec> = [getAll, getById, call, batch]
+
+/**
+ * What `b24` prints for a command line that asks only for help or the version (`--help`, `-V`,
+ * `get-all --help`), or `undefined` when it asks for work.
+ *
+ * @since 0.1.0
+ * @category Help
+ */
+export const quickAnswer = (args: ReadonlyArray<string>, commandHelp: (spec: Args.CommandSpec) => string): string | undefined => {
+  const [first, second, ...rest] = args
+  if (rest.length > 0) return undefined
+  if (second === undefined && (first === "--help" || first === "-h" || first === "help")) return help
+  if (second === undefined && (first === "--version" || first === "-V")) return `${version}\n`
+  const spec = portalCommands.find(({ name }) => name === first)
+  return spec !== undefined && (second === "--help" || second === "-h") ? commandHelp(spec) : undefined
+}
