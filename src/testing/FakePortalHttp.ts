@@ -17,6 +17,7 @@ import * as Http from "node:http"
 import type { Socket } from "node:net"
 import * as FakePortal from "./FakePortal.js"
 import { PortalEngine } from "./internal/engine.js"
+import { nginxPage, rawNginxPage } from "./internal/engineHttp.js"
 import type { PortalOutcome, PortalRequest, PortalStats } from "./internal/types.js"
 import type { FakePortalOptions } from "./Options.js"
 
@@ -75,7 +76,25 @@ export interface ServeOptions {
   /** Default `127.0.0.1`. */
   readonly host?: string
   readonly now?: () => number
+  /** Request bodies over this many bytes get the front server's 413 page. Default {@link defaultMaxBodyBytes}. */
+  readonly maxBodyBytes?: number
 }
+
+/**
+ * The body size the fake front server accepts by default: 8 MiB. A batch of 50 commands with large `fields`
+ * stays far below it; a real portal's nginx refuses bodies over its own `client_max_body_size` with 413.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const defaultMaxBodyBytes = 8 * 1024 * 1024
+
+/**
+ * The longest request head (request line and headers) read: 1 MiB. Node's default of 16 KiB would close the
+ * connection on a long GET URL before the portal's own 414 check could answer it; past this size the front
+ * server still answers with its 414 page.
+ */
+const maxHeaderBytes = 1024 * 1024
 
 const headersOf = (request: Http.IncomingMessage): Record<string, string> => {
   const headers: Record<string, string> = {}
@@ -150,9 +169,31 @@ export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Serve
     }
   }
 
-  const server = Http.createServer((request, response) => {
+  const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
+
+  /** The front server refuses the body: its 413 page, then the connection is closed without reading the rest. */
+  const refuseBody = (request: Http.IncomingMessage, response: Http.ServerResponse): void => {
+    const page = nginxPage(413)
+    if (page._tag !== "Response") return
+    request.removeAllListeners("data")
+    request.removeAllListeners("end")
+    response.writeHead(413, { ...page.headers, connection: "close", "content-length": String(Buffer.byteLength(page.body)) })
+    response.end(page.body, () => request.socket.destroy())
+  }
+
+  const server = Http.createServer({ maxHeaderSize: maxHeaderBytes }, (request, response) => {
+    if (Number(request.headers["content-length"] ?? 0) > maxBodyBytes) return refuseBody(request, response)
     const chunks: Array<Buffer> = []
-    request.on("data", (chunk: Buffer) => chunks.push(chunk))
+    let received = 0
+    request.on("data", (chunk: Buffer) => {
+      received += chunk.byteLength
+      // a chunked body declares no length: counted as it comes, and nothing past the limit is kept
+      if (received > maxBodyBytes) {
+        chunks.length = 0
+        return refuseBody(request, response)
+      }
+      chunks.push(chunk)
+    })
     request.on("end", () => {
       const arrivedMs = now()
       const portalRequest: PortalRequest = {
@@ -189,8 +230,12 @@ export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Serve
     sockets.add(socket)
     socket.on("close", () => sockets.delete(socket))
   })
-  // A client that resets its socket mid-request must not crash the process.
-  server.on("clientError", (_error, socket: Socket) => socket.destroy())
+  // A request node:http cannot parse gets the front server's page (414 for a head over the size limit, 400 for
+  // anything else) where the socket can still carry it; a client that reset its socket must not crash the process.
+  server.on("clientError", (error: Error & { readonly code?: string }, socket: Socket) => {
+    if (!socket.writable || error.code === "ECONNRESET") return void socket.destroy()
+    socket.end(rawNginxPage(error.code === "HPE_HEADER_OVERFLOW" ? 414 : 400))
+  })
 
   const close = (): Promise<void> =>
     new Promise<void>((resolve) => {
@@ -276,7 +321,7 @@ export const make = (
     const port = options.port ?? 0
     const server = yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => serve(engine, { host, port, now: () => clock.unsafeCurrentTimeMillis() }),
+        try: () => serve(engine, { ...options, host, port, now: () => clock.unsafeCurrentTimeMillis() }),
         catch: (error) =>
           new FakePortalServeError({ host, port, message: error instanceof Error ? error.message : String(error) })
       }),
@@ -305,7 +350,10 @@ export const layer = (options: FakePortalOptions = {}): Layer.Layer<FakePortalSe
     Effect.gen(function* () {
       const clock = yield* Effect.clock
       const engine = new PortalEngine(options, clock.unsafeCurrentTimeMillis())
-      const server = yield* make(engine, { port: options.port ?? 0 })
+      const server = yield* make(engine, {
+        port: options.port ?? 0,
+        ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes })
+      })
       // The in-process view of the same engine answers under the server's address, so its URLs are real ones.
       const portal = yield* FakePortal.fromEngine(engine, server.baseUrl)
       return Context.make(FakePortalServer, server).pipe(Context.add(FakePortal.FakePortal, portal))

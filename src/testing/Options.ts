@@ -97,6 +97,8 @@ export interface FakePortalOptions {
   readonly mutations?: ReadonlyArray<MutationRule>
   /** GET URLs longer than this get a 414 HTML page. Default 8192. */
   readonly maxUrlLength?: number
+  /** Served over HTTP: request bodies over this many bytes get the front server's 413 page. Default 8 MiB. */
+  readonly maxBodyBytes?: number
   /** Webhook user ID and code. Defaults: 1 and a code derived from the seed number. */
   readonly webhook?: { readonly userId: number; readonly code: string }
   /** Enables the OAuth app: client id/secret, token lifetime in seconds (default 3600). */

@@ -49,7 +49,11 @@ export const runPortalCli = async (
   }
   let server: Awaited<ReturnType<typeof serve>>
   try {
-    server = await serve(engine, { host, port: options.port ?? 0 })
+    server = await serve(engine, {
+      host,
+      port: options.port ?? 0,
+      ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes })
+    })
   } catch (error) {
     io.err(`error: cannot listen on ${host}:${options.port ?? 0}: ${error instanceof Error ? error.message : String(error)}`)
     return 1

@@ -78,6 +78,7 @@ Options:
                            "crm.deal:every=10,add=5,delete=2"
   --batch-billing MODE     commands (each batch command bills its method; default) | batch (the batch bills itself)
   --max-url-length N       GET URLs longer than N get a 414 HTML page (default 8192)
+  --max-body-bytes N       request bodies over N bytes get a 413 HTML page (default 8388608, 8 MiB)
   --webhook USER/CODE      webhook user ID and code (default 1 and a code derived from the seed number)
   --oauth                  enable an OAuth app and print its client id, secret and tokens
   --token-lifetime S       OAuth access token lifetime in seconds (default 3600; implies --oauth)
@@ -308,6 +309,7 @@ const flagSpec = {
   mutations: { type: "string" },
   "batch-billing": { type: "string" },
   "max-url-length": { type: "string" },
+  "max-body-bytes": { type: "string" },
   webhook: { type: "string" },
   oauth: { type: "boolean" },
   "token-lifetime": { type: "string" },
@@ -369,6 +371,12 @@ export const parsePortalArgs = (argv: ReadonlyArray<string>): Either.Either<Port
         ? Either.void
         : Either.flatMap(parseNonNegativeInt("--max-url-length", values["max-url-length"]), (length) =>
             length < 1 ? fail("--max-url-length", "--max-url-length must be >= 1") : Either.right(void (options.maxUrlLength = length))
+          ),
+    () =>
+      values["max-body-bytes"] === undefined
+        ? Either.void
+        : Either.flatMap(parseNonNegativeInt("--max-body-bytes", values["max-body-bytes"]), (bytes) =>
+            bytes < 1 ? fail("--max-body-bytes", "--max-body-bytes must be >= 1") : Either.right(void (options.maxBodyBytes = bytes))
           ),
     () => (values.webhook === undefined ? Either.void : Either.map(parseWebhook(values.webhook), (webhook) => void (options.webhook = webhook))),
     () => {

@@ -74,7 +74,10 @@ export interface RunningFakePortal {
  */
 export const startFakePortal = async (options: FakePortalOptions = {}): Promise<RunningFakePortal> => {
   const engine = new PortalEngine(options, Date.now())
-  const server = await FakePortalHttp.serve(engine, { port: options.port ?? 0 })
+  const server = await FakePortalHttp.serve(engine, {
+    port: options.port ?? 0,
+    ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes })
+  })
   const oauth = FakePortalHttp.oauthAppOf(engine, server.url)
   return {
     webhookUrl: server.url + engine.webhookPath,

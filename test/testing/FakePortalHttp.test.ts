@@ -380,8 +380,10 @@ describe("startFakePortal", () => {
             if (reset) setTimeout(() => socket.resetAndDestroy(), 20)
           })
         })
-      // node:http answers unparsable bytes itself with a 400 or just closes; either way the server lives on.
-      await raw("\u0000\u0001GARBAGE NOT HTTP\r\n\r\n", false)
+      // unparsable bytes get the front server's 400 page, and the server lives on
+      const garbage = await raw("\u0000\u0001GARBAGE NOT HTTP\r\n\r\n", false)
+      expect(garbage).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/)
+      expect(garbage).toContain("<center><h1>400 Bad Request</h1></center>")
       await raw(`POST ${new URL(portal.webhookUrl).pathname}crm.deal.add HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"fie`, true)
       // A complete request whose client vanishes while the portal is "working" (200 ms of cost).
       await raw(`GET ${new URL(portal.webhookUrl).pathname}crm.deal.list HTTP/1.1\r\nHost: x\r\n\r\n`, true)
@@ -477,4 +479,84 @@ describe("FakePortalHttp.serve", () => {
       await server.close()
     }
   }, 10_000)
+})
+
+describe("the front server's limits: every request gets an HTTP answer", () => {
+  /** Opens a raw connection, writes `head` and then `bodyBytes` zero bytes, and resolves with what came back. */
+  const rawRequest = (port: number, head: string, bodyBytes = 0) =>
+    new Promise<string>((resolve) => {
+      const socket = Net.createConnection({ host: "127.0.0.1", port })
+      let received = ""
+      socket.on("data", (chunk: Buffer) => (received += chunk.toString("latin1")))
+      socket.on("error", () => resolve(received))
+      socket.on("close", () => resolve(received))
+      socket.write(head)
+      // the body in 64 KiB pieces; the server may close the connection before all of it is sent
+      const piece = Buffer.alloc(64 * 1024, 0x20)
+      let left = bodyBytes
+      const pump = () => {
+        while (left > 0 && !socket.destroyed) {
+          const size = Math.min(left, piece.byteLength)
+          left -= size
+          if (!socket.write(piece.subarray(0, size))) return void socket.once("drain", pump)
+        }
+      }
+      pump()
+    })
+
+  it("a body over maxBodyBytes gets 413, declared or chunked, without being read into memory; the server lives on", async () => {
+    const portal = await startFakePortal({ seed: { "crm.deal": 3 }, limits: "off", costModel: "zero", maxBodyBytes: 1000 })
+    try {
+      const port = Number(new URL(portal.baseUrl).port)
+      const path = `${new URL(portal.webhookUrl).pathname}crm.deal.add.json`
+      const declared = await rawRequest(port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n`, 5000)
+      expect(declared).toMatch(/^HTTP\/1\.1 413 /)
+      expect(declared).toContain("<center><h1>413 Request Entity Too Large</h1></center>")
+      const chunked = await rawRequest(port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n${" ".repeat(0x800)}\r\n`)
+      expect(chunked).toMatch(/^HTTP\/1\.1 413 /)
+      // exactly at the limit is accepted: the portal answers with its own JSON
+      const body = (bytes: number) => JSON.stringify({ fields: { TITLE: "x".repeat(bytes - 23) } })
+      expect(Buffer.byteLength(body(1000))).toBe(1000)
+      const add = (text: string) =>
+        fetch(`${portal.webhookUrl}crm.deal.add.json`, { method: "POST", headers: { "content-type": "application/json" }, body: text }).then(read)
+      expect((await add(body(1000))).status).toBe(200)
+      expect((await add(body(1001))).status).toBe(413)
+      expect(portal.stats().httpRequests).toBeGreaterThan(0)
+    } finally {
+      await portal.close()
+    }
+  })
+
+  it("by default a 100 MB body gets 413 at once (8 MiB limit) instead of exhausting the heap", async () => {
+    const portal = await startFakePortal({ seed: { "crm.deal": 3 }, limits: "off", costModel: "zero" })
+    try {
+      const port = Number(new URL(portal.baseUrl).port)
+      const path = `${new URL(portal.webhookUrl).pathname}crm.deal.add.json`
+      const heapBefore = process.memoryUsage().heapUsed
+      const answer = await rawRequest(port, `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n`, 100_000_000)
+      expect(answer).toMatch(/^HTTP\/1\.1 413 /)
+      // nothing near the body's size was kept (the old server held ~35 bytes of heap per body byte)
+      expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(50_000_000)
+    } finally {
+      await portal.close()
+    }
+  })
+
+  it("GET URLs of 20 KB and 200 KB get the 414 page instead of a dropped connection", async () => {
+    const portal = await startFakePortal({ seed: { "crm.deal": 3 }, limits: "off", costModel: "zero" })
+    try {
+      for (const length of [20_000, 200_000]) {
+        const url = `${portal.webhookUrl}crm.deal.list.json?filter[TITLE]=${"a".repeat(length)}`
+        const reply = await read(await fetch(url))
+        expect(reply.status).toBe(414)
+        expect(reply.text).toContain("<center><h1>414 Request-URI Too Large</h1></center>")
+      }
+      // a request head over the front server's 1 MiB buffer still gets the page, from the parser's error
+      const port = Number(new URL(portal.baseUrl).port)
+      const huge = await rawRequest(port, `GET /rest/1/x/crm.deal.list.json?q=${"a".repeat(1_100_000)} HTTP/1.1\r\nHost: x\r\n\r\n`)
+      expect(huge).toMatch(/^HTTP\/1\.1 414 /)
+    } finally {
+      await portal.close()
+    }
+  })
 })

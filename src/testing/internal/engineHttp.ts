@@ -161,7 +161,9 @@ export const jsonResponse = (status: number, body: unknown, delayMs = 0): Portal
 
 /** The reason phrases nginx prints. */
 const nginxTitles: Readonly<Record<number, string>> = {
+  400: "Bad Request",
   404: "Not Found",
+  413: "Request Entity Too Large",
   414: "Request-URI Too Large",
   500: "Internal Server Error",
   502: "Bad Gateway",
@@ -169,7 +171,7 @@ const nginxTitles: Readonly<Record<number, string>> = {
   504: "Gateway Time-out"
 }
 
-/** An nginx error page: what the front server answers for 414, 502 and 504. */
+/** An nginx error page: what the front server answers for 400, 413, 414, 502 and 504. */
 export const nginxPage = (status: number): PortalOutcome => {
   const title = `${status} ${nginxTitles[status] ?? "Error"}`
   return {
@@ -179,4 +181,17 @@ export const nginxPage = (status: number): PortalOutcome => {
     body: `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n`,
     delayMs: 0
   }
+}
+
+/**
+ * An nginx error page as raw HTTP/1.1 bytes, for a request node:http could not parse (so there is no response
+ * object to answer with); the connection is closed after it, as nginx does.
+ */
+export const rawNginxPage = (status: number): string => {
+  const page = nginxPage(status)
+  const body = page._tag === "Response" ? page.body : ""
+  return (
+    `HTTP/1.1 ${status} ${nginxTitles[status] ?? "Error"}\r\nServer: nginx\r\nContent-Type: text/html\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  )
 }
