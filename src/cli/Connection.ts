@@ -11,7 +11,7 @@ import type { Limits } from "../BitrixConfig.js"
 import { ValidationError } from "../BitrixError.js"
 import { makeRedact } from "../internal/httpResponse.js"
 import { parseWebhook } from "../internal/httpUrl.js"
-import { parseLimits } from "../internal/optionText.js"
+import { parseLimits, parseNumber } from "../internal/optionText.js"
 import { envNames } from "./Spec.js"
 
 /**
@@ -130,9 +130,22 @@ export const redactorOf = (secrets: ReadonlyArray<Redacted.Redacted<string>>): (
  * @category Parsing
  */
 export const resolveLimits = (
-  plan: "standard" | "enterprise" | undefined,
-  limits: string | undefined
+  planFlag: "standard" | "enterprise" | undefined,
+  limitsFlag: string | undefined,
+  env: Env = {}
 ): Either.Either<Limits, ValidationError> => {
+  const limits = limitsFlag ?? (present(env[envNames.limits]) ? env[envNames.limits] : undefined)
+  const planText = planFlag ?? (present(env[envNames.plan]) ? env[envNames.plan]?.trim() : undefined)
+  if (planText !== undefined && planText !== "standard" && planText !== "enterprise") {
+    return Either.left(
+      new ValidationError({
+        path: envNames.plan,
+        detail: `expected standard or enterprise, got ${JSON.stringify(planText)}`,
+        suggestion: `Set ${envNames.plan} to standard or enterprise, or pass --plan.`
+      })
+    )
+  }
+  const plan = planText
   if (limits !== undefined) {
     return Either.mapLeft(
       parseLimits(limits),
@@ -145,4 +158,61 @@ export const resolveLimits = (
     )
   }
   return Either.right(plan ?? "standard")
+}
+
+/**
+ * The client's pace and size options, each from its flag or else its `BITRIX24_*` variable.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Tuning {
+  readonly slow?: number
+  readonly batchSize?: number
+  readonly maxConcurrent?: number
+  readonly bucketHeadroom?: number
+  /** Seconds per request. */
+  readonly timeout?: number
+}
+
+const tuningKeys = ["slow", "batchSize", "maxConcurrent", "bucketHeadroom", "timeout"] as const
+
+const flagOf: Readonly<Record<(typeof tuningKeys)[number], string>> = {
+  slow: "--slow",
+  batchSize: "--batch-size",
+  maxConcurrent: "--max-concurrent",
+  bucketHeadroom: "--bucket-headroom",
+  timeout: "--timeout"
+}
+
+/**
+ * Fills each option the command line left out from its environment variable; a variable that is not a number is
+ * a `ValidationError` naming it. Ranges are checked by the client's own option decoding.
+ *
+ * @since 0.1.0
+ * @category Parsing
+ */
+export const resolveTuning = (flags: Tuning, env: Env): Either.Either<Tuning, ValidationError> => {
+  const tuning: { -readonly [K in keyof Tuning]: Tuning[K] } = {}
+  for (const key of tuningKeys) {
+    const flag = flags[key]
+    if (flag !== undefined) {
+      tuning[key] = flag
+      continue
+    }
+    const text = env[envNames[key]]
+    if (text === undefined || text.trim() === "") continue
+    const value = parseNumber(text)
+    if (value === undefined) {
+      return Either.left(
+        new ValidationError({
+          path: envNames[key],
+          detail: `expected a number, got ${JSON.stringify(text)}`,
+          suggestion: `Set ${envNames[key]} to a number, or pass ${flagOf[key]}.`
+        })
+      )
+    }
+    tuning[key] = value
+  }
+  return Either.right(tuning)
 }

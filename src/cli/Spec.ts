@@ -22,7 +22,14 @@ export const envNames = {
   clientId: "BITRIX24_CLIENT_ID",
   clientSecret: "BITRIX24_CLIENT_SECRET",
   restUrl: "BITRIX24_REST_URL",
-  tokenUrl: "BITRIX24_TOKEN_URL"
+  tokenUrl: "BITRIX24_TOKEN_URL",
+  plan: "BITRIX24_PLAN",
+  limits: "BITRIX24_LIMITS",
+  slow: "BITRIX24_SLOW",
+  batchSize: "BITRIX24_BATCH_SIZE",
+  maxConcurrent: "BITRIX24_MAX_CONCURRENT",
+  bucketHeadroom: "BITRIX24_BUCKET_HEADROOM",
+  timeout: "BITRIX24_TIMEOUT"
 } as const
 
 /**
@@ -61,9 +68,27 @@ export const sharedOptions: ReadonlyArray<Args.OptionSpec> = [
     value: "URL",
     description: `inbound webhook URL (https://portal/rest/1/CODE/); default $${envNames.webhook}, else the OAuth variables`
   },
-  { name: "plan", value: "PLAN", choices: ["standard", "enterprise"], description: "limits of the portal's plan: standard (50 requests, 2/s) or enterprise (250, 5/s)" },
-  { name: "limits", value: "SPEC", description: "explicit limits, e.g. pool=50,rps=2,operating=480,window=600, or off; overrides --plan" },
-  { name: "slow", value: "N", kind: "number", description: "at most N requests per second" },
+  {
+    name: "plan",
+    value: "PLAN",
+    choices: ["standard", "enterprise"],
+    description: `limits of the portal's plan: standard (50 requests, 2/s) or enterprise (250, 5/s); $${envNames.plan}`
+  },
+  {
+    name: "limits",
+    value: "SPEC",
+    description: `explicit limits, e.g. pool=50,rps=2,operating=480,window=600, or off; overrides --plan; $${envNames.limits}`
+  },
+  { name: "slow", value: "N", kind: "number", description: `at most N requests per second; $${envNames.slow}` },
+  { name: "batch-size", value: "N", kind: "integer", description: `commands per batch, 1-50 (default 50); $${envNames.batchSize}` },
+  { name: "max-concurrent", value: "N", kind: "integer", description: `at most N requests in flight; $${envNames.maxConcurrent}` },
+  {
+    name: "bucket-headroom",
+    value: "N",
+    kind: "integer",
+    description: `bucket slots left unused, for other apps on the same address (default 2); $${envNames.bucketHeadroom}`
+  },
+  { name: "timeout", value: "SECONDS", kind: "number", description: `per request (default 60); $${envNames.timeout}` },
   { name: "tokens-out", value: "FILE", description: "OAuth: write refreshed tokens to FILE (mode 600); the old refresh token is spent" },
   { name: "quiet", short: "q", description: "no progress and no summary" },
   { name: "verbose", short: "v", description: "after an error, also print the request that failed (secrets redacted)" },

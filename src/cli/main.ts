@@ -19,6 +19,7 @@ import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -38,7 +39,7 @@ import { RateLimiter } from "../RateLimiter.js"
 import * as Args from "./Args.js"
 import * as Spec from "./Spec.js"
 import { envNames, type RowFormat } from "./Spec.js"
-import { type Connection, type Env, redactorOf, resolveConnection, resolveLimits } from "./Connection.js"
+import { type Connection, type Env, redactorOf, resolveConnection, resolveLimits, resolveTuning, type Tuning } from "./Connection.js"
 import { columnsFromSelect, itemLine, makeRowWriter, ndjsonLine, resolveFormat } from "./Format.js"
 import * as Inputs from "./Inputs.js"
 import { openSink, printError, readInput, readOptionText, writePrivateFile } from "./Output.js"
@@ -68,11 +69,10 @@ export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: number
 // Options shared by every portal command
 // ---------------------------------------------------------------------------------------------------------------
 
-interface Shared {
+interface Shared extends Tuning {
   readonly webhook: string | undefined
   readonly plan: "standard" | "enterprise" | undefined
   readonly limits: string | undefined
-  readonly slow: number | undefined
   readonly tokensOut: string | undefined
   readonly quiet: boolean
   readonly verbose: boolean
@@ -91,13 +91,23 @@ const number = (values: Values, name: string): number | undefined => {
   return typeof value === "number" ? value : undefined
 }
 
+/** The entries whose value is a number (exact optional properties leave the others out, not undefined). */
+const definedNumbers = (entries: Readonly<Record<string, number | undefined>>): Record<string, number> =>
+  Object.fromEntries(Object.entries(entries).filter((entry): entry is [string, number] => entry[1] !== undefined))
+
 const sharedOf = (values: Values): Shared => {
   const plan = text(values, "plan")
   return {
     webhook: text(values, "webhook"),
     plan: plan === "standard" || plan === "enterprise" ? plan : undefined,
     limits: text(values, "limits"),
-    slow: number(values, "slow"),
+    ...definedNumbers({
+      slow: number(values, "slow"),
+      batchSize: number(values, "batch-size"),
+      maxConcurrent: number(values, "max-concurrent"),
+      bucketHeadroom: number(values, "bucket-headroom"),
+      timeout: number(values, "timeout")
+    }),
     tokensOut: text(values, "tokens-out"),
     quiet: values["quiet"] === true,
     verbose: values["verbose"] === true,
@@ -154,13 +164,21 @@ const statusOf = (exit: Exit.Exit<unknown, unknown>): "done" | "failed" | "inter
 const clientOptions = (
   connection: Connection,
   shared: Shared,
-  limits: Bitrix.Options["limits"] & {},
+  settings: { readonly limits: Bitrix.Options["limits"] & {}; readonly tuning: Tuning },
   onRotated: () => void
 ): Bitrix.Options => {
-  if (connection._tag === "Webhook") return { webhook: connection.webhook, limits }
+  const { batchSize, bucketHeadroom, maxConcurrent, timeout } = settings.tuning
+  const common = {
+    limits: settings.limits,
+    ...(batchSize === undefined ? {} : { batchSize }),
+    ...(bucketHeadroom === undefined ? {} : { bucketHeadroom }),
+    ...(maxConcurrent === undefined ? {} : { maxConcurrent }),
+    ...(timeout === undefined ? {} : { timeout: Duration.seconds(timeout) })
+  }
+  if (connection._tag === "Webhook") return { webhook: connection.webhook, ...common }
   const tokensOut = shared.tokensOut
   return {
-    limits,
+    ...common,
     oauth: {
       ...connection.oauth,
       onTokens: (tokens) => {
@@ -192,20 +210,21 @@ const runJob = (env: Env, shared: Shared, job: Job): Effect.Effect<void, CliExit
   Effect.gen(function* () {
     const setup = Either.all({
       connection: resolveConnection(shared.webhook, env),
-      limits: resolveLimits(shared.plan, shared.limits)
+      limits: resolveLimits(shared.plan, shared.limits, env),
+      tuning: resolveTuning(shared, env)
     })
     if (Either.isLeft(setup)) return yield* reportFailure(setup.left, (text) => text, shared.verbose, undefined)
-    const { connection, limits } = setup.right
+    const { connection, limits, tuning } = setup.right
     const redact = redactorOf(connection.secrets)
     const request = requestLine({ endpoint: connection.endpoint, ...job.request }, redact)
     let rotated = false
-    const client = Bitrix.layer(clientOptions(connection, shared, limits, () => void (rotated = true))).pipe(
+    const client = Bitrix.layer(clientOptions(connection, shared, { limits, tuning }, () => void (rotated = true))).pipe(
       Layer.provide(FetchHttpClient.layer)
     )
     const progress = shared.quiet ? ProgressReporter.layerSilent : ProgressReporter.layerTerminal()
     const count = yield* Ref.make(0)
     const startedAt = yield* Clock.currentTimeMillis
-    const slow = shared.slow
+    const slow = tuning.slow
 
     const connected = Effect.gen(function* () {
       const limiter = yield* RateLimiter
@@ -341,10 +360,8 @@ const getByIdCommand: PortalCommand = {
           Bitrix.getByID(method, ids, options).pipe(
             Effect.map((results) => ({ rows: [...results.values()], failure: undefined })),
             // some IDs failed: the others are still written, then the error line names the failed ones
-            Effect.catchTag("BitrixApiError", (error) =>
-              error.partialResults === undefined
-                ? Effect.fail(error)
-                : Effect.succeed({ rows: error.partialResults.filter((row) => row !== undefined), failure: error })
+            Effect.catchTag("BulkCallError", (error) =>
+              Effect.succeed({ rows: error.partialResults.filter((row) => row !== undefined), failure: error })
             ),
             Effect.flatMap(({ failure, rows }) =>
               writeRows(Stream.fromIterable(rows), { out, format, columns: undefined }, count).pipe(
