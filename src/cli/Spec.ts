@@ -29,7 +29,8 @@ export const envNames = {
   batchSize: "BITRIX24_BATCH_SIZE",
   maxConcurrent: "BITRIX24_MAX_CONCURRENT",
   bucketHeadroom: "BITRIX24_BUCKET_HEADROOM",
-  timeout: "BITRIX24_TIMEOUT"
+  timeout: "BITRIX24_TIMEOUT",
+  caFile: "BITRIX24_CA_FILE"
 } as const
 
 /**
@@ -89,6 +90,9 @@ export const sharedOptions: ReadonlyArray<Args.OptionSpec> = [
     description: `bucket slots left unused, for other apps on the same address (default 2); $${envNames.bucketHeadroom}`
   },
   { name: "timeout", value: "SECONDS", kind: "number", description: `per request (default 60); $${envNames.timeout}` },
+  { name: "ca", value: "FILE", description: `PEM file of the CA that signed a self-hosted portal's certificate; $${envNames.caFile}` },
+  { name: "insecure", short: "k", description: "accept any TLS certificate (encrypted, but not checked: anyone on the path can read the webhook code)" },
+  { name: "proxy", value: "URL", description: "send requests through this proxy; default $HTTPS_PROXY / $HTTP_PROXY, except hosts in $NO_PROXY" },
   { name: "tokens-out", value: "FILE", description: "OAuth: write refreshed tokens to FILE (mode 600); the old refresh token is spent" },
   { name: "quiet", short: "q", description: "no progress and no summary" },
   { name: "verbose", short: "v", description: "after an error, also print the request that failed (secrets redacted)" },

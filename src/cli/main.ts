@@ -14,7 +14,6 @@
  *
  * @since 0.1.0
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
@@ -36,6 +35,7 @@ import { ValidationError } from "../BitrixError.js"
 import type * as ListStrategy from "../ListStrategy.js"
 import * as ProgressReporter from "../ProgressReporter.js"
 import { RateLimiter } from "../RateLimiter.js"
+import { layerHttpClient, type NetworkOptions } from "../internal/network.js"
 import * as Args from "./Args.js"
 import * as Spec from "./Spec.js"
 import { envNames, type RowFormat } from "./Spec.js"
@@ -71,6 +71,9 @@ export class CliExit extends Data.TaggedError("CliExit")<{ readonly code: number
 
 interface Shared extends Tuning {
   readonly webhook: string | undefined
+  readonly ca: string | undefined
+  readonly insecure: boolean
+  readonly proxy: string | undefined
   readonly plan: "standard" | "enterprise" | undefined
   readonly limits: string | undefined
   readonly tokensOut: string | undefined
@@ -99,6 +102,9 @@ const sharedOf = (values: Values): Shared => {
   const plan = text(values, "plan")
   return {
     webhook: text(values, "webhook"),
+    ca: text(values, "ca"),
+    insecure: values["insecure"] === true,
+    proxy: text(values, "proxy"),
     plan: plan === "standard" || plan === "enterprise" ? plan : undefined,
     limits: text(values, "limits"),
     ...definedNumbers({
@@ -218,8 +224,18 @@ const runJob = (env: Env, shared: Shared, job: Job): Effect.Effect<void, CliExit
     const redact = redactorOf(connection.secrets)
     const request = requestLine({ endpoint: connection.endpoint, ...job.request }, redact)
     let rotated = false
+    const caFile = shared.ca ?? (env[envNames.caFile]?.trim() || undefined)
+    const ca = caFile === undefined ? undefined : yield* readInput(caFile).pipe(Effect.catchAll((error) => reportFailure(error, redact, shared.verbose, undefined)))
+    if (shared.insecure) {
+      yield* printError("b24: warning: --insecure: the portal's TLS certificate is not checked; anyone on the path can read and change the traffic")
+    }
+    const network: NetworkOptions = {
+      ...(ca === undefined ? {} : { ca }),
+      ...(shared.insecure ? { dangerouslyAcceptAnyCertificate: true } : {}),
+      ...(shared.proxy === undefined ? {} : { proxy: shared.proxy })
+    }
     const client = Bitrix.layer(clientOptions(connection, shared, { limits, tuning }, () => void (rotated = true))).pipe(
-      Layer.provide(FetchHttpClient.layer)
+      Layer.provide(layerHttpClient(network, env))
     )
     const progress = shared.quiet ? ProgressReporter.layerSilent : ProgressReporter.layerTerminal()
     const count = yield* Ref.make(0)

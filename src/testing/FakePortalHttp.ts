@@ -14,6 +14,7 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
+import * as Https from "node:https"
 import type { Socket } from "node:net"
 import * as FakePortal from "./FakePortal.js"
 import { PortalEngine } from "./internal/engine.js"
@@ -78,6 +79,8 @@ export interface ServeOptions {
   readonly now?: () => number
   /** Request bodies over this many bytes get the front server's 413 page. Default {@link defaultMaxBodyBytes}. */
   readonly maxBodyBytes?: number
+  /** Serve HTTPS with this key and certificate (PEM), as a self-hosted portal with its own certificate does. */
+  readonly tls?: { readonly key: string; readonly cert: string }
 }
 
 /**
@@ -181,7 +184,7 @@ export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Serve
     response.end(page.body, () => request.socket.destroy())
   }
 
-  const server = Http.createServer({ maxHeaderSize: maxHeaderBytes }, (request, response) => {
+  const handler = (request: Http.IncomingMessage, response: Http.ServerResponse): void => {
     if (Number(request.headers["content-length"] ?? 0) > maxBodyBytes) return refuseBody(request, response)
     const chunks: Array<Buffer> = []
     let received = 0
@@ -222,7 +225,11 @@ export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Serve
         }
       })
     })
-  })
+  }
+  const server =
+    options.tls === undefined
+      ? Http.createServer({ maxHeaderSize: maxHeaderBytes }, handler)
+      : Https.createServer({ maxHeaderSize: maxHeaderBytes, key: options.tls.key, cert: options.tls.cert }, handler)
   // A burst of concurrent clients (the 503 demonstration) must not be refused by the listen backlog.
   server.maxConnections = Infinity
   server.keepAliveTimeout = 5_000
@@ -255,7 +262,7 @@ export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Serve
       server.off("error", onError)
       const address = server.address()
       const port = typeof address === "object" && address !== null ? address.port : (options.port ?? 0)
-      resolve({ url: `http://${urlHost(host)}:${port}`, port, close })
+      resolve({ url: `${options.tls === undefined ? "http" : "https"}://${urlHost(host)}:${port}`, port, close })
     })
   })
 }
@@ -352,7 +359,8 @@ export const layer = (options: FakePortalOptions = {}): Layer.Layer<FakePortalSe
       const engine = new PortalEngine(options, clock.unsafeCurrentTimeMillis())
       const server = yield* make(engine, {
         port: options.port ?? 0,
-        ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes })
+        ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+        ...(options.tls === undefined ? {} : { tls: options.tls })
       })
       // The in-process view of the same engine answers under the server's address, so its URLs are real ones.
       const portal = yield* FakePortal.fromEngine(engine, server.baseUrl)

@@ -99,6 +99,8 @@ export interface FakePortalOptions {
   readonly maxUrlLength?: number
   /** Served over HTTP: request bodies over this many bytes get the front server's 413 page. Default 8 MiB. */
   readonly maxBodyBytes?: number
+  /** Served over HTTP: HTTPS with this key and certificate (PEM), like a self-hosted portal with its own certificate. */
+  readonly tls?: { readonly key: string; readonly cert: string }
   /** Webhook user ID and code. Defaults: 1 and a code derived from the seed number. */
   readonly webhook?: { readonly userId: number; readonly code: string }
   /** Enables the OAuth app: client id/secret, token lifetime in seconds (default 3600). */

@@ -52,7 +52,8 @@ export const runPortalCli = async (
     server = await serve(engine, {
       host,
       port: options.port ?? 0,
-      ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes })
+      ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+    ...(options.tls === undefined ? {} : { tls: options.tls })
     })
   } catch (error) {
     io.err(`error: cannot listen on ${host}:${options.port ?? 0}: ${error instanceof Error ? error.message : String(error)}`)

@@ -76,7 +76,8 @@ export const startFakePortal = async (options: FakePortalOptions = {}): Promise<
   const engine = new PortalEngine(options, Date.now())
   const server = await FakePortalHttp.serve(engine, {
     port: options.port ?? 0,
-    ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes })
+    ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+    ...(options.tls === undefined ? {} : { tls: options.tls })
   })
   const oauth = FakePortalHttp.oauthAppOf(engine, server.url)
   return {
