@@ -5,10 +5,12 @@
  * @since 0.1.0
  */
 import type { SingleBar } from "cli-progress"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
@@ -24,9 +26,26 @@ export interface Service {
   readonly advance: (label: string, n: number) => Effect.Effect<void>
   /** The total became known or changed. */
   readonly setTotal: (label: string, total: number) => Effect.Effect<void>
-  /** The task ended. */
-  readonly finish: (label: string) => Effect.Effect<void>
+  /** The task ended: `done` (the default), or stopped by a failure or an interruption. */
+  readonly finish: (label: string, outcome?: Outcome) => Effect.Effect<void>
 }
+
+/**
+ * How a task ended.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Outcome = "done" | "failed" | "interrupted"
+
+/**
+ * The outcome of a program's exit, for `finish`.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export const outcomeOf = (exit: Exit.Exit<unknown, unknown>): Outcome =>
+  Exit.isSuccess(exit) ? "done" : Cause.isInterruptedOnly(exit.cause) ? "interrupted" : "failed"
 
 /**
  * Reports nothing: the library's default, so programs never print unless asked to.
@@ -189,7 +208,7 @@ export const makeLog = (options: LogOptions = {}): Effect.Effect<Service> =>
         ).pipe(Effect.zipRight(log(label, `${label}: started${total === undefined ? "" : `, ${total} to do`}`))),
       advance: (label, n) => progress(label, (task) => ({ ...task, done: task.done + n })),
       setTotal: (label, total) => progress(label, (task) => ({ ...task, total })),
-      finish: (label) =>
+      finish: (label, outcome = "done") =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Ref.modify(tasks, (current): readonly [TaskState, Tasks] => {
             const next = new Map(current)
@@ -198,7 +217,13 @@ export const makeLog = (options: LogOptions = {}): Effect.Effect<Service> =>
           }).pipe(
             Effect.flatMap((task) => {
               const f = figures(task, now)
-              return log(label, `${label}: finished, ${f.done} done in ${formatDuration(f.elapsedMs)} (${formatRate(f.rate)}/s)`)
+              const took = `in ${formatDuration(f.elapsedMs)} (${formatRate(f.rate)}/s)`
+              return log(
+                label,
+                outcome === "done"
+                  ? `${label}: finished, ${f.done} done ${took}`
+                  : `${label}: ${outcome === "failed" ? "failed" : "interrupted"} after ${f.done} done ${took}`
+              )
             })
           )
         )
@@ -355,7 +380,7 @@ export type Event =
   | { readonly _tag: "Start"; readonly label: string; readonly total?: number }
   | { readonly _tag: "Advance"; readonly label: string; readonly n: number }
   | { readonly _tag: "SetTotal"; readonly label: string; readonly total: number }
-  | { readonly _tag: "Finish"; readonly label: string }
+  | { readonly _tag: "Finish"; readonly label: string; readonly outcome?: "failed" | "interrupted" }
 
 /**
  * A reporter that records every call, in order: `layer` to provide, `events` to read them back.
@@ -373,7 +398,7 @@ export const makeTest: Effect.Effect<{
     start: (label, total) => record(total === undefined ? { _tag: "Start", label } : { _tag: "Start", label, total }),
     advance: (label, n) => record({ _tag: "Advance", label, n }),
     setTotal: (label, total) => record({ _tag: "SetTotal", label, total }),
-    finish: (label) => record({ _tag: "Finish", label })
+    finish: (label, outcome) => record(outcome === undefined || outcome === "done" ? { _tag: "Finish", label } : { _tag: "Finish", label, outcome })
   }
   return { layer: Layer.succeed(ProgressReporter, service), events: Ref.get(events) }
 })

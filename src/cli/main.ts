@@ -164,9 +164,6 @@ const reportFailure = (error: CliError, redact: (text: string) => string, verbos
     return yield* Effect.fail(new CliExit({ code: exitCodeOf(error) }))
   })
 
-const statusOf = (exit: Exit.Exit<unknown, unknown>): "done" | "failed" | "interrupted" =>
-  Exit.isSuccess(exit) ? "done" : Cause.isInterruptedOnly(exit.cause) ? "interrupted" : "failed"
-
 const clientOptions = (
   connection: Connection,
   shared: Shared,
@@ -257,7 +254,7 @@ const runJob = (env: Env, shared: Shared, job: Job): Effect.Effect<void, CliExit
                 if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) && stats.started === 0) return
                 const now = yield* Clock.currentTimeMillis
                 const counted = yield* Ref.get(count)
-                yield* printError(summaryLine({ status: statusOf(exit), count: counted, noun: job.noun, wallMs: now - startedAt, stats }))
+                yield* printError(summaryLine({ status: ProgressReporter.outcomeOf(exit), count: counted, noun: job.noun, wallMs: now - startedAt, stats }))
               })
         )
       )
