@@ -3,13 +3,18 @@
  * keyset paging by ID with `start: -1` does neither. The strategies, from plain to fastest:
  *
  * - `offset`: the first page, then every remaining `start` page in parallel batches (fast_bitrix24's way).
- *   Works with any order; checks the count against `total`.
+ *   Works with any order. Offset pages shift when rows are deleted or added while they are read, so the export is
+ *   then verified by an ID-only keyset pass (2,500 IDs a request): rows the filter matches that the pages missed
+ *   are read by `@ID` and come after the others, in ID order. Rows are dropped by ID when a page repeats them.
  * - `keyset`: one page a request: `order ID ASC`, `filter >ID` the last ID seen, `start: -1`.
  * - `keysetBatch`: 50 keyset pages chained inside one batch by `$result[prev][…][49][ID]`: 2,500 rows a request.
  * - `ranges`: the ID span split into disjoint ranges, each walked by `keysetBatch`, in parallel.
  * - `auto` (default): `ranges` or `keysetBatch` when keyset is possible (ID order), else `offset`. The first page,
  *   the last page (ID descending) and the COUNT go out together; the rows between the end pages are split by
  *   `planRanges` into as many requests as the bucket allows now, each as short as that allows.
+ *
+ * Keyset walks check every page: the IDs must rise strictly from the cursor and stay within the bounds, or the walk
+ * fails with an `HttpError` (reason `Decode`) instead of looping or repeating rows; `maxPages` caps the pages read.
  *
  * @since 0.1.0
  */
@@ -56,6 +61,13 @@ export interface Options {
   readonly limit?: number
   /** Requests of one export in flight at once (the limiter still paces them). Default 50. */
   readonly concurrency?: number
+  /**
+   * The most pages of rows (50 rows each) the export reads, as the official SDKs bound their walks: an export that
+   * needs more fails with `IncompleteListError` rather than end short. Under `ranges` the short last page of each
+   * range counts as a page; the ID-only pass that verifies an `offset` export has its own ceiling of the same
+   * size. Default: no ceiling.
+   */
+  readonly maxPages?: number
 }
 
 /**
@@ -107,6 +119,15 @@ const asIdNumber = (value: unknown): number | undefined => {
   return Number.isInteger(number) ? number : undefined
 }
 
+const isParams = (value: unknown): value is Params => typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** The user's filter (any case of the key), or an empty one. */
+const userFilterOf = (params: Params): Params => {
+  const filterKey = findKey(params, "filter")
+  const filter = filterKey === undefined ? undefined : params[filterKey]
+  return isParams(filter) ? filter : {}
+}
+
 /**
  * Whether keyset paging can serve the request, and how. It needs the ID order (no order, or ascending by the ID
  * field) and a method that takes an `order` object.
@@ -116,7 +137,8 @@ const keysetPlan = (method: string, params: Params): Either.Either<KeysetPlan, s
   if (info.orderStyle !== "orderObject") return Either.left(`${method} does not take an order object`)
   const orderKey = findKey(params, "order")
   if (orderKey !== undefined) {
-    const order = params[orderKey] as Params
+    const order = params[orderKey]
+    if (!isParams(order)) return Either.left("the order is not an object")
     const entries = Object.entries(order)
     const byIdAscending =
       entries.length === 0 ||
@@ -125,8 +147,21 @@ const keysetPlan = (method: string, params: Params): Either.Either<KeysetPlan, s
         String(entries[0]![1]).toUpperCase() === "ASC")
     if (!byIdAscending) return Either.left("the order is not by ID ascending")
   }
-  const filterKey = findKey(params, "filter")
-  const userFilter: Params = filterKey === undefined ? {} : (params[filterKey] as Params)
+  return filterPlan(info, params)
+}
+
+/**
+ * The user's filter split into its ID bounds and the rest, for a walk in ID order whatever order the user asked
+ * for (the ID pass that verifies an offset export). A filter whose top level is an OR group cannot take the
+ * walk's own `>ID` condition beside it without widening the query.
+ */
+const filterPlan = (info: ListMethodInfo, params: Params): Either.Either<KeysetPlan, string> => {
+  if (info.orderStyle !== "orderObject") return Either.left("the method does not take an order object")
+  const userFilter = userFilterOf(params)
+  const logicKey = findKey(userFilter, "logic")
+  if (logicKey !== undefined && String(userFilter[logicKey]).toUpperCase() === "OR") {
+    return Either.left("the filter is an OR group, which an ID condition beside it would widen")
+  }
   const filter: Record<string, unknown> = {}
   let lower: number | undefined
   let upper: number | undefined
@@ -164,17 +199,7 @@ const keysetParams = (plan: KeysetPlan, cursor: number | Query.Reference | undef
 const rowIdNumber = (method: string, info: ListMethodInfo, row: Row) =>
   Effect.suspend(() => {
     const id = asIdNumber(rowId(info, row))
-    return id === undefined
-      ? Effect.fail(
-          new HttpError({
-            reason: "Decode",
-            method,
-            status: 200,
-            bodyExcerpt: (JSON.stringify(row) ?? "").slice(0, 300),
-            detail: `a row has no whole-number ${info.rowIdKey}, so keyset paging cannot continue after it`
-          })
-        )
-      : Effect.succeed(id)
+    return id === undefined ? Effect.fail(rowWithoutId(method, info, row)) : Effect.succeed(id)
   })
 
 /** One plain page (no batch). */
@@ -240,19 +265,22 @@ const chainedPages = (method: string, plan: KeysetPlan, cursor: number | undefin
 
 /**
  * The rows of a batch of list commands, in command order; a failed command fails the whole. With
- * `stopAtShortPage`, the rows end at the first page of fewer than 50 rows and `done` says whether one came.
+ * `stopAtShortPage`, the rows end at the first page of fewer than 50 rows and `done` says whether one came;
+ * `pages` counts the pages of rows kept (not an empty one).
  */
 const pagesOf = (method: string, outcomes: ReadonlyArray<BatchPlanner.CommandOutcome>, options: { readonly stopAtShortPage: boolean }) =>
-  Effect.suspend((): Effect.Effect<{ readonly rows: Array<Row>; readonly done: boolean }, ListError> => {
+  Effect.suspend((): Effect.Effect<{ readonly rows: Array<Row>; readonly done: boolean; readonly pages: number }, ListError> => {
     const rows: Array<Row> = []
+    let pages = 0
     for (const outcome of outcomes) {
       if (outcome._tag !== "Success") return Effect.fail(commandFailure(method, outcome))
       const pageRows = rowsOf(method, outcome.result)
       if (pageRows === undefined) return Effect.fail(notAList(method, outcome.result))
       rows.push(...pageRows)
-      if (options.stopAtShortPage && pageRows.length < pageSize) return Effect.succeed({ rows, done: true })
+      if (pageRows.length > 0) pages++
+      if (options.stopAtShortPage && pageRows.length < pageSize) return Effect.succeed({ rows, done: true, pages })
     }
-    return Effect.succeed({ rows, done: false })
+    return Effect.succeed({ rows, done: false, pages })
   })
 
 const ignoredKeysetFilter = (method: string, info: ListMethodInfo, cursor: number, firstId: number) =>
@@ -261,6 +289,81 @@ const ignoredKeysetFilter = (method: string, info: ListMethodInfo, cursor: numbe
     method,
     status: 200,
     detail: `the portal ignored the keyset filter >${info.filterIdKey}=${cursor}: the next page began at ${info.rowIdKey} ${firstId}, so keyset paging cannot go on; use strategy "offset" for this method`
+  })
+
+const cursorNotAdvancing = (method: string, info: ListMethodInfo, previous: number, id: number) =>
+  new HttpError({
+    reason: "Decode",
+    method,
+    status: 200,
+    detail: `the keyset cursor ${id === previous ? "repeated" : "ran backwards"}: ${info.rowIdKey} ${id} came after ${info.rowIdKey} ${previous} in ID order, so the walk would repeat or skip rows`
+  })
+
+const ignoredUpperBound = (method: string, info: ListMethodInfo, upper: number, id: number) =>
+  new HttpError({
+    reason: "Decode",
+    method,
+    status: 200,
+    detail: `the portal ignored the filter <=${info.filterIdKey}=${upper}: a row with ${info.rowIdKey} ${id} came`
+  })
+
+const rowWithoutId = (method: string, info: ListMethodInfo, row: Row) =>
+  new HttpError({
+    reason: "Decode",
+    method,
+    status: 200,
+    bodyExcerpt: (JSON.stringify(row) ?? "").slice(0, 300),
+    detail: `a row has no whole-number ${info.rowIdKey}, so keyset paging cannot continue after it`
+  })
+
+/**
+ * The first row of a walk's page that breaks it, as an error: every ID must rise strictly from `cursor` and stay
+ * at or below `upper`. A method that ignores the cursor answers the same page again (stall), a cycle of pages runs
+ * backwards, a page out of order repeats: each would repeat rows or loop for ever.
+ */
+const checkWalkPage = (
+  method: string,
+  info: ListMethodInfo,
+  rows: ReadonlyArray<Row>,
+  cursor: number | undefined,
+  upper: number | undefined
+): { readonly last: number | undefined; readonly error: HttpError | undefined } => {
+  let previous = cursor
+  for (let index = 0; index < rows.length; index++) {
+    const id = asIdNumber(rowId(info, rows[index]))
+    if (id === undefined) return { last: previous, error: rowWithoutId(method, info, rows[index]) }
+    if (previous !== undefined && id <= previous) {
+      // A first row at or before the cursor: the method does not know the filter's ID spelling
+      const error = index === 0 ? ignoredKeysetFilter(method, info, previous, id) : cursorNotAdvancing(method, info, previous, id)
+      return { last: previous, error }
+    }
+    if (upper !== undefined && id > upper) return { last: previous, error: ignoredUpperBound(method, info, upper, id) }
+    previous = id
+  }
+  return { last: previous, error: undefined }
+}
+
+/**
+ * The pages an export may still read (`maxPages`): one budget for the walks of an export, which run in parallel
+ * under `ranges`; `rows` counts the rows read, for the error.
+ */
+interface PageBudget {
+  readonly maxPages: number | undefined
+  /** What the budget is for, in the error: the export, or the ID pass that verifies it. */
+  readonly what: string
+  /** Pages of rows read so far (an empty page that ends a walk is not one). */
+  pages: number
+  rows: number
+}
+
+const pageBudget = (maxPages: number | undefined, what = "the export"): PageBudget => ({ maxPages, what, pages: 0, rows: 0 })
+
+const pageCeilingReached = (method: string, budget: PageBudget) =>
+  new IncompleteListError({
+    method,
+    expected: budget.rows,
+    received: budget.rows,
+    detail: `${budget.what} needs more than maxPages (${budget.maxPages}) pages of ${pageSize} rows; it stopped after ${budget.rows} rows rather than end short`
   })
 
 /**
@@ -282,32 +385,41 @@ const followUpChain = (
 
 /**
  * A keyset walk from `cursor` (exclusive) to `upper` (inclusive) as a stream of pages, `pagesPerRequest` pages a
- * request (1 = plain keyset pages, otherwise chained in a batch). `maxRows` caps the requests sent.
+ * request (1 = plain keyset pages, otherwise chained in a batch). `maxRows` caps the requests sent; `budget` the
+ * pages read (the walk fails when it runs out before the end).
  */
 const keysetWalk = (
   method: string,
   plan: KeysetPlan,
-  options: { readonly cursor: number | undefined; readonly upper: number | undefined; readonly pagesPerRequest: number; readonly maxRows?: number }
+  options: {
+    readonly cursor: number | undefined
+    readonly upper: number | undefined
+    readonly pagesPerRequest: number
+    readonly budget: PageBudget
+    readonly maxRows?: number
+  }
 ): Stream.Stream<Row, ListError, Services> =>
   Stream.paginateChunkEffect({ cursor: options.cursor, sent: 0 }, (state) =>
     Effect.gen(function* () {
       const remaining = options.maxRows === undefined ? Infinity : options.maxRows - state.sent
-      const pages = Math.max(1, Math.min(followUpChain(options, state), Math.ceil(remaining / pageSize)))
+      let pages = Math.max(1, Math.min(followUpChain(options, state), Math.ceil(remaining / pageSize)))
+      const budget = options.budget
+      // One page more than the ceiling leaves: an empty one ends the walk within it, rows in it exceed it
+      if (budget.maxPages !== undefined) pages = Math.min(pages, Math.max(0, budget.maxPages - budget.pages) + 1)
       const result =
         pages === 1 && options.pagesPerRequest === 1
           ? yield* page(method, keysetParams(plan, state.cursor, options.upper)).pipe(
-              Effect.map(({ rows }) => ({ rows: [...rows], done: rows.length < pageSize }))
+              Effect.map(({ rows }) => ({ rows: [...rows], done: rows.length < pageSize, pages: rows.length > 0 ? 1 : 0 }))
             )
           : yield* chainedPages(method, plan, state.cursor, options.upper, pages)
-      const firstRow = result.rows[0]
-      if (firstRow !== undefined && state.cursor !== undefined) {
-        // A method that does not know the filter's ID spelling ignores `>ID` and answers the first page again:
-        // without this check the walk would never end
-        const firstId = yield* rowIdNumber(method, plan.info, firstRow)
-        if (firstId <= state.cursor) return yield* Effect.fail(ignoredKeysetFilter(method, plan.info, state.cursor, firstId))
-      }
+      // Without this check a method that ignores `>ID` (or a cycle of pages) would be walked for ever
+      const checked = checkWalkPage(method, plan.info, result.rows, state.cursor, options.upper)
+      if (checked.error !== undefined) return yield* Effect.fail(checked.error)
+      budget.pages += result.pages
+      if (budget.maxPages !== undefined && budget.pages > budget.maxPages) return yield* Effect.fail(pageCeilingReached(method, budget))
+      budget.rows += result.rows.length
+      const cursor = checked.last
       const last = result.rows.at(-1)
-      const cursor = last === undefined ? state.cursor : yield* rowIdNumber(method, plan.info, last)
       const sent = state.sent + result.rows.length
       const finished = result.done || last === undefined || sent >= remaining + state.sent
       return [
@@ -447,12 +559,20 @@ const planSplit = (time: Envelope.TimeBlock | undefined, rows: number, concurren
 const rangesStream = (
   method: string,
   plan: KeysetPlan,
-  options: { readonly low: number; readonly high: number; readonly split: RangePlan; readonly concurrency: number }
+  options: {
+    readonly low: number
+    readonly high: number
+    readonly split: RangePlan
+    readonly concurrency: number
+    readonly budget: PageBudget
+  }
 ): Stream.Stream<Row, ListError, Services> =>
   Stream.fromIterable(splitRanges(options.low, options.high, options.split.ranges)).pipe(
     Stream.mapEffect(
       ([from, to]) =>
-        Stream.runCollect(keysetWalk(method, plan, { cursor: from - 1, upper: to, pagesPerRequest: options.split.pagesPerRequest })),
+        Stream.runCollect(
+          keysetWalk(method, plan, { cursor: from - 1, upper: to, pagesPerRequest: options.split.pagesPerRequest, budget: options.budget })
+        ),
       { concurrency: options.concurrency }
     ),
     Stream.flattenChunks
@@ -489,7 +609,11 @@ export const estimateRows = (
  * as a page and makes the chains exact; a small filtered export from a large table goes ahead without it; an
  * export near what the free starts carry waits, since a wrong guess there costs bucket turns of half a second.
  */
-const rangesExport = (method: string, keyset: KeysetPlan, options: { readonly concurrency: number; readonly auto: boolean }) =>
+const rangesExport = (
+  method: string,
+  keyset: KeysetPlan,
+  options: { readonly concurrency: number; readonly auto: boolean; readonly budget: PageBudget }
+) =>
   Effect.gen(function* () {
     const progress = yield* ProgressReporter
     const firstParams = keysetParams(keyset, keyset.lower, keyset.upper)
@@ -512,6 +636,13 @@ const rangesExport = (method: string, keyset: KeysetPlan, options: { readonly co
       { concurrency: 2 }
     )
     if (!separateCount && first.total !== undefined) yield* progress.setTotal(method, first.total)
+    options.budget.pages += (first.rows.length > 0 ? 1 : 0) + (top.rows.length > 0 ? 1 : 0)
+    options.budget.rows += first.rows.length
+    // Both end pages are pages of the walk: ascending IDs (the last one once reversed) inside the bounds
+    for (const rows of [first.rows, [...top.rows].reverse()]) {
+      const checked = checkWalkPage(method, keyset.info, rows, keyset.lower, keyset.upper)
+      if (checked.error !== undefined) return yield* Effect.fail(checked.error)
+    }
     const head = Stream.fromIterable(first.rows)
     const headIds: Array<number> = []
     for (const row of first.rows) headIds.push(yield* rowIdNumber(method, keyset.info, row))
@@ -570,8 +701,8 @@ const rangesExport = (method: string, keyset: KeysetPlan, options: { readonly co
     // One chained walk is as fast as any split the limits allow now: ranges would only add requests
     const middle =
       options.auto && split.ranges === 1
-        ? keysetWalk(method, keyset, { cursor: lastId, upper, pagesPerRequest: split.pagesPerRequest })
-        : rangesStream(method, keyset, { low: lastId + 1, high: upper, split, concurrency: options.concurrency })
+        ? keysetWalk(method, keyset, { cursor: lastId, upper, pagesPerRequest: split.pagesPerRequest, budget: options.budget })
+        : rangesStream(method, keyset, { low: lastId + 1, high: upper, split, concurrency: options.concurrency, budget: options.budget })
     return {
       chosen: options.auto && split.ranges === 1 ? ("keysetBatch" as const) : ("ranges" as const),
       body: Stream.concat(Stream.concat(head, middle), Stream.fromIterable(tail))
@@ -580,13 +711,16 @@ const rangesExport = (method: string, keyset: KeysetPlan, options: { readonly co
 
 /**
  * `offset`: the first page, then the remaining `start` pages as batches of 50 commands, `concurrency` batches
- * at once, in order. Duplicates (rows shifted by inserts while reading) are dropped by ID, and fewer rows than the
- * announced `total` is an `IncompleteListError`.
+ * at once, in order. Duplicates (rows shifted by inserts while reading) are dropped by ID. Deletions shift later
+ * rows out of view while rows added make the count up, so "rows >= total" proves nothing: without a `limit` the
+ * export is verified by `verifyOffset` and the rows the pages missed come last. Only a method the ID pass cannot
+ * walk (no `order` object, rows without whole-number IDs, an OR filter, or one that ignores `>ID`) falls back to
+ * the count against `total`, and fewer rows than that is an `IncompleteListError`.
  */
 const offsetStream = (
   method: string,
   params: Params,
-  options: { readonly concurrency: number; readonly limit: number | undefined }
+  options: { readonly concurrency: number; readonly limit: number | undefined; readonly maxPages: number | undefined }
 ): Stream.Stream<Row, ListError, Services> =>
   Stream.unwrap(
     Effect.gen(function* () {
@@ -597,6 +731,17 @@ const offsetStream = (
       const total = first.total ?? first.rows.length
       yield* progress.setTotal(method, options.limit === undefined ? total : Math.min(total, options.limit))
       const wanted = options.limit === undefined ? total : Math.min(total, options.limit)
+      const pagesNeeded = Math.ceil(wanted / pageSize)
+      if (options.maxPages !== undefined && pagesNeeded > options.maxPages) {
+        return yield* Effect.fail(
+          new IncompleteListError({
+            method,
+            expected: total,
+            received: 0,
+            detail: `the export needs ${pagesNeeded} pages of ${pageSize} rows for the ${total} rows the portal announced, more than maxPages (${options.maxPages})`
+          })
+        )
+      }
       const starts: Array<number> = []
       if (first.next !== undefined) for (let start = first.next; start < wanted; start += pageSize) starts.push(start)
       const batches: Array<ReadonlyArray<number>> = []
@@ -620,29 +765,174 @@ const offsetStream = (
         Stream.flattenChunks
       )
       const seen = new Set<string>()
-      let count = 0
+      const counted = { rows: 0, withoutWholeId: 0 }
       const unique = Stream.concat(Stream.fromIterable(first.rows), rest).pipe(
         Stream.filter((row) => {
-          const id = rowId(info, row)
-          if (id !== undefined) {
-            if (seen.has(id)) return false
-            seen.add(id)
+          const key = dedupeKey(info, row)
+          if (key !== undefined) {
+            if (seen.has(key)) return false
+            seen.add(key)
           }
-          count++
+          if (key === undefined || asIdNumber(key) === undefined) counted.withoutWholeId++
+          counted.rows++
           return true
         })
       )
-      // Offset pages shift when rows are deleted while reading: a row can be skipped, so the count is checked
-      const check = Stream.fromEffect(
-        Effect.suspend(() =>
-          options.limit === undefined && count < total
-            ? Effect.fail(new IncompleteListError({ method, expected: total, received: count }))
-            : Effect.void
-        )
-      ).pipe(Stream.drain)
-      return Stream.concat(unique, check)
+      const completion = Stream.unwrap(
+        Effect.suspend(() => {
+          if (options.limit !== undefined) return Effect.succeed(Stream.empty)
+          const countCheck = (why: string) =>
+            Effect.zipRight(
+              Effect.logDebug(`list ${method}: the offset export is checked against total only: ${why}`),
+              counted.rows < total
+                ? Effect.fail(new IncompleteListError({ method, expected: total, received: counted.rows }))
+                : Effect.succeed(Stream.empty)
+            )
+          const plan = filterPlan(info, params)
+          if (Either.isLeft(plan)) return countCheck(plan.left)
+          if (counted.withoutWholeId > 0) return countCheck(`${counted.withoutWholeId} rows have no whole-number ${info.rowIdKey}`)
+          return verifyOffset(method, params, plan.right, seen, {
+            concurrency: options.concurrency,
+            maxPages: options.maxPages,
+            total,
+            received: counted.rows
+          }).pipe(
+            Effect.flatMap((verified) =>
+              verified._tag === "Verified" ? Effect.succeed(Stream.fromIterable(verified.recovered)) : countCheck(verified.why)
+            )
+          )
+        })
+      )
+      return Stream.concat(unique, completion)
     })
   )
+
+/** The key rows are deduplicated by: the whole-number ID as digits, another ID as given, none without an ID. */
+const dedupeKey = (info: ListMethodInfo, row: Row): string | undefined => {
+  const id = rowId(info, row)
+  if (id === undefined) return undefined
+  const number = asIdNumber(id)
+  return number === undefined ? id : String(number)
+}
+
+/**
+ * Proves an offset export complete. An ID-only keyset pass (the user's filter, `>ID` cursor, `start: -1`, up to 50
+ * pages chained a request: 2,500 IDs) lists the IDs the filter matches now; each one the offset pages did not return
+ * (shifted out of view by a deletion, or added meanwhile) is read by `@ID` with the user's select, 50 a command,
+ * and returned in ID order. Every row present for the whole export is then in the result once. An ID the `@ID`
+ * read does not return was deleted or left the filter meanwhile. Fails with `IncompleteListError` naming the IDs
+ * when the portal answers the `@ID` read with other rows or refuses it, or when the pass needs more than
+ * `maxPages` pages. A pass the method cannot serve (a `BitrixApiError`, or an `HttpError` Decode such as a method
+ * that ignores `>ID`) is `Unverifiable`.
+ */
+const verifyOffset = (
+  method: string,
+  params: Params,
+  plan: KeysetPlan,
+  seen: Set<string>,
+  options: { readonly concurrency: number; readonly maxPages: number | undefined; readonly total: number; readonly received: number }
+) =>
+  Effect.gen(function* () {
+    const idKey = plan.info.filterIdKey
+    const idPlan: KeysetPlan = { ...plan, base: { ...without(plan.base, "select"), select: [idKey] } }
+    const missing: Array<number> = []
+    const pass = yield* keysetWalk(method, idPlan, {
+      cursor: plan.lower,
+      upper: plan.upper,
+      // About as many IDs as the portal counted: fewer than a page in one plain page, else chains sized to them
+      pagesPerRequest: options.total < pageSize ? 1 : chainLength(options.total),
+      budget: pageBudget(options.maxPages, "the ID pass that verifies the offset export")
+    }).pipe(
+      Stream.runForEachChunk((chunk) =>
+        Effect.sync(() => {
+          for (const row of chunk) {
+            // the walk has checked every ID is a whole number
+            const key = dedupeKey(plan.info, row)
+            if (key !== undefined && !seen.has(key)) missing.push(Number(key))
+          }
+        })
+      ),
+      Effect.map(() => undefined),
+      Effect.catchIf(
+        (error): error is BitrixApiError | HttpError =>
+          error._tag === "BitrixApiError" || (error._tag === "HttpError" && error.reason === "Decode"),
+        (error) => Effect.succeed({ _tag: "Unverifiable" as const, why: `the ID pass failed: ${error.message}` })
+      )
+    )
+    if (pass !== undefined) return pass
+    if (missing.length === 0) return { _tag: "Verified" as const, recovered: [] }
+    yield* Effect.logDebug(`list ${method}: ${missing.length} rows matched by the filter were not on the offset pages; reading them by @${idKey}`)
+    const incomplete = (detail: string, ids: ReadonlyArray<number>) =>
+      new IncompleteListError({ method, expected: options.total, received: options.received, missingIds: ids, detail })
+    // The user's own `@ID` is narrowed to the missing IDs: they all matched it on the ID pass
+    const filter = without(userFilterOf(params), `@${idKey}`)
+    const base = without(without(without(params, "order"), "filter"), "start")
+    const commands: Array<ReadonlyArray<number>> = []
+    for (let index = 0; index < missing.length; index += pageSize) commands.push(missing.slice(index, index + pageSize))
+    const batches: Array<ReadonlyArray<ReadonlyArray<number>>> = []
+    for (let index = 0; index < commands.length; index += commandsPerBatch) batches.push(commands.slice(index, index + commandsPerBatch))
+    const pages = yield* Effect.forEach(
+      batches,
+      (batch) =>
+        listBatch(
+          method,
+          batch.map((ids, index) => ({
+            label: label(index),
+            method,
+            params: { ...base, filter: { ...filter, [`@${idKey}`]: ids }, order: { [idKey]: "ASC" }, start: -1 },
+            index
+          }))
+        ).pipe(Effect.flatMap((outcomes) => pagesOf(method, outcomes, { stopAtShortPage: false }))),
+      { concurrency: options.concurrency }
+    ).pipe(
+      Effect.catchTag("BitrixApiError", (error) =>
+        Effect.fail(incomplete(`the rows the offset pages missed could not be read by @${idKey}: ${error.message}`, missing))
+      )
+    )
+    const wanted = new Set(missing)
+    const recovered: Array<Row> = []
+    for (const { rows } of pages) {
+      for (const row of rows) {
+        const key = dedupeKey(plan.info, row)
+        const id = key === undefined ? undefined : asIdNumber(key)
+        if (key === undefined || id === undefined || !wanted.has(id)) {
+          const notRead = missing.filter((missingId) => !seen.has(String(missingId)))
+          return yield* Effect.fail(
+            incomplete(`the portal ignored the filter @${idKey} (it answered with ${plan.info.rowIdKey} ${key ?? "none"}), so the rows the offset pages missed cannot be read`, notRead)
+          )
+        }
+        if (seen.has(key)) continue
+        seen.add(key)
+        recovered.push(row)
+      }
+    }
+    recovered.sort((a, b) => Number(dedupeKey(plan.info, a)) - Number(dedupeKey(plan.info, b)))
+    return { _tag: "Verified" as const, recovered }
+  })
+
+/**
+ * The rows of a keyset export as they leave it: IDs strictly ascending across pages, walks and ranges, so a row
+ * can never come twice (end pages that overlap the walk between them, ranges that overlap) without a typed failure.
+ */
+const strictlyAscending = (
+  method: string,
+  info: ListMethodInfo,
+  rows: Stream.Stream<Row, ListError, Services>
+): Stream.Stream<Row, ListError, Services> =>
+  Stream.suspend(() => {
+    let previous: number | undefined
+    return Stream.mapChunksEffect(rows, (chunk) =>
+      Effect.suspend(() => {
+        for (const row of chunk) {
+          const id = asIdNumber(rowId(info, row))
+          if (id === undefined) return Effect.fail(rowWithoutId(method, info, row))
+          if (previous !== undefined && id <= previous) return Effect.fail(cursorNotAdvancing(method, info, previous, id))
+          previous = id
+        }
+        return Effect.succeed(chunk)
+      })
+    )
+  })
 
 /** The order `offset` needs for stable pages, unless the user gave one. */
 export const withStableOrder = (info: ListMethodInfo, params: Params): Params => {
@@ -672,6 +962,9 @@ const checkOptions = (options: Options) =>
     }
     if (options.concurrency !== undefined && (!Number.isInteger(options.concurrency) || options.concurrency < 1)) {
       return Effect.fail(new ValidationError({ path: "options.concurrency", detail: `must be a whole number >= 1, got ${options.concurrency}` }))
+    }
+    if (options.maxPages !== undefined && (!Number.isInteger(options.maxPages) || options.maxPages < 1)) {
+      return Effect.fail(new ValidationError({ path: "options.maxPages", detail: `must be a whole number >= 1, got ${options.maxPages}` }))
     }
     return Effect.void
   })
@@ -710,7 +1003,7 @@ export const stream = (method: string, params: Params = {}, options: Options = {
       if (strategy === "offset" || (strategy === "auto" && Either.isLeft(plan))) {
         chosen = "offset"
         yield* progress.start(method)
-        body = offsetStream(method, checked, { concurrency, limit })
+        body = offsetStream(method, checked, { concurrency, limit, maxPages: options.maxPages })
       } else if (Either.isLeft(plan)) {
         return yield* Effect.fail(
           new ValidationError({
@@ -721,18 +1014,20 @@ export const stream = (method: string, params: Params = {}, options: Options = {
         )
       } else {
         const keyset = plan.right
+        const budget = pageBudget(options.maxPages)
         yield* progress.start(method)
         if (strategy === "keyset") {
           chosen = "keyset"
-          body = keysetWalk(method, keyset, { cursor: keyset.lower, upper: keyset.upper, pagesPerRequest: 1, ...(limit === undefined ? {} : { maxRows: limit }) })
+          body = keysetWalk(method, keyset, { cursor: keyset.lower, upper: keyset.upper, pagesPerRequest: 1, budget, ...(limit === undefined ? {} : { maxRows: limit }) })
         } else if (strategy === "keysetBatch" || (strategy === "auto" && limit !== undefined)) {
           chosen = "keysetBatch"
-          body = keysetWalk(method, keyset, { cursor: keyset.lower, upper: keyset.upper, pagesPerRequest: commandsPerBatch, ...(limit === undefined ? {} : { maxRows: limit }) })
+          body = keysetWalk(method, keyset, { cursor: keyset.lower, upper: keyset.upper, pagesPerRequest: commandsPerBatch, budget, ...(limit === undefined ? {} : { maxRows: limit }) })
         } else {
-          const split = yield* rangesExport(method, keyset, { concurrency, auto: strategy === "auto" })
+          const split = yield* rangesExport(method, keyset, { concurrency, auto: strategy === "auto", budget })
           chosen = split.chosen
           body = split.body
         }
+        body = strictlyAscending(method, keyset.info, body)
       }
       yield* Effect.logDebug(`list ${method}: strategy ${chosen} (asked ${strategy})`)
       yield* Effect.annotateCurrentSpan("bitrix.strategy.chosen", chosen)

@@ -1,0 +1,22 @@
+/**
+ * Ground truth for tests: the rows in the fake portal's engine, read from its method table directly (no HTTP, no
+ * client, no mutation rule fires), with plain offset pages in ID order and no filter.
+ */
+import { Effect } from "effect"
+import * as FakePortal from "../../src/testing/FakePortal.js"
+
+/** Every row of a classic list method (`crm.deal.list`, …) with the fields in `select`, in ID order. */
+export const engineRows = (method: string, select: ReadonlyArray<string>) =>
+  Effect.map(FakePortal.FakePortal, (portal) => {
+    const rows: Array<unknown> = []
+    for (let start = 0; ; start += 50) {
+      const answer = portal.engine.methodTable.call(method, { select: [...select], order: { ID: "ASC" }, start }, { nowMs: 0, userId: 1 })
+      if (answer?._tag !== "Ok" || !Array.isArray(answer.result)) throw new Error(`the engine answered ${JSON.stringify(answer)}`)
+      rows.push(...answer.result)
+      if (answer.next === undefined || answer.result.length === 0) return rows
+    }
+  })
+
+/** The IDs of every row of a classic list method, in ID order. */
+export const engineIds = (method: string) =>
+  Effect.map(engineRows(method, ["ID"]), (rows) => rows.map((row) => Number((row as { readonly ID: unknown }).ID)))
