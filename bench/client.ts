@@ -43,6 +43,8 @@ export interface ClientSetup {
   readonly http: HttpChoice
   /** `ServiceOptions.bucketHeadroom`; undefined = the library's default. */
   readonly bucketHeadroom: number | undefined
+  /** The limiter's `arrivalJitterMs` (in the client's time); undefined = the library's default. */
+  readonly arrivalJitterMs?: number | undefined
 }
 
 const httpLayer = (choice: HttpChoice): Layer.Layer<HttpClient.HttpClient> =>
@@ -70,8 +72,20 @@ export const clientOptions = (setup: ClientSetup): Bitrix.Options => {
 }
 
 /** The client services for the run. */
-export const clientLayer = (setup: ClientSetup): Layer.Layer<Bitrix.Services, ValidationError> =>
-  Bitrix.layer(clientOptions(setup)).pipe(Layer.provide(httpLayer(setup.http)))
+export const clientLayer = (setup: ClientSetup): Layer.Layer<Bitrix.Services, ValidationError> => {
+  const options = clientOptions(setup)
+  const client = Bitrix.layer(options).pipe(Layer.provide(httpLayer(setup.http)))
+  if (setup.arrivalJitterMs === undefined || options.limits === "off") return client
+  // Bitrix.Options has no arrivalJitterMs (yet): the same limiter as Bitrix.layer builds, with the allowance set
+  return Layer.merge(
+    client,
+    RateLimiter.layer({
+      limits: options.limits ?? "standard",
+      bucketHeadroom: options.bucketHeadroom ?? Bitrix.defaultBucketHeadroom,
+      arrivalJitterMs: setup.arrivalJitterMs
+    })
+  )
+}
 
 /** What the client's limiter did, captured even when the run is cut short. */
 export type LimiterCapture = { stats: RateLimiter.LimiterStats | undefined }

@@ -151,3 +151,27 @@ export const strategyFloor = (
       return bound.seconds
   }
 }
+
+/**
+ * The bound of `calls` single calls (one request each, nothing to batch) of `unitMs` server time each: the first
+ * `pool` start at once and the rest at the drain rate, and the last one still runs its own time.
+ */
+export const singleCallsBound = (limits: LimitNumbers, calls: number, unitMs: number): Bound => {
+  const leakySeconds = leaky(limits, calls)
+  const criticalSeconds = unitMs / 1000
+  const seconds = leakySeconds + criticalSeconds
+  return {
+    seconds,
+    requests: calls,
+    leakySeconds,
+    criticalSeconds,
+    operatingSeconds: 0,
+    // Each call runs under the 0.1 s the portal bills from
+    billedSeconds: 0,
+    fewestRequests: calls,
+    fewestLeakySeconds: leakySeconds,
+    fewestBilledSeconds: 0,
+    fewestCriticalSeconds: criticalSeconds,
+    atFewestSeconds: seconds
+  }
+}

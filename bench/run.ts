@@ -8,6 +8,8 @@
  *   --client-time MODE    scaled (default: the client reads portal time) | limits (wall clock, rewritten limits)
  *   --http CLIENT         undici (default) | fetch
  *   --bucket-headroom N   the client's ServiceOptions.bucketHeadroom (default: the library's)
+ *   --arrival-jitter MS   the client limiter's arrivalJitterMs in REAL ms (× ts when the client reads portal time;
+ *                         default: the library's 1,000 portal ms, i.e. 500 real ms at ts 2)
  *   --write / --no-write  write the results files (default: only for a full run of every scenario)
  *   --render              only rewrite RESULTS.md and the README's summary from results.json and NOTES.md
  *
@@ -34,9 +36,10 @@ interface Args {
   readonly http: HttpChoice
   readonly write: boolean | undefined
   readonly bucketHeadroom: number | undefined
+  readonly arrivalJitterRealMs: number | undefined
 }
 
-const usage = `usage: npm run bench -- [--quick] [--only name[,name...]] [--time-scale N] [--client-time scaled|limits] [--http undici|fetch] [--bucket-headroom N] [--write|--no-write]`
+const usage = `usage: npm run bench -- [--quick] [--only name[,name...]] [--time-scale N] [--client-time scaled|limits] [--http undici|fetch] [--bucket-headroom N] [--arrival-jitter MS] [--write|--no-write]`
 
 const parseArgs = (argv: ReadonlyArray<string>): Args => {
   let quick = false
@@ -46,6 +49,7 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
   let http: HttpChoice = "undici"
   let write: boolean | undefined
   let bucketHeadroom: number | undefined
+  let arrivalJitterRealMs: number | undefined
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index]!
     const value = () => {
@@ -84,6 +88,12 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
         bucketHeadroom = number
         break
       }
+      case "--arrival-jitter": {
+        const number = Number(value())
+        if (!Number.isFinite(number) || number < 0) throw new Error(`--arrival-jitter must be a number of ms >= 0\n${usage}`)
+        arrivalJitterRealMs = number
+        break
+      }
       case "--write":
         write = true
         break
@@ -98,7 +108,7 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
         throw new Error(`unknown option ${arg}\n${usage}`)
     }
   }
-  return { quick, only, timeScale, clientTime, http, write, bucketHeadroom }
+  return { quick, only, timeScale, clientTime, http, write, bucketHeadroom, arrivalJitterRealMs }
 }
 
 /** The runs asked for: every strategy of every scenario, narrowed by `--only`. */
@@ -170,7 +180,8 @@ const main = async () => {
     pipelineRowsPerSecond: undefined,
     servedRowsPerSecond: undefined,
     cpuHeadroom: 2.5,
-    bucketHeadroom: args.bucketHeadroom
+    bucketHeadroom: args.bucketHeadroom,
+    arrivalJitterRealMs: args.arrivalJitterRealMs
   }
   const write = args.write ?? (!args.quick && args.only === undefined)
   const startedAt = new Date()

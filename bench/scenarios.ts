@@ -41,6 +41,17 @@ export interface GetByIdScenario {
   readonly items: number
 }
 
+/**
+ * `items` concurrent single calls of `user.current` (each its own request, none batched): the leaky bucket alone
+ * paces them, so this is the "0 × 503 for one client under any concurrency" run.
+ */
+export interface CallsScenario {
+  readonly kind: "calls"
+  readonly name: string
+  readonly title: string
+  readonly items: number
+}
+
 /** Limits off, zero cost: the client's own speed and memory streaming `tableSize` rows. */
 export interface OverheadScenario {
   readonly kind: "overhead"
@@ -50,7 +61,7 @@ export interface OverheadScenario {
   readonly wide: boolean
 }
 
-export type Scenario = ListScenario | AddScenario | GetByIdScenario | OverheadScenario
+export type Scenario = ListScenario | AddScenario | GetByIdScenario | CallsScenario | OverheadScenario
 
 const count = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n))
 
@@ -96,6 +107,13 @@ const getById = (items: number): GetByIdScenario => ({
   items
 })
 
+const calls = (items: number): CallsScenario => ({
+  kind: "calls",
+  name: `calls-${items}`,
+  title: `${items.toLocaleString("en-US")} concurrent single calls of user.current`,
+  items
+})
+
 /** Also the calibration of the pipeline's speed (client + portal CPU), narrow or wide. */
 export const overhead = (tableSize: number, wide = false): OverheadScenario => ({
   kind: "overhead",
@@ -115,6 +133,7 @@ export const fullScenarios: ReadonlyArray<Scenario> = [
   filtered(1_000_000, listStrategies),
   add(10_000),
   getById(10_000),
+  calls(2_000),
   overhead(1_000_000)
 ]
 
@@ -126,5 +145,6 @@ export const quickScenarios: ReadonlyArray<Scenario> = [
   filtered(30_000, ["auto"]),
   add(2_000),
   getById(2_000),
+  calls(60),
   overhead(50_000)
 ]

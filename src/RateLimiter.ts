@@ -9,6 +9,12 @@
  * 3. a slot under the concurrency ceiling;
  * 4. a start reserved in the leaky bucket, taken last so reserved starts cannot bunch up behind another wait.
  *
+ * The bucket allows for arrival jitter in its arithmetic, not only in headroom: the portal counts a request when it
+ * arrives, so the drain the limiter credits itself after a start begins only `arrivalJitterMs` later. Of any `k`
+ * consecutive starts beyond the pool `P`, the last comes at least `arrivalJitterMs + (k − P) / rate` after the first;
+ * then whatever the delays between start and arrival, if their spread is within `arrivalJitterMs`, no stretch of
+ * arrivals overflows the portal's bucket (the proof is in `internal/limiterBucket.ts`).
+ *
  * The logic runs over a `RateLimiterStore` (bucket counter, method budgets), as in `@effect/experimental`'s
  * RateLimiter, so a store shared between processes can replace the in-memory one without touching the logic.
  *
@@ -111,6 +117,15 @@ export interface Capacity {
 }
 
 /**
+ * The spread of arrival delays the limiter allows for unless `Options.arrivalJitterMs` says otherwise: one second
+ * (connection set-up, network jitter, a busy event loop on either side).
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const defaultArrivalJitterMs: number = internal.defaultArrivalJitterMs
+
+/**
  * @since 0.1.0
  * @category Context
  */
@@ -129,13 +144,21 @@ export interface Options {
   readonly maxConcurrent?: number
   /** Requests kept free in the bucket for other apps sharing the portal and IP (default 0). */
   readonly bucketHeadroom?: number
+  /**
+   * How much later than another a request may be counted by the portal, relative to when each started, in ms (default
+   * {@link defaultArrivalJitterMs}, 1000). The portal counts a request when it arrives: network delays, connection
+   * set-up and busy event loops delay requests unevenly, so requests started at the drain rate can arrive bunched.
+   * The limiter credits itself the drain after a start only this long after it, which is provably free of 503s for
+   * any delays whose spread is within it; it costs each busy stretch this long once, not the steady rate.
+   */
+  readonly arrivalJitterMs?: number
   /** The portal's identity in a shared store, so several portals can share one (default `"default"`). */
   readonly key?: string
 }
 
 export type {
   /**
-   * The leaky bucket's size and drain rate, after headroom.
+   * The leaky bucket's size and drain rate, after headroom, and the arrival jitter it allows for.
    *
    * @since 0.1.0
    * @category Store
@@ -172,7 +195,10 @@ export interface StoreService {
     readonly bucket: BucketShape
     readonly nowMs: number
   }) => Effect.Effect<number>
-  /** The counter at `nowMs`, reserved starts included (0 for a bucket never used). */
+  /**
+   * The counter at `nowMs` as the client must assume it (the worst case under the shape's arrival jitter), reserved
+   * starts included (0 for a bucket never used).
+   */
   readonly bucketLevel: (options: {
     readonly key: string
     readonly bucket: BucketShape

@@ -5,8 +5,9 @@ import * as RateLimiter from "../src/RateLimiter.js"
 
 const RateLimiterLimits = { poolSize: 50, requestsPerSecond: 2, operatingLimitSeconds: 480, operatingWindowSeconds: 600 }
 
+/** A limiter over its own store; the plain bucket arithmetic (no arrival jitter allowed for) unless a test sets it. */
 const makeLimiter = (options: RateLimiter.Options) =>
-  RateLimiter.make(options).pipe(Effect.provide(RateLimiter.layerStoreMemory))
+  RateLimiter.make({ arrivalJitterMs: 0, ...options }).pipe(Effect.provide(RateLimiter.layerStoreMemory))
 
 /** A request that only notes when it started. */
 const noteStart = (starts: Array<number>, label?: number, labels?: Array<number>) =>
@@ -161,8 +162,8 @@ describe("RateLimiter leaky bucket", () => {
   it.effect("limiters over one shared store share the portal's bucket", () =>
     Effect.gen(function* () {
       const [first, second] = yield* Effect.all([
-        RateLimiter.make({ limits: "standard", key: "portal-a" }),
-        RateLimiter.make({ limits: "standard", key: "portal-a" })
+        RateLimiter.make({ limits: "standard", key: "portal-a", arrivalJitterMs: 0 }),
+        RateLimiter.make({ limits: "standard", key: "portal-a", arrivalJitterMs: 0 })
       ]).pipe(Effect.provide(RateLimiter.layerStoreMemory))
       const one = yield* forkBurst(first, 50)
       yield* Fiber.join(one.fiber)
@@ -190,6 +191,88 @@ const forkOne = (limiter: RateLimiter.Service, methods: ReadonlyArray<string>) =
     yield* TestClock.adjust(0)
     return { starts, fiber }
   })
+
+describe("RateLimiter arrival jitter", () => {
+  it.effect("of k starts beyond the pool the last comes arrivalJitterMs + (k - pool) / rate after the first", () =>
+    Effect.gen(function* () {
+      const limiter = yield* makeLimiter({ limits: "standard", arrivalJitterMs: 1000 })
+      const { fiber, starts } = yield* forkBurst(limiter, 100)
+      yield* TestClock.adjust("5 seconds")
+      // 50 at once; the 51st waits for the 1st start's drain (500 ms) to have surely reached the portal (+1000 ms)
+      expect(starts.slice(0, 50).every((start) => start === 0)).toBe(true)
+      expect(starts.slice(50)).toEqual([1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000])
+      yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("capacity counts a start's drain only once it has surely reached the portal", () =>
+    Effect.gen(function* () {
+      const limiter = yield* makeLimiter({ limits: "standard", bucketHeadroom: 2, arrivalJitterMs: 1000 })
+      const { fiber } = yield* forkBurst(limiter, 10)
+      yield* Fiber.join(fiber)
+      expect((yield* limiter.capacity).freeStarts).toBe(38)
+      // At 2.5 s the drains of the first 3 starts (done at 0.5, 1, 1.5 s) are 1 s old; the 4th's (2 s) may not be
+      yield* TestClock.adjust("2500 millis")
+      expect((yield* limiter.capacity).freeStarts).toBe(41)
+      yield* TestClock.adjust("1 minute")
+      expect((yield* limiter.capacity).freeStarts).toBe(48)
+    }))
+
+  it.effect("the default allows for 1 s", () =>
+    Effect.gen(function* () {
+      expect(RateLimiter.defaultArrivalJitterMs).toBe(1000)
+      const limiter = yield* RateLimiter.make({ limits: "standard" }).pipe(Effect.provide(RateLimiter.layerStoreMemory))
+      const { fiber, starts } = yield* forkBurst(limiter, 51)
+      yield* TestClock.adjust("2 seconds")
+      yield* Fiber.join(fiber)
+      expect(starts.at(-1)).toBe(1500)
+    }))
+
+  /**
+   * Every way a freeze of the path up to `jitterMs` long can bunch the starts: for each start, a freeze from it that
+   * holds everything sent in the next `jitterMs` until its end (each request delayed by at most `jitterMs`).
+   */
+  const worstPeak = (starts: ReadonlyArray<number>, jitterMs: number, rate: number) =>
+    Math.max(
+      ...[...new Set(starts)].map((frozenAt) =>
+        portalCounterPeak(
+          starts.map((start) => (start >= frozenAt && start <= frozenAt + jitterMs ? frozenAt + jitterMs : start)),
+          rate
+        )
+      )
+    )
+
+  const burstStarts = (options: RateLimiter.Options, count: number) =>
+    Effect.gen(function* () {
+      const limiter = yield* makeLimiter(options)
+      const { fiber, starts } = yield* forkBurst(limiter, count)
+      yield* TestClock.adjust("10 minutes")
+      yield* Fiber.join(fiber)
+      return starts
+    })
+
+  it.effect("no arrival delays within arrivalJitterMs can overflow the portal's bucket", () =>
+    Effect.gen(function* () {
+      for (const [limits, pool, rate] of [["standard", 50, 2], ["enterprise", 250, 5]] as const) {
+        for (const jitterMs of [300, 1000, 2500]) {
+          const starts = yield* burstStarts({ limits, arrivalJitterMs: jitterMs }, pool + 200)
+          expect(worstPeak(starts, jitterMs, rate)).toBeLessThanOrEqual(pool + 1e-9)
+          // Without the allowance the same freezes overflow it
+          const plain = yield* burstStarts({ limits, arrivalJitterMs: 0 }, pool + 200)
+          expect(worstPeak(plain, jitterMs, rate)).toBeGreaterThan(pool + 0.5)
+        }
+      }
+    }))
+
+  it.effect("after a 503 the next starts follow the drain rate from then on, as without jitter", () =>
+    Effect.gen(function* () {
+      const limiter = yield* makeLimiter({ limits: "standard", arrivalJitterMs: 1000 })
+      yield* limiter.feedback({ _tag: "Throttled" })
+      const { fiber, starts } = yield* forkBurst(limiter, 10)
+      yield* TestClock.adjust("2 seconds")
+      expect(starts).toEqual([500, 1000, 1500, 2000])
+      yield* Fiber.interrupt(fiber)
+    }))
+})
 
 describe("RateLimiter operating budget", () => {
   it.effect("a method near its limit waits for operating_reset_at + 1 s while another method goes on", () =>

@@ -39,6 +39,13 @@ export interface Settings {
   readonly initialConcurrent: number
 }
 
+/**
+ * The spread of arrival delays the bucket allows for by default (see `RateLimiter.Options.arrivalJitterMs`): a
+ * second covers connection set-up, network jitter and a busy event loop on either side, and costs each busy stretch
+ * one second once (two requests' worth on the standard plan), never the steady rate.
+ */
+export const defaultArrivalJitterMs = 1000
+
 /** The default window when limits are off, only used to prune. */
 const defaultWindowMs = 600_000
 /** Multiplicative decrease happens at most once per this interval, so one burst of 503s halves once. */
@@ -49,10 +56,12 @@ export const resolveSettings = (options: Options): Settings => {
   const limits = resolveLimits(options.limits)
   const headroom = Math.max(0, options.bucketHeadroom ?? 0)
   // Other apps on the same portal and IP drain the same bucket: run `headroom` requests under its size.
+  const jitter = options.arrivalJitterMs
+  const arrivalJitterMs = jitter !== undefined && Number.isFinite(jitter) && jitter >= 0 ? jitter : defaultArrivalJitterMs
   const bucket =
     limits === undefined
       ? undefined
-      : { poolSize: Math.max(1, limits.poolSize - headroom), requestsPerSecond: limits.requestsPerSecond }
+      : { poolSize: Math.max(1, limits.poolSize - headroom), requestsPerSecond: limits.requestsPerSecond, arrivalJitterMs }
   const maxConcurrent =
     options.maxConcurrent !== undefined ? Math.max(1, Math.floor(options.maxConcurrent)) : bucket?.poolSize ?? Infinity
   return {

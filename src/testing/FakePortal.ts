@@ -20,6 +20,7 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as Transport from "../Transport.js"
 import { defaultPortalOrigin, type OAuthInfo, PortalEngine } from "./internal/engine.js"
+import { makeArrivalDelays } from "./internal/engineLimits.js"
 import type { PortalRequest, PortalStats } from "./internal/types.js"
 import type { FakePortalOptions } from "./Options.js"
 
@@ -104,15 +105,23 @@ export interface Service {
 export class FakePortal extends Context.Tag("effect-bitrix24/testing/FakePortal")<FakePortal, Service>() {}
 
 /**
- * The service over an existing engine (the HTTP server shares one engine between both views).
+ * The service over an existing engine (the HTTP server shares one engine between both views). With
+ * `options.arrivalJitter` each request reaches the engine after its seeded delay (a `Clock` sleep).
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const fromEngine = (engine: PortalEngine, origin: string = baseUrl): Effect.Effect<Service> =>
+export const fromEngine = (
+  engine: PortalEngine,
+  origin: string = baseUrl,
+  options: Pick<FakePortalOptions, "arrivalJitter" | "seedNumber"> = {}
+): Effect.Effect<Service> =>
   Effect.sync(() => {
+    const arrivalDelayMs = makeArrivalDelays(options.arrivalJitter, options.seedNumber ?? 1)
     const handle = (request: PortalRequest): Effect.Effect<PortalResponse, PortalDropped> =>
       Effect.gen(function* () {
+        // In transit: the leaky bucket counts the request when it arrives, not when it was sent.
+        if (arrivalDelayMs !== undefined) yield* sleepMs(arrivalDelayMs(yield* Clock.currentTimeMillis))
         const arrivedMs = yield* Clock.currentTimeMillis
         const outcome = engine.handle(request, arrivedMs)
         // The engine's own work is part of the simulated server time (as over HTTP); under TestClock it is none
@@ -167,7 +176,7 @@ const sleepMs = (ms: number): Effect.Effect<void> => (ms > 0 ? Effect.sleep(Dura
  * @category Constructors
  */
 export const make = (options: FakePortalOptions = {}): Effect.Effect<Service> =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => fromEngine(new PortalEngine(options, now)))
+  Effect.flatMap(Clock.currentTimeMillis, (now) => fromEngine(new PortalEngine(options, now), baseUrl, options))
 
 /**
  * The portal alone, for tests that send raw requests through `handle`.

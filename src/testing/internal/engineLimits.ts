@@ -3,6 +3,8 @@
  * (503 QUERY_LIMIT_EXCEEDED) and the per-method operating-time window (429 OPERATION_TIME_LIMIT).
  */
 
+import { makeRandom } from "./engineAuth.js"
+
 /** Float drift must not turn an exact burst (poolSize requests, then one per 1/rps s) into a 503. */
 const epsilon = 1e-9
 
@@ -121,5 +123,33 @@ export class RequestOperating {
   /** The keys and seconds to bill. */
   billable(): Array<[string, number]> {
     return [...this.seconds.entries()].filter(([, seconds]) => seconds > minimalFixSeconds)
+  }
+}
+
+/**
+ * The delays of the `arrivalJitter` option: the path to the portal freezes now and then (a busy event loop, connections
+ * being opened, a retransmit), and what is sent while it is frozen arrives together when it thaws. Freezes last a
+ * seeded random 0..`maxMs` whole ms with seeded gaps of 0..4 × `maxMs` between them; the first begins with the first
+ * request, as a client's first burst waits for its connections. So every delay is within [0, `maxMs`], and requests sent in
+ * order arrive bunched: those sent early in a freeze are delayed most. Returns the delay of a request sent at `nowMs`
+ * (non-decreasing between calls), or `undefined` without jitter; its generator is its own, so adding jitter changes no
+ * fault, token or mutation.
+ */
+export const makeArrivalDelays = (
+  jitter: { readonly maxMs: number; readonly seed?: number } | undefined,
+  seedNumber: number
+): ((nowMs: number) => number) | undefined => {
+  if (jitter === undefined || !(jitter.maxMs > 0)) return undefined
+  const random = makeRandom((jitter.seed ?? seedNumber) * 2750159 + 4)
+  const maxMs = Math.floor(jitter.maxMs)
+  const length = () => Math.floor(random() * (maxMs + 1))
+  let freeze: { readonly startMs: number; readonly endMs: number } | undefined
+  return (nowMs) => {
+    freeze ??= { startMs: nowMs, endMs: nowMs + length() }
+    while (freeze.endMs <= nowMs) {
+      const next: number = freeze.endMs + Math.floor(random() * (4 * maxMs + 1))
+      freeze = { startMs: next, endMs: next + length() }
+    }
+    return nowMs >= freeze.startMs ? freeze.endMs - nowMs : 0
   }
 }
