@@ -1,6 +1,7 @@
 /**
  * Who the client is to the portal: an inbound webhook (a URL holding a secret code) or an OAuth app (an
- * access token in each request, refreshed once when the portal says it expired).
+ * access token in each request, refreshed each time the portal says it expired, one refresh for all the requests
+ * in flight).
  *
  * Every secret (webhook code, tokens, client secret) is kept `Redacted`, and `redact` scrubs them from any
  * text a server echoes back, so none reaches an error, a log line or a span.

@@ -24,11 +24,16 @@ import type * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
 import type * as Auth from "./Auth.js"
 import * as BatchPlanner from "./BatchPlanner.js"
-import { checkLimits, type Limits } from "./BitrixConfig.js"
+import { decodeOptions, type Limits, type OptionsEntry } from "./BitrixConfig.js"
 import {
   BitrixApiError,
+  BulkCallError,
   type HttpError,
-  ItemFailure,
+  ItemNotRun,
+  type ItemOutcome,
+  ItemRefused,
+  ItemSucceeded,
+  ItemUnknown,
   UnknownOutcomeError,
   ValidationError
 } from "./BitrixError.js"
@@ -86,22 +91,9 @@ export type Options = ServiceOptions &
     readonly timeout?: Duration.DurationInput
   }
 
-const checkServiceOptions = (options: ServiceOptions) =>
-  Effect.suspend(() => {
-    const limitsProblem = options.limits === undefined ? undefined : checkLimits(options.limits)
-    if (limitsProblem !== undefined) return Effect.fail(new ValidationError({ path: "options.limits", detail: limitsProblem }))
-    const size = options.batchSize
-    if (size !== undefined && (!Number.isInteger(size) || size < 1 || size > 50)) {
-      return Effect.fail(
-        new ValidationError({
-          path: "options.batchSize",
-          detail: `must be a whole number from 1 to 50, got ${size}`,
-          suggestion: "The portal runs at most 50 commands per batch."
-        })
-      )
-    }
-    return Effect.void
-  })
+/** Decodes the options with `BitrixConfig.OptionsSchema` (the one check of every entry point's options). */
+const checkOptions = (options: unknown, entry: OptionsEntry): Effect.Effect<void, ValidationError> =>
+  Effect.suspend(() => Either.match(decodeOptions(options, entry), { onLeft: Effect.fail, onRight: () => Effect.void }))
 
 /**
  * Bucket slots the client leaves free by default. The portal counts a request when it arrives, not when it was
@@ -125,8 +117,9 @@ export const layerServices = (
   options: ServiceOptions = {}
 ): Layer.Layer<RateLimiter.RateLimiter | BatchPlanner.BatchPlanner | Client.ClientSettings, ValidationError> =>
   Layer.unwrapEffect(
-    checkServiceOptions(options).pipe(
-      Effect.as(
+    checkOptions(options, "services").pipe(
+      // built only once the options are known to be good (a bad value could throw while building)
+      Effect.map(() =>
         Layer.mergeAll(
           RateLimiter.layer({
             limits: options.limits ?? "standard",
@@ -147,7 +140,9 @@ export const layerServices = (
  * @category Layers
  */
 export const layer = (options: Options): Layer.Layer<Services, ValidationError, HttpClient.HttpClient> =>
-  Layer.merge(layerServices(options), Transport.layer(options))
+  Layer.unwrapEffect(
+    checkOptions(options, "layer").pipe(Effect.map(() => Layer.merge(layerServices(options), Transport.layer(options))))
+  )
 
 /**
  * The whole client over the platform's `fetch`.
@@ -169,7 +164,12 @@ export const layerFetch = (options: Options): Layer.Layer<Services, ValidationEr
 export const layerConfig = (
   options: ServiceOptions & { readonly timeout?: Duration.DurationInput } = {}
 ): Layer.Layer<Services, ValidationError | ConfigError.ConfigError> =>
-  Layer.unwrapEffect(Effect.map(Config.redacted("BITRIX24_WEBHOOK"), (webhook) => layerFetch({ ...options, webhook })))
+  Layer.unwrapEffect(
+    Effect.zipRight(
+      checkOptions(options, "config"),
+      Effect.map(Config.redacted("BITRIX24_WEBHOOK"), (webhook) => layerFetch({ ...options, webhook }))
+    )
+  )
 
 // ----------------------------------------------------------------------------------------------------------------
 // call / callEither / callRaw
@@ -177,23 +177,62 @@ export const layerConfig = (
 
 const kindOf = (method: string) => (Client.isReadMethod(method) ? ("read" as const) : ("write" as const))
 
-/** One failure per item of a bulk call: a portal error, or the whole batch's transport failure. */
+/** One failure per item of `callEither`: a portal error, or the whole batch's failure. */
 export type ItemError = BitrixApiError | HttpError | UnknownOutcomeError
 
 /** How many times items refused by an operating block inside a batch are sent again (they did not run). */
 const blockedCommandRetries = 5
 
 /**
- * Sends `items` as batches of one method, in parallel within the limits; one `Either` per item, input order.
- * Commands refused inside a batch by an operating block did not run, so they are sent again (the limiter has
- * learnt the block and waits for it).
+ * What a failed request means for each item it carried: not run when the connection was refused, unknown when
+ * no answer proves the portal did not run it (`Client.outcomeUnknown`: lost answers, 5xx), else refused with the
+ * portal's words (a status below 500, or a 503 / 429 refusal that outlasted the retries).
+ */
+const outcomeOfFailedRequest = (error: ItemError, index: number, commandLabel: string, item: unknown): ItemOutcome => {
+  switch (error._tag) {
+    case "UnknownOutcomeError":
+      return new ItemUnknown({ index, commandLabel, item, cause: error.cause })
+    case "HttpError":
+      return Client.certainlyNotRun(error)
+        ? new ItemNotRun({ index, commandLabel, item, reason: `the request was not delivered: ${error.detail}` })
+        : new ItemUnknown({ index, commandLabel, item, cause: error })
+    case "BitrixApiError":
+      return Client.outcomeUnknown(error)
+        ? new ItemUnknown({ index, commandLabel, item, cause: error })
+        : new ItemRefused({
+            index,
+            commandLabel,
+            item,
+            code: error.code,
+            description: error.description,
+            status: error.status,
+            ...(error.raw === undefined ? {} : { raw: error.raw })
+          })
+  }
+}
+
+/** A command the portal refused inside a batch, with its words. */
+const refusedCommand = (index: number, commandLabel: string, item: unknown, error: Envelope.Failure) =>
+  new ItemRefused({ index, commandLabel, item, code: error.error, description: error.error_description ?? "", status: 200, raw: error })
+
+/** Why a command is absent from every map of a batch's answer. */
+const notRunReason = (halted: boolean) =>
+  halted
+    ? "the batch stopped at an earlier failed command (halt)"
+    : "absent from every map of the batch's answer: the portal did not run it"
+
+/**
+ * Sends `items` as batches of one method, in parallel within the limits: one `Either` per item for `callEither`
+ * and one `ItemOutcome` per item for `call`, both in input order. Commands refused inside a batch by an operating
+ * block did not run, so they are sent again (the limiter has learnt the block and waits for it).
  */
 const runItems = (method: string, items: ReadonlyArray<Params>) =>
   Effect.gen(function* () {
     const planner = yield* BatchPlanner.BatchPlanner
     const progress = yield* ProgressReporter
     const limiter = yield* RateLimiter.RateLimiter
-    const outcomes: Array<Either.Either<unknown, ItemError> | undefined> = new Array(items.length)
+    const eithers: Array<Either.Either<unknown, ItemError> | undefined> = new Array(items.length)
+    const outcomes: Array<ItemOutcome | undefined> = new Array(items.length)
     let pending: ReadonlyArray<number> = items.map((_, index) => index)
     yield* progress.start(method, items.length)
     for (let round = 0; pending.length > 0; round++) {
@@ -217,7 +256,11 @@ const runItems = (method: string, items: ReadonlyArray<Params>) =>
                           cause: error.cause
                         })
                       : error
-                  for (const command of batch.commands) outcomes[indexes[command.index]!] = Either.left(itemError)
+                  for (const command of batch.commands) {
+                    const index = indexes[command.index]!
+                    eithers[index] = Either.left(itemError)
+                    outcomes[index] = outcomeOfFailedRequest(itemError, index, command.label, items[index])
+                  }
                   yield* progress.advance(method, batch.commands.length)
                 }),
               onSuccess: (commandOutcomes) =>
@@ -226,26 +269,24 @@ const runItems = (method: string, items: ReadonlyArray<Params>) =>
                   for (const outcome of commandOutcomes) {
                     const index = indexes[outcome.index]!
                     if (outcome._tag === "Success") {
-                      outcomes[index] = Either.right(outcome.result)
+                      eithers[index] = Either.right(outcome.result)
+                      outcomes[index] = new ItemSucceeded({ index, commandLabel: outcome.label, result: outcome.result })
                       done++
                     } else if (outcome._tag === "Failure") {
                       if (outcome.error.error === "OPERATION_TIME_LIMIT" && round < blockedCommandRetries) {
                         retryLater.push(index)
                         yield* limiter.feedback({ _tag: "MethodBlocked", method })
                       } else {
-                        outcomes[index] = Either.left(Client.commandError(method, outcome.label, outcome.error, outcome.error))
+                        eithers[index] = Either.left(Client.commandError(method, outcome.label, outcome.error, outcome.error))
+                        outcomes[index] = refusedCommand(index, outcome.label, items[index], outcome.error)
                         done++
                       }
                     } else {
-                      outcomes[index] = Either.left(
-                        new BitrixApiError({
-                          code: "NOT_RUN",
-                          description: "the portal did not run this command (absent from every map of the batch)",
-                          status: 200,
-                          method,
-                          commandLabel: outcome.label
-                        })
+                      const reason = notRunReason(false)
+                      eithers[index] = Either.left(
+                        new BitrixApiError({ code: "NOT_RUN", description: `the portal did not run this command (${reason})`, status: 200, method, commandLabel: outcome.label })
                       )
+                      outcomes[index] = new ItemNotRun({ index, commandLabel: outcome.label, item: items[index], reason })
                       done++
                     }
                   }
@@ -258,68 +299,25 @@ const runItems = (method: string, items: ReadonlyArray<Params>) =>
       pending = retryLater.sort((a, b) => a - b)
     }
     yield* progress.finish(method)
-    return outcomes.map((outcome) => outcome!)
+    return { eithers: eithers.map((either) => either!), outcomes: outcomes.map((outcome) => outcome!) }
   })
 
-/**
- * Fails with one error for a bulk call that partly failed, carrying the results of the items that succeeded:
- * - writes whose outcome is unknown come first, as one `UnknownOutcomeError` naming every such item of every
- *   batch (the caller must check them all before writing again);
- * - else a transport failure of a whole batch, as it is;
- * - else a `BitrixApiError` with the portal's words per failed item.
- */
-const collectOrFail = (method: string, items: ReadonlyArray<unknown>, outcomes: ReadonlyArray<Either.Either<unknown, ItemError>>) =>
-  Effect.suspend((): Effect.Effect<ReadonlyArray<unknown>, ItemError> => {
-    const failures: Array<ItemFailure> = []
-    const unknownIndexes: Array<number> = []
-    let unknownCause: HttpError | undefined
-    let httpError: HttpError | undefined
-    for (const [index, outcome] of outcomes.entries()) {
-      if (Either.isRight(outcome)) continue
-      const error = outcome.left
-      if (error._tag === "UnknownOutcomeError") {
-        unknownIndexes.push(index)
-        unknownCause ??= error.cause
-        continue
-      }
-      if (error._tag === "HttpError") {
-        httpError ??= error
-        continue
-      }
-      failures.push(
-        new ItemFailure({
-          index,
-          commandLabel: error.commandLabel ?? "",
-          code: error.code,
-          description: error.description,
-          item: items[index]
-        })
-      )
+/** The results in input order when every item succeeded; else one `BulkCallError` accounting for every item. */
+const resultsOrFail = (method: string, outcomes: ReadonlyArray<ItemOutcome>) =>
+  Effect.suspend((): Effect.Effect<ReadonlyArray<unknown>, BulkCallError> => {
+    const results: Array<unknown> = []
+    for (const outcome of outcomes) {
+      if (outcome._tag !== "Succeeded") return Effect.fail(new BulkCallError({ method, outcomes }))
+      results.push(outcome.result)
     }
-    const partialResults = outcomes.map((outcome) => Either.getOrUndefined(outcome))
-    if (unknownCause !== undefined) {
-      return Effect.fail(new UnknownOutcomeError({ method, itemIndexes: unknownIndexes, cause: unknownCause, partialResults }))
-    }
-    if (httpError !== undefined) return Effect.fail(httpError)
-    if (failures.length === 0) return Effect.succeed(outcomes.map((outcome) => Either.getOrThrow(outcome)))
-    const first = failures[0]!
-    return Effect.fail(
-      new BitrixApiError({
-        code: first.code,
-        description: `${failures.length} of ${outcomes.length} items failed; first: ${first.description}`,
-        status: 200,
-        method,
-        failures,
-        partialResults
-      })
-    )
+    return Effect.succeed(results)
   })
 
 /**
  * Calls a method once with `params` (sent as JSON, not batched), or once per item of `items` (auto-batched,
- * batches in parallel within the limits; results in input order). If some items fail, fails with a
- * `BitrixApiError` listing every failed item with its index and the portal's words, and carrying the results
- * of the rest in `partialResults`.
+ * batches in parallel within the limits; results in input order). If any item does not succeed, fails with one
+ * `BulkCallError` whose `outcomes` say for every item whether it succeeded (with its result), was refused (the
+ * portal's words), was not run, or has an unknown outcome (a write that may have happened: not retried).
  *
  * @since 0.1.0
  * @category Verbs
@@ -327,7 +325,7 @@ const collectOrFail = (method: string, items: ReadonlyArray<unknown>, outcomes: 
 export function call(
   method: string,
   items: ReadonlyArray<Params>
-): Effect.Effect<ReadonlyArray<unknown>, ItemError | ValidationError, Services>
+): Effect.Effect<ReadonlyArray<unknown>, BulkCallError | ValidationError, Services>
 /**
  * Calls a method once with `params`, sent as JSON and not batched, and returns its `result`.
  *
@@ -338,16 +336,18 @@ export function call(method: string, params?: Params): Effect.Effect<unknown, Cl
 export function call(
   method: string,
   paramsOrItems?: Params | ReadonlyArray<Params>
-): Effect.Effect<unknown, ItemError | ValidationError, Services> {
+): Effect.Effect<unknown, Client.ExchangeError | UnknownOutcomeError | BulkCallError | ValidationError, Services> {
   return Effect.gen(function* () {
     yield* Validate.method(method)
     if (Array.isArray(paramsOrItems)) {
       const items = yield* Validate.items(paramsOrItems)
+      yield* Validate.wireItems(items)
       if (items.length === 0) return []
-      const outcomes = yield* runItems(method, items)
-      return yield* collectOrFail(method, items, outcomes)
+      const { outcomes } = yield* runItems(method, items)
+      return yield* resultsOrFail(method, outcomes)
     }
     const params = yield* Validate.params(paramsOrItems)
+    yield* Validate.wire(params, "params", "json")
     const envelope = yield* Client.exchange({ method, params, limiterMethods: [method], kind: kindOf(method), itemIndexes: [0] })
     return envelope.result
   }).pipe(Effect.withSpan("Bitrix.call", { attributes: { "bitrix.method": method }, captureStackTrace: false }))
@@ -366,8 +366,9 @@ export const callEither = (
   Effect.gen(function* () {
     yield* Validate.method(method)
     const checked = yield* Validate.items(items)
+    yield* Validate.wireItems(checked)
     if (checked.length === 0) return []
-    return yield* runItems(method, checked)
+    return (yield* runItems(method, checked)).eithers
   }).pipe(Effect.withSpan("Bitrix.callEither", { attributes: { "bitrix.method": method } }))
 
 /**
@@ -389,6 +390,7 @@ export const callRaw = (
         new ValidationError({ path: "params", detail: `expected an object or an array, got ${Validate.describe(params)}` })
       )
     }
+    yield* Validate.wire(params, "params", "json")
     return yield* Client.exchange({ method, params, limiterMethods: [method], kind: kindOf(method), itemIndexes: [0] })
   }).pipe(Effect.withSpan("Bitrix.callRaw", { attributes: { "bitrix.method": method } }))
 
@@ -410,8 +412,9 @@ const labelPattern = /^[A-Za-z_][A-Za-z0-9_]*$/
 /**
  * The portal's `batch` as it is: commands run in order, may reference earlier results with
  * `$result[label][...]`, and with `halt` the batch stops at the first failure. Returns the result per command
- * label; if any command failed, fails with a `BitrixApiError` listing each failed command (label and the
- * portal's words) and carrying the results of the rest.
+ * label; if any command did not succeed, fails with a `BulkCallError` (method `batch`) whose `outcomes` say for
+ * every command, by its position in `cmd` and its label, whether it succeeded, was refused (the portal's words),
+ * was not run (stopped by `halt`), or has an unknown outcome.
  *
  * @since 0.1.0
  * @category Verbs
@@ -419,8 +422,9 @@ const labelPattern = /^[A-Za-z_][A-Za-z0-9_]*$/
 export const callBatch = (batch: {
   readonly halt?: boolean
   readonly cmd: Readonly<Record<string, BatchCommand>>
-}): Effect.Effect<Readonly<Record<string, unknown>>, ItemError | ValidationError, Services> =>
+}): Effect.Effect<Readonly<Record<string, unknown>>, BulkCallError | ValidationError, Services> =>
   Effect.gen(function* () {
+    yield* Validate.batch(batch)
     const planner = yield* BatchPlanner.BatchPlanner
     const entries = Object.entries(batch.cmd)
     if (entries.length === 0) return {}
@@ -456,74 +460,73 @@ export const callBatch = (batch: {
       }
       commands.push({ label, method, params: command, index })
     }
-    const decoded = yield* Client.exchangeBatch({ halt: batch.halt === true ? 1 : 0, cmd }, commands)
-    const outcomes = planner.unpack({ commands }, decoded)
+    const halt = batch.halt === true
+    const answer = yield* Effect.either(Client.exchangeBatch({ halt: halt ? 1 : 0, cmd }, commands))
+    const itemOf = (label: string) => batch.cmd[label]
+    let failedBefore = false
+    const outcomes: Array<ItemOutcome> = Either.isLeft(answer)
+      ? commands.map((command) => outcomeOfFailedRequest(answer.left, command.index, command.label, itemOf(command.label)))
+      : planner.unpack({ commands }, answer.right).map((outcome): ItemOutcome => {
+          const item = itemOf(outcome.label)
+          switch (outcome._tag) {
+            case "Success":
+              return new ItemSucceeded({ index: outcome.index, commandLabel: outcome.label, result: outcome.result })
+            case "Failure":
+              failedBefore = true
+              return refusedCommand(outcome.index, outcome.label, item, outcome.error)
+            case "Missing":
+              return new ItemNotRun({ index: outcome.index, commandLabel: outcome.label, item, reason: notRunReason(halt && failedBefore) })
+          }
+        })
     const results: Record<string, unknown> = {}
-    const failures: Array<ItemFailure> = []
     for (const outcome of outcomes) {
-      if (outcome._tag === "Success") results[outcome.label] = outcome.result
-      else if (outcome._tag === "Failure") {
-        failures.push(
-          new ItemFailure({
-            index: outcome.index,
-            commandLabel: outcome.label,
-            code: outcome.error.error,
-            description: outcome.error.error_description ?? "",
-            item: batch.cmd[outcome.label]
-          })
-        )
-      }
+      if (outcome._tag !== "Succeeded") return yield* Effect.fail(new BulkCallError({ method: "batch", outcomes }))
+      results[outcome.commandLabel] = outcome.result
     }
-    if (failures.length === 0) return results
-    const first = failures[0]!
-    return yield* Effect.fail(
-      new BitrixApiError({
-        code: first.code,
-        description: `${failures.length} of ${commands.length} commands failed; first [${first.commandLabel}]: ${first.description}`,
-        status: 200,
-        method: "batch",
-        commandLabel: first.commandLabel,
-        failures,
-        partialResults: commands.map((command) => results[command.label])
-      })
-    )
+    return results
   }).pipe(Effect.withSpan("Bitrix.callBatch"))
 
 // ----------------------------------------------------------------------------------------------------------------
 // getByID
 // ----------------------------------------------------------------------------------------------------------------
 
+/** The same outcome at another input position (getByID reports each position of a repeated ID). */
+const atPosition = (outcome: ItemOutcome, index: number): ItemOutcome => {
+  switch (outcome._tag) {
+    case "Succeeded":
+      return new ItemSucceeded({ index, commandLabel: outcome.commandLabel, result: outcome.result })
+    case "Refused":
+      return new ItemRefused({
+        index,
+        commandLabel: outcome.commandLabel,
+        item: outcome.item,
+        code: outcome.code,
+        description: outcome.description,
+        status: outcome.status,
+        ...(outcome.raw === undefined ? {} : { raw: outcome.raw })
+      })
+    case "NotRun":
+      return new ItemNotRun({ index, commandLabel: outcome.commandLabel, item: outcome.item, reason: outcome.reason })
+    case "Unknown":
+      return new ItemUnknown({ index, commandLabel: outcome.commandLabel, item: outcome.item, cause: outcome.cause })
+  }
+}
+
 /**
- * getByID requests each distinct ID once; its errors speak of positions in the caller's `ids`: a failure at
- * the first position of its ID, results (and unknown outcomes) at every position of theirs.
+ * getByID requests each distinct ID once; its error speaks of positions in the caller's `ids`: every position
+ * has the outcome of its ID, so a repeated ID is accounted for at each of its positions.
  */
 const toIdPositions = (
-  error: ItemError | ValidationError,
+  error: BulkCallError | ValidationError,
   ids: ReadonlyArray<string | number>,
   unique: ReadonlyArray<string | number>
-): ItemError | ValidationError => {
-  const firstPosition = (uniqueIndex: number) => ids.indexOf(unique[uniqueIndex]!)
+): BulkCallError | ValidationError => {
+  if (error._tag !== "BulkCallError") return error
   const uniqueIndexOf = new Map(unique.map((id, index) => [id, index]))
-  const byPosition = (values: ReadonlyArray<unknown> | undefined) =>
-    values === undefined ? undefined : ids.map((id) => values[uniqueIndexOf.get(id)!])
-  if (error._tag === "BitrixApiError" && error.failures !== undefined) {
-    const partialResults = byPosition(error.partialResults)
-    return new BitrixApiError({
-      ...error,
-      failures: error.failures.map((failure) => new ItemFailure({ ...failure, index: firstPosition(failure.index) })),
-      ...(partialResults === undefined ? {} : { partialResults })
-    })
-  }
-  if (error._tag === "UnknownOutcomeError") {
-    const unknown = new Set(error.itemIndexes.map((index) => unique[index]))
-    const partialResults = byPosition(error.partialResults)
-    return new UnknownOutcomeError({
-      ...error,
-      itemIndexes: ids.flatMap((id, position) => (unknown.has(id) ? [position] : [])),
-      ...(partialResults === undefined ? {} : { partialResults })
-    })
-  }
-  return error
+  return new BulkCallError({
+    method: error.method,
+    outcomes: ids.map((id, position) => atPosition(error.outcomes[uniqueIndexOf.get(id)!]!, position))
+  })
 }
 
 /**
@@ -537,11 +540,13 @@ export const getByID = (
   method: string,
   ids: ReadonlyArray<string | number>,
   options: { readonly idField?: string; readonly params?: Params } = {}
-): Effect.Effect<ReadonlyMap<string | number, unknown>, ItemError | ValidationError, Services> =>
+): Effect.Effect<ReadonlyMap<string | number, unknown>, BulkCallError | ValidationError, Services> =>
   Effect.gen(function* () {
     yield* Validate.method(method)
+    yield* Validate.getByIDOptions(options)
     const idField = options.idField ?? "ID"
     const params = yield* Validate.params(options.params)
+    yield* Validate.wire(params, "params", "query")
     const clash = Object.keys(params).find((key) => key.toLowerCase() === idField.toLowerCase())
     if (clash !== undefined) {
       return yield* Effect.fail(
@@ -581,11 +586,20 @@ export const getByID = (
  * @since 0.1.0
  * @category Verbs
  */
-export const stream: (
+export const stream = (
   method: string,
-  params?: Params,
-  options?: ListStrategy.Options
-) => Stream.Stream<unknown, ListStrategy.ListError, Services> = ListStrategy.stream
+  params: Params = {},
+  options: ListStrategy.Options = {}
+): Stream.Stream<unknown, ListStrategy.ListError, Services> =>
+  Stream.unwrap(
+    Effect.gen(function* () {
+      yield* Validate.method(method)
+      yield* Validate.optionsObject(options, "options")
+      // the params travel as JSON and inside batches: what either cannot carry is refused before any request
+      yield* Validate.wire(yield* Validate.params(params), "params", "both")
+      return ListStrategy.stream(method, params, options)
+    })
+  )
 
 /**
  * Every row of a list method, collected: complete and without duplicates, or a typed failure (never a silent
@@ -599,7 +613,7 @@ export const getAll = (
   params: Params = {},
   options: ListStrategy.Options = {}
 ): Effect.Effect<ReadonlyArray<unknown>, ListStrategy.ListError, Services> =>
-  Stream.runCollect(ListStrategy.stream(method, params, options)).pipe(
+  Stream.runCollect(stream(method, params, options)).pipe(
     Effect.map(Chunk.toReadonlyArray),
     Effect.withSpan("Bitrix.getAll", { attributes: { "bitrix.method": method } })
   )
@@ -620,6 +634,8 @@ export const slow = <A, E, R>(
   options: { readonly maxConcurrent?: number; readonly requestsPerSecond?: number } = {}
 ): Effect.Effect<A, E | ValidationError, R> =>
   Effect.suspend((): Effect.Effect<A, E | ValidationError, R> => {
+    const shape = Validate.optionsProblem(options, "slow", ["maxConcurrent", "requestsPerSecond"])
+    if (shape !== undefined) return Effect.fail(shape)
     for (const key of ["maxConcurrent", "requestsPerSecond"] as const) {
       const value = options[key]
       if (value !== undefined && (!Number.isFinite(value) || value <= 0)) {

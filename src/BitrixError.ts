@@ -73,9 +73,9 @@ export class BitrixApiError extends Schema.TaggedError<BitrixApiError>("effect-b
     method: Schema.String,
     /** For a batch command: its label. */
     commandLabel: Schema.optional(Schema.String),
-    /** For a bulk call: the failed items (index, label, words, input). */
+    /** Failed items of a bulk call (index, label, words, input). The bulk verbs now fail with `BulkCallError` instead. */
     failures: Schema.optional(Schema.Array(ItemFailure)),
-    /** For a bulk call that partly failed: the results of the items that succeeded, by input index. */
+    /** Results of a partly failed bulk call, by input index. The bulk verbs now fail with `BulkCallError` instead. */
     partialResults: Schema.optional(Schema.Array(Schema.Unknown)),
     /** The raw error body (or the command's error object), so nothing the server said is lost. */
     raw: Schema.optional(Schema.Unknown)
@@ -118,8 +118,10 @@ export class ValidationError extends Schema.TaggedError<ValidationError>("effect
 }
 
 /**
- * A write whose outcome is unknown (timeout or dropped connection after it was sent): it is never silently
- * repeated. Names the items concerned so the caller can check them.
+ * A write whose outcome is unknown: it was sent and no answer proves the portal did not run it (a timeout, a
+ * dropped connection, an unreadable body, any 5xx but 503 `QUERY_LIMIT_EXCEEDED`). It is never silently
+ * repeated. Names the items concerned so the caller can check them. Single calls fail with it; bulk calls
+ * report such items as `ItemUnknown` inside a `BulkCallError`.
  *
  * @since 0.1.0
  * @category Errors
@@ -130,8 +132,11 @@ export class UnknownOutcomeError extends Schema.TaggedError<UnknownOutcomeError>
   method: Schema.String,
   /** Input indexes of the items whose writes may or may not have happened. */
   itemIndexes: Schema.Array(Schema.Number),
-  /** The transport failure that made the outcome unknown. */
-  cause: HttpError,
+  /**
+   * The answer that made the outcome unknown: a transport failure, a timeout, an unreadable body, or a 5xx
+   * portal error (other than 503 `QUERY_LIMIT_EXCEEDED`), after which the portal may have run the write.
+   */
+  cause: Schema.Union(HttpError, BitrixApiError),
   /**
    * For a bulk call: the results of the items that did complete, by input index (`undefined` for the others),
    * so the IDs of records created by the other batches are not lost.
@@ -146,7 +151,9 @@ export class UnknownOutcomeError extends Schema.TaggedError<UnknownOutcomeError>
 }
 
 /**
- * A list export returned fewer rows than the portal announced in `total`.
+ * A list export that cannot be proven complete: fewer rows than the portal announced in `total`, rows the
+ * verification pass found but could not read (`missingIds`), or a walk stopped by the `maxPages` ceiling
+ * (`detail` says which).
  *
  * @since 0.1.0
  * @category Errors
@@ -156,10 +163,189 @@ export class IncompleteListError extends Schema.TaggedError<IncompleteListError>
 )("IncompleteListError", {
   method: Schema.String,
   expected: Schema.Number,
-  received: Schema.Number
+  received: Schema.Number,
+  /**
+   * IDs of rows the filter matched while the export ran that it could not read, when they are known.
+   *
+   * @since 0.1.0
+   */
+  missingIds: Schema.optional(Schema.Array(Schema.Number)),
+  /**
+   * Why the export is incomplete, when it is not a short count against `total`.
+   *
+   * @since 0.1.0
+   */
+  detail: Schema.optional(Schema.String)
 }) {
   override get message(): string {
-    return `${this.method}: the portal announced ${this.expected} rows but ${this.received} arrived`
+    const head =
+      this.detail === undefined
+        ? `${this.method}: the portal announced ${this.expected} rows but ${this.received} arrived`
+        : `${this.method}: ${this.detail}`
+    if (this.missingIds === undefined || this.missingIds.length === 0) return head
+    const more = this.missingIds.length > 20 ? ` and ${this.missingIds.length - 20} more` : ""
+    return `${head}; missing IDs: ${this.missingIds.slice(0, 20).join(", ")}${more}`
+  }
+}
+
+/**
+ * An item of a bulk call that succeeded, with its result.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export class ItemSucceeded extends Schema.TaggedClass<ItemSucceeded>("effect-bitrix24/ItemSucceeded")("Succeeded", {
+  /** Position of the item in the caller's input (for `callBatch`: of the command in `cmd`). */
+  index: Schema.Number,
+  /** The batch command label the item travelled under. */
+  commandLabel: Schema.String,
+  /** The portal's `result` for the item. */
+  result: Schema.Unknown
+}) {}
+
+/**
+ * An item of a bulk call the portal refused, with its words: the portal answered, and the answer proves the
+ * item was not done (a batch command's error, or a whole request refused with a status below 500, or a 503
+ * `QUERY_LIMIT_EXCEEDED` / `OPERATION_TIME_LIMIT` that outlasted the retries).
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export class ItemRefused extends Schema.TaggedClass<ItemRefused>("effect-bitrix24/ItemRefused")("Refused", {
+  /** Position of the item in the caller's input (for `callBatch`: of the command in `cmd`). */
+  index: Schema.Number,
+  /** The batch command label the item travelled under. */
+  commandLabel: Schema.String,
+  /** The portal's `error` as spelled (may be `""` or a number). */
+  code: Schema.Union(Schema.String, Schema.Number),
+  /** The portal's `error_description`. */
+  description: Schema.String,
+  /** HTTP status of the answer that carried the refusal (200 for a batch command). */
+  status: Schema.Number,
+  /** The item as the caller gave it. */
+  item: Schema.Unknown,
+  /** The command's error object or the raw error body, so nothing the server said is lost. */
+  raw: Schema.optional(Schema.Unknown)
+}) {}
+
+/**
+ * An item of a bulk call the portal did not run: a batch stopped by `halt` at an earlier failure, a command
+ * absent from every map of the answer, or a request whose connection was refused.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export class ItemNotRun extends Schema.TaggedClass<ItemNotRun>("effect-bitrix24/ItemNotRun")("NotRun", {
+  /** Position of the item in the caller's input (for `callBatch`: of the command in `cmd`). */
+  index: Schema.Number,
+  /** The batch command label the item travelled under. */
+  commandLabel: Schema.String,
+  /** Why it did not run, in words. */
+  reason: Schema.String,
+  /** The item as the caller gave it. */
+  item: Schema.Unknown
+}) {}
+
+/**
+ * An item of a bulk call whose outcome is unknown: its request was sent and no answer proves the portal did not
+ * run it (see `UnknownOutcomeError`). A write may have happened: check it before sending it again.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export class ItemUnknown extends Schema.TaggedClass<ItemUnknown>("effect-bitrix24/ItemUnknown")("Unknown", {
+  /** Position of the item in the caller's input (for `callBatch`: of the command in `cmd`). */
+  index: Schema.Number,
+  /** The batch command label the item travelled under. */
+  commandLabel: Schema.String,
+  /** The item as the caller gave it. */
+  item: Schema.Unknown,
+  /** The answer (or its absence) that left the outcome unknown. */
+  cause: Schema.Union(HttpError, BitrixApiError)
+}) {}
+
+/**
+ * What happened to one item of a bulk call: exactly one of succeeded, refused, not run, outcome unknown.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export const ItemOutcome = Schema.Union(ItemSucceeded, ItemRefused, ItemNotRun, ItemUnknown)
+
+/**
+ * @since 0.1.0
+ * @category Errors
+ */
+export type ItemOutcome = typeof ItemOutcome.Type
+
+const outcomeCode = (outcome: ItemRefused | ItemNotRun | ItemUnknown): string | number =>
+  outcome._tag === "Refused" ? outcome.code : outcome._tag === "NotRun" ? "NOT_RUN" : "UNKNOWN_OUTCOME"
+
+const outcomeWords = (outcome: ItemRefused | ItemNotRun | ItemUnknown): string =>
+  outcome._tag === "Refused"
+    ? outcome.description
+    : outcome._tag === "NotRun"
+      ? `not run: ${outcome.reason}`
+      : `outcome unknown: ${outcome.cause.message.slice(0, 300)}`
+
+/**
+ * A bulk call (`call(method, items)`, `getByID`, `callBatch`) in which not every item succeeded. It accounts
+ * for every item: `outcomes` holds one entry per input item, in input order, each succeeded (with its result),
+ * refused by the portal (its code and words), not run, or of unknown outcome. Bulk calls fail with this and
+ * nothing else once requests were sent, so one `catchTag("BulkCallError")` sees every item; `callEither` gives
+ * the same per item as `Either`s.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export class BulkCallError extends Schema.TaggedError<BulkCallError>("effect-bitrix24/BulkCallError")("BulkCallError", {
+  /** The method of the items (`batch` for `callBatch`). */
+  method: Schema.String,
+  /** One outcome per input item, in input order. */
+  outcomes: Schema.Array(ItemOutcome)
+}) {
+  /** The items that succeeded. */
+  get succeeded(): ReadonlyArray<ItemSucceeded> {
+    return this.outcomes.filter((outcome): outcome is ItemSucceeded => outcome._tag === "Succeeded")
+  }
+  /** The items the portal refused, with its words. */
+  get refused(): ReadonlyArray<ItemRefused> {
+    return this.outcomes.filter((outcome): outcome is ItemRefused => outcome._tag === "Refused")
+  }
+  /** The items the portal did not run. */
+  get notRun(): ReadonlyArray<ItemNotRun> {
+    return this.outcomes.filter((outcome): outcome is ItemNotRun => outcome._tag === "NotRun")
+  }
+  /** The items whose outcome is unknown: check them before sending them again. */
+  get unknown(): ReadonlyArray<ItemUnknown> {
+    return this.outcomes.filter((outcome): outcome is ItemUnknown => outcome._tag === "Unknown")
+  }
+  /** The result of each item by input index; `undefined` for the items that did not succeed. */
+  get partialResults(): ReadonlyArray<unknown> {
+    return this.outcomes.map((outcome) => (outcome._tag === "Succeeded" ? outcome.result : undefined))
+  }
+  override get message(): string {
+    const failed = this.outcomes.filter((outcome): outcome is ItemRefused | ItemNotRun | ItemUnknown => outcome._tag !== "Succeeded")
+    const noun = this.method === "batch" ? "commands" : "items"
+    const first = failed[0]
+    if (first === undefined) return `${this.method}: all ${this.outcomes.length} ${noun} succeeded`
+    const label = this.method === "batch" ? ` [${first.commandLabel}]` : ""
+    const head = `${this.method}${label}: ${JSON.stringify(outcomeCode(first))} ${failed.length} of ${this.outcomes.length} ${noun} failed; first${label}: ${outcomeWords(first)}`
+    const counts = `${this.refused.length} refused, ${this.notRun.length} not run, ${this.unknown.length} outcome unknown`
+    const listed = failed
+      .slice(0, 5)
+      .map((outcome) => `#${outcome.index} ${JSON.stringify(outcomeCode(outcome))} ${outcomeWords(outcome).slice(0, 200)}`)
+      .join("; ")
+    const more = failed.length > 5 ? `; and ${failed.length - 5} more` : ""
+    const unknown = this.unknown
+    const advice =
+      unknown.length === 0
+        ? ""
+        : `. Outcome unknown for indexes ${unknown
+            .slice(0, 20)
+            .map((outcome) => outcome.index)
+            .join(", ")}${unknown.length > 20 ? ", …" : ""}: not retried, to avoid duplicate writes; check them before sending them again`
+    return `${head} (${counts}); failed ${noun}: ${listed}${more}${advice}`
   }
 }
 
@@ -169,7 +355,13 @@ export class IncompleteListError extends Schema.TaggedError<IncompleteListError>
  * @since 0.1.0
  * @category Errors
  */
-export type BitrixError = HttpError | BitrixApiError | ValidationError | UnknownOutcomeError | IncompleteListError
+export type BitrixError =
+  | HttpError
+  | BitrixApiError
+  | ValidationError
+  | UnknownOutcomeError
+  | BulkCallError
+  | IncompleteListError
 
 /**
  * Schema of the union, for decoding errors that crossed a boundary.
@@ -177,4 +369,11 @@ export type BitrixError = HttpError | BitrixApiError | ValidationError | Unknown
  * @since 0.1.0
  * @category Errors
  */
-export const BitrixError = Schema.Union(HttpError, BitrixApiError, ValidationError, UnknownOutcomeError, IncompleteListError)
+export const BitrixError = Schema.Union(
+  HttpError,
+  BitrixApiError,
+  ValidationError,
+  UnknownOutcomeError,
+  BulkCallError,
+  IncompleteListError
+)

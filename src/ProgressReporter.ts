@@ -28,7 +28,28 @@ export interface Service {
   readonly setTotal: (label: string, total: number) => Effect.Effect<void>
   /** The task ended: `done` (the default), or stopped by a failure or an interruption. */
   readonly finish: (label: string, outcome?: Outcome) => Effect.Effect<void>
+  /** A request failed and will be sent again after `delayMs` (optional: reporters without it are not told). */
+  readonly retrying?: (retry: Retry) => Effect.Effect<void>
 }
+
+/**
+ * A request about to be sent again.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Retry {
+  readonly method: string
+  /** The try that failed: 1 for the first. */
+  readonly attempt: number
+  /** What it met, e.g. `connection refused`, `HTTP 502`, `503 QUERY_LIMIT_EXCEEDED …`. */
+  readonly reason: string
+  readonly delayMs: number
+}
+
+/** The line a reporter shows for a retry. */
+const retryLine = (retry: Retry): string =>
+  `${retry.method}: try ${retry.attempt} failed (${retry.reason}); trying again in ${formatDuration(retry.delayMs)}`
 
 /**
  * How a task ended.
@@ -208,6 +229,7 @@ export const makeLog = (options: LogOptions = {}): Effect.Effect<Service> =>
         ).pipe(Effect.zipRight(log(label, `${label}: started${total === undefined ? "" : `, ${total} to do`}`))),
       advance: (label, n) => progress(label, (task) => ({ ...task, done: task.done + n })),
       setTotal: (label, total) => progress(label, (task) => ({ ...task, total })),
+      retrying: (retry) => Effect.logWarning(retryLine(retry)).pipe(Effect.annotateLogs("progress", retry.method)),
       finish: (label, outcome = "done") =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Ref.modify(tasks, (current): readonly [TaskState, Tasks] => {
@@ -325,6 +347,8 @@ const makeBars = (stream: NonNullable<TerminalOptions["stream"]>): Effect.Effect
 
     return {
       start: (label, total) => change(label, (_, now) => ({ label, done: 0, total, startedAt: now, reportedAt: now })),
+      // above the bars, which are redrawn below it
+      retrying: (retry) => Effect.sync(() => multiBar.log(`${retryLine(retry)}\n`)),
       advance: (label, n) =>
         change(label, (task, now) => {
           const current = task ?? { label, done: 0, total: undefined, startedAt: now, reportedAt: now }
@@ -381,6 +405,7 @@ export type Event =
   | { readonly _tag: "Advance"; readonly label: string; readonly n: number }
   | { readonly _tag: "SetTotal"; readonly label: string; readonly total: number }
   | { readonly _tag: "Finish"; readonly label: string; readonly outcome?: "failed" | "interrupted" }
+  | ({ readonly _tag: "Retry" } & Retry)
 
 /**
  * A reporter that records every call, in order: `layer` to provide, `events` to read them back.
@@ -398,7 +423,8 @@ export const makeTest: Effect.Effect<{
     start: (label, total) => record(total === undefined ? { _tag: "Start", label } : { _tag: "Start", label, total }),
     advance: (label, n) => record({ _tag: "Advance", label, n }),
     setTotal: (label, total) => record({ _tag: "SetTotal", label, total }),
-    finish: (label, outcome) => record(outcome === undefined || outcome === "done" ? { _tag: "Finish", label } : { _tag: "Finish", label, outcome })
+    finish: (label, outcome) => record(outcome === undefined || outcome === "done" ? { _tag: "Finish", label } : { _tag: "Finish", label, outcome }),
+    retrying: (retry) => record({ _tag: "Retry", ...retry })
   }
   return { layer: Layer.succeed(ProgressReporter, service), events: Ref.get(events) }
 })

@@ -59,7 +59,15 @@ export interface TransportOptions {
  */
 export const defaultTimeout: Duration.Duration = Duration.seconds(60)
 
-/** Token errors after which an OAuth call is worth one refresh and one resend (notes §1.4). */
+/**
+ * How many times one request is resent after the portal refused its access token. Each refusal is worth a
+ * refresh (single flight: one token request for every request in flight that met it) and a resend, since a
+ * token may expire again while requests are being resent; the bound stops a portal that refuses every fresh
+ * token from looping forever.
+ */
+const maxTokenResends = 3
+
+/** Token errors after which an OAuth call is worth a refresh and a resend (notes §1.4). */
 const isStaleTokenError = (error: HttpError | BitrixApiError): boolean =>
   error._tag === "BitrixApiError" && (error.code === "expired_token" || error.code === "invalid_token")
 
@@ -160,27 +168,33 @@ export const make = (
         return yield* Effect.fail(error)
       })
 
-    const attempt = (method: string, params: unknown) =>
-      Effect.flatMap(auth.authorize(params), (authorized) => Effect.map(exchange(method, authorized), (envelope) => ({ authorized, envelope })))
-
-    const send = (method: string, params: unknown): Effect.Effect<Envelope.Success, HttpError | BitrixApiError> =>
+    /**
+     * Sends with the current token; when the portal calls the token stale, refreshes (joining a refresh already
+     * under way, or none if another caller rotated the token meanwhile) and resends, at most `maxTokenResends`
+     * times; the refusal after the last resend is final.
+     */
+    const sendWithToken = (
+      method: string,
+      params: unknown,
+      resends: number
+    ): Effect.Effect<Envelope.Success, HttpError | BitrixApiError> =>
       Effect.flatMap(auth.authorize(params), (authorized) =>
         exchange(method, authorized).pipe(
           Effect.catchIf(
-            (error) => Option.isSome(authorized.token) && isStaleTokenError(error),
+            (error) => resends < maxTokenResends && Option.isSome(authorized.token) && isStaleTokenError(error),
             (error) =>
               Option.match(authorized.token, {
                 onNone: () => Effect.fail(error),
-                // refresh once (shared with every concurrent caller), then resend once; a second refusal is final
-                onSome: (token) =>
-                  Effect.zipRight(
-                    auth.refresh(token),
-                    Effect.map(attempt(method, params), (resent) => resent.envelope)
-                  )
+                onSome: (token) => Effect.zipRight(auth.refresh(token), sendWithToken(method, params, resends + 1))
               })
           )
         )
-      ).pipe(Effect.withSpan("bitrix.transport", { attributes: { "bitrix.method": method }, captureStackTrace: false }))
+      )
+
+    const send = (method: string, params: unknown): Effect.Effect<Envelope.Success, HttpError | BitrixApiError> =>
+      sendWithToken(method, params, 0).pipe(
+        Effect.withSpan("bitrix.transport", { attributes: { "bitrix.method": method }, captureStackTrace: false })
+      )
 
     return Transport.of({ send })
   })

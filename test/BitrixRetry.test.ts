@@ -65,11 +65,24 @@ describe("retries: what is repeated", () => {
     })
   }
 
-  it.effect("a portal error of a write is final, even a 500: the portal ran it", () => {
+  it.effect("a 5xx portal error of a write is not repeated and not definite: UnknownOutcomeError keeps the portal's words", () => {
+    // the portal (or a proxy) may answer 500 after the write committed
     const { layer, sent } = scripted([apiError("ERROR_CORE", 500, "SQL query error!"), ok(1)], { retry: fast })
     return Effect.gen(function* () {
       const error = yield* Effect.flip(withClock(Bitrix.call("crm.deal.add", { fields: {} })))
-      expect(error).toMatchObject({ _tag: "BitrixApiError", code: "ERROR_CORE", description: "SQL query error!" })
+      expect(error._tag).toBe("UnknownOutcomeError")
+      if (error._tag !== "UnknownOutcomeError") return
+      expect(error.itemIndexes).toEqual([0])
+      expect(error.cause).toMatchObject({ _tag: "BitrixApiError", code: "ERROR_CORE", description: "SQL query error!", status: 500 })
+      expect(sent.length).toBe(1)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a portal error below 500 of a write is final: the portal refused it", () => {
+    const { layer, sent } = scripted([apiError("ACCESS_DENIED", 403, "Access denied"), ok(1)], { retry: fast })
+    return Effect.gen(function* () {
+      const error = yield* Effect.flip(withClock(Bitrix.call("crm.deal.add", { fields: {} })))
+      expect(error).toMatchObject({ _tag: "BitrixApiError", code: "ACCESS_DENIED", description: "Access denied" })
       expect(sent.length).toBe(1)
     }).pipe(Effect.provide(layer))
   })
@@ -102,9 +115,9 @@ describe("retries: what is repeated", () => {
     return Effect.gen(function* () {
       const items = [0, 1, 2, 3, 4].map((n) => ({ fields: { TITLE: `t${n}` } }))
       const error = yield* Effect.flip(withClock(Bitrix.call("crm.deal.add", items)))
-      expect(error._tag).toBe("UnknownOutcomeError")
-      if (error._tag !== "UnknownOutcomeError") return
-      expect(error.itemIndexes).toEqual([2, 3, 4])
+      expect(error._tag).toBe("BulkCallError")
+      if (error._tag !== "BulkCallError") return
+      expect(error.unknown.map((outcome) => outcome.index)).toEqual([2, 3, 4])
       expect(error.partialResults).toEqual([1000, 1001, undefined, undefined, undefined])
       expect(sent.length).toBe(3)
     }).pipe(Effect.provide(layer))

@@ -55,8 +55,8 @@ describe("createClient over real HTTP", () => {
     const portal = await portalWith({ seed: { "crm.deal": 10 } })
     const client = clientOf({ webhook: portal.webhookUrl, limits: "off" })
     await expect(client.call("crm.deal.get", [{ ID: 999999 }])).rejects.toMatchObject({
-      _tag: "BitrixApiError",
-      failures: [{ index: 0, description: "Not found" }]
+      _tag: "BulkCallError",
+      refused: [{ index: 0, description: "Not found" }]
     })
     await expect(client.getAll("crm.deal.list", { select: "ID" } as never)).rejects.toMatchObject({ _tag: "ValidationError" })
     const wrong = clientOf({ webhook: portal.webhookUrl.replace(/\/rest\/1\/[^/]+\//, "/rest/1/wrongcode/"), limits: "off" })
@@ -65,7 +65,7 @@ describe("createClient over real HTTP", () => {
     expect(String(error)).not.toContain("wrongcode")
   })
 
-  it("HTML 502 pages and dropped connections on reads are retried; a hanging write is an UnknownOutcomeError", async () => {
+  it("HTML 502 pages and dropped connections on reads are retried; a hanging write has an unknown outcome", async () => {
     const portal = await portalWith({
       seed: { "crm.deal": 10 },
       limits: "off",
@@ -80,8 +80,8 @@ describe("createClient over real HTTP", () => {
     expect((deals as ReadonlyArray<unknown>).length).toBe(10)
     expect(portal.stats().faultsInjected).toMatchObject({ html502: 1, drop: 1 })
     await expect(client.call("crm.deal.add", [{ fields: { TITLE: "x" } }])).rejects.toMatchObject({
-      _tag: "UnknownOutcomeError",
-      itemIndexes: [0]
+      _tag: "BulkCallError",
+      unknown: [{ index: 0, cause: { _tag: "HttpError", reason: "Timeout" } }]
     })
     expect(portal.stats().requestsByMethod["batch"]).toBe(1)
   })
@@ -143,6 +143,51 @@ describe("createClient over real HTTP", () => {
     expect(events).toContain("start crm.deal.get 25")
     expect(advanced).toBe(25)
     expect(events).toContain("finish crm.deal.get")
+  })
+
+  it("bad input and bad options are rejected with a ValidationError before any request: no defect, no synchronous throw", async () => {
+    const portal = await portalWith({ seed: { "crm.deal": 5 }, limits: "off" })
+    const loose = (value: unknown) => value as never
+    const rejection = (run: () => Promise<unknown>) => {
+      let promise: Promise<unknown>
+      try {
+        promise = run()
+      } catch (error) {
+        return Promise.resolve({ thrownSynchronously: String(error) })
+      }
+      return promise.then(
+        (value) => ({ resolved: value }),
+        (error: unknown) => error
+      )
+    }
+    // an unset environment variable, a timeout that is no duration, limits that make no sense
+    const badOptions: ReadonlyArray<readonly [Record<string, unknown>, string]> = [
+      [{ webhook: process.env["EFFECT_BITRIX24_SURELY_UNSET"] }, "webhook"],
+      [{ webhook: portal.webhookUrl, timeout: "soon" }, "options.timeout"],
+      [{ webhook: portal.webhookUrl, maxConcurrent: -1 }, "options.maxConcurrent"],
+      [{ webhook: portal.webhookUrl, bucketHeadroom: Number.NaN }, "options.bucketHeadroom"],
+      [{ webhook: portal.webhookUrl, limits: { poolSize: 50 } }, "options.limits.requestsPerSecond"]
+    ]
+    for (const [options, path] of badOptions) {
+      const client = clientOf(loose(options))
+      expect(await rejection(() => client.call("crm.deal.list", {}))).toMatchObject({ _tag: "ValidationError", path })
+    }
+    const client = clientOf({ webhook: portal.webhookUrl, limits: "off" })
+    let bodyRan = false
+    const cases: ReadonlyArray<readonly [() => Promise<unknown>, string]> = [
+      [() => client.callBatch(loose({})), "cmd"],
+      [() => client.callBatch(loose(null)), "batch"],
+      [() => client.slow(loose(null), async () => (bodyRan = true)), "slow"],
+      [() => client.getAll("crm.deal.list", {}, loose(null)), "options"],
+      [() => client.getByID("crm.deal.get", [1], loose(null)), "options"],
+      [() => client.call("crm.deal.list", { filter: { ASSIGNED_BY_ID: undefined } }), "params.filter.ASSIGNED_BY_ID"],
+      [() => client.call(loose(undefined)), "method"]
+    ]
+    for (const [run, path] of cases) {
+      expect(await rejection(run)).toMatchObject({ _tag: "ValidationError", path })
+    }
+    expect(bodyRan).toBe(false)
+    expect(portal.stats().httpRequests).toBe(0)
   })
 
   it("bad options reject every call with a ValidationError, _tag intact, without the secret", async () => {

@@ -437,7 +437,7 @@ describe("Transport over OAuth", () => {
       expect(world.received).toHaveLength(0)
     }))
 
-  it.effect("resends only once: a second expired_token is final", () =>
+  it.effect("resends a bounded number of times: a portal that refuses every fresh token fails with expired_token", () =>
     Effect.gen(function* () {
       const fake = fakeClient((request) =>
         Effect.succeed(
@@ -451,7 +451,8 @@ describe("Transport over OAuth", () => {
       }).pipe(Layer.provide(fake.layer))
       const error = yield* failureOf(sendVia(layer, "crm.deal.get", {}))
       expect(error).toMatchObject({ _tag: "BitrixApiError", code: "expired_token" })
-      expect(fake.recorded.map((request) => request.method)).toEqual(["POST", "GET", "POST"])
+      // three refreshes, each followed by a resend; the refusal after the third resend is final
+      expect(fake.recorded.map((request) => request.method)).toEqual(["POST", "GET", "POST", "GET", "POST", "GET", "POST"])
     }))
 
   it.effect("invalid_grant from the token server fails the call with BitrixApiError oauth.token", () =>

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
-import type { BitrixError } from "../BitrixError.js"
+import type { BitrixError, ItemOutcome } from "../BitrixError.js"
 import { formatDuration } from "../ProgressReporter.js"
 import type { LimiterStats } from "../RateLimiter.js"
 
@@ -29,16 +29,54 @@ export class ItemsFailedError extends Schema.TaggedError<ItemsFailedError>("effe
   "ItemsFailedError",
   {
     method: Schema.String,
+    /** What failed: `items` of `call --items`, `IDs` of `get-by-id`, `commands` of `batch`. */
+    noun: Schema.Literal("items", "IDs", "commands"),
     failed: Schema.Number,
     total: Schema.Number,
-    /** The first failure, `CODE words`, so the error line says what went wrong without opening the output. */
-    first: Schema.String
+    /** The first few failures, each named (`#1`, `ID 7`, `[label]`) with the portal's code and words. */
+    failures: Schema.String
   }
 ) {
   override get message(): string {
-    return `${this.method}: ${this.failed} of ${this.total} items failed (first: ${this.first}); each item's line in the output shows its result or error`
+    const where =
+      this.noun === "items"
+        ? "; each item's line in the output shows its result or error"
+        : this.noun === "commands"
+          ? "; the output holds every command's result or error"
+          : "; the output holds the rows of the others"
+    return `${this.method}: ${this.failed} of ${this.total} ${this.noun} failed: ${this.failures}${where}`
   }
 }
+
+/**
+ * One item's failure as the CLI prints it: the portal's code and words, `NOT_RUN` with the reason, or
+ * `UNKNOWN_OUTCOME` with what happened to the request.
+ *
+ * @since 0.1.0
+ * @category Formatting
+ */
+export const outcomeParts = (
+  outcome: Exclude<ItemOutcome, { readonly _tag: "Succeeded" }>
+): { readonly code: string | number; readonly description: string } =>
+  outcome._tag === "Refused"
+    ? { code: outcome.code, description: oneLine(outcome.description) }
+    : outcome._tag === "NotRun"
+      ? { code: "NOT_RUN", description: oneLine(outcome.reason) }
+      : { code: "UNKNOWN_OUTCOME", description: oneLine(outcome.cause.message) }
+
+/**
+ * The first five of `failures`, each as `name CODE words`, and how many more there are.
+ *
+ * @since 0.1.0
+ * @category Formatting
+ */
+export const listFailures = (
+  failures: ReadonlyArray<{ readonly name: string; readonly code: string | number; readonly description: string }>
+): string =>
+  failures
+    .slice(0, 5)
+    .map((failure) => `${failure.name} ${JSON.stringify(failure.code)} ${failure.description.slice(0, 200)}`)
+    .join("; ") + (failures.length > 5 ? `; and ${failures.length - 5} more` : "")
 
 /**
  * The output could not be written or an input file could not be read.
@@ -96,6 +134,8 @@ export const errorParts = (error: CliError): { readonly code: string | number; r
       return { code: `HTTP_${error.reason.toUpperCase()}`, description: oneLine(error.message) }
     case "UnknownOutcomeError":
       return { code: "UNKNOWN_OUTCOME", description: oneLine(error.message) }
+    case "BulkCallError":
+      return { code: "BULK_CALL_FAILED", description: oneLine(error.message) }
     case "ValidationError":
       return { code: "VALIDATION", description: oneLine(error.message) }
     case "IncompleteListError":
@@ -183,8 +223,26 @@ export const detailLines = (error: CliError, redact: (text: string) => string): 
   if (error._tag === "HttpError" && error.bodyExcerpt !== undefined) {
     lines.push(`b24: body: ${oneLine(redact(error.bodyExcerpt), 1000)}`)
   }
-  if (error._tag === "UnknownOutcomeError" && error.cause.bodyExcerpt !== undefined) {
+  if (error._tag === "UnknownOutcomeError" && error.cause._tag === "HttpError" && error.cause.bodyExcerpt !== undefined) {
     lines.push(`b24: body: ${oneLine(redact(error.cause.bodyExcerpt), 1000)}`)
+  }
+  if (error._tag === "UnknownOutcomeError" && error.cause._tag === "BitrixApiError" && error.cause.raw !== undefined) {
+    lines.push(`b24: portal answer: ${oneLine(JSON.stringify(redactValue(error.cause.raw, redact)) ?? "", 2000)}`)
+  }
+  if (error._tag === "BulkCallError") {
+    for (const outcome of error.outcomes) {
+      if (outcome._tag === "Succeeded") continue
+      const words =
+        outcome._tag === "Refused"
+          ? `${JSON.stringify(outcome.code)} ${oneLine(redact(outcome.description), 300)}`
+          : outcome._tag === "NotRun"
+            ? `not run: ${oneLine(redact(outcome.reason), 300)}`
+            : `outcome unknown: ${oneLine(redact(outcome.cause.message), 300)}`
+      lines.push(
+        `b24: failed item #${outcome.index}${outcome.commandLabel === "" ? "" : ` [${outcome.commandLabel}]`}: ${words}; input ` +
+          oneLine(JSON.stringify(redactValue(outcome.item, redact)) ?? "", 1000)
+      )
+    }
   }
   return lines
 }
@@ -211,6 +269,8 @@ export interface Summary {
   readonly noun: string
   readonly wallMs: number
   readonly stats: LimiterStats
+  /** Retries by what the failed try met (`connection refused`: 8). */
+  readonly retries?: ReadonlyMap<string, number>
 }
 
 /**
@@ -232,7 +292,10 @@ export const summaryLine = (summary: Summary): string => {
   const refusals = [
     stats.throttled > 0 ? `${stats.throttled} refused with 503` : "",
     stats.methodBlocks > 0 ? `${stats.methodBlocks} method blocks (429)` : "",
-    stats.serverErrors > 0 ? `${stats.serverErrors} server errors` : ""
+    stats.serverErrors > 0 ? `${stats.serverErrors} server errors` : "",
+    summary.retries === undefined || summary.retries.size === 0
+      ? ""
+      : `retried after ${[...summary.retries].map(([reason, times]) => `${reason} ×${times}`).join(", ")}`
   ].filter((part) => part !== "")
   return (
     `b24: ${summary.status}: ${summary.count} ${summary.noun} in ${formatWallTime(summary.wallMs)}${rate}; ` +

@@ -52,7 +52,9 @@ import {
   ExitCode,
   exitCodeOf,
   ItemsFailedError,
+  listFailures,
   logLine,
+  outcomeParts,
   requestLine,
   summaryLine
 } from "./Report.js"
@@ -234,7 +236,19 @@ const runJob = (env: Env, shared: Shared, job: Job): Effect.Effect<void, CliExit
     const client = Bitrix.layer(clientOptions(connection, shared, { limits, tuning }, () => void (rotated = true))).pipe(
       Layer.provide(layerHttpClient(network, env))
     )
-    const progress = shared.quiet ? ProgressReporter.layerSilent : ProgressReporter.layerTerminal()
+    // retries are shown as they happen (by the reporter) and counted by what they met for the summary
+    const retries = new Map<string, number>()
+    const progress = Layer.effect(
+      ProgressReporter.ProgressReporter,
+      Effect.map(ProgressReporter.ProgressReporter, (reporter) => ({
+        ...reporter,
+        retrying: (retry: ProgressReporter.Retry) =>
+          Effect.zipRight(
+            Effect.sync(() => void retries.set(retry.reason, (retries.get(retry.reason) ?? 0) + 1)),
+            reporter.retrying?.(retry) ?? Effect.void
+          )
+      }))
+    ).pipe(Layer.provide(shared.quiet ? ProgressReporter.layerSilent : ProgressReporter.layerTerminal()))
     const count = yield* Ref.make(0)
     const startedAt = yield* Clock.currentTimeMillis
     const slow = tuning.slow
@@ -254,7 +268,7 @@ const runJob = (env: Env, shared: Shared, job: Job): Effect.Effect<void, CliExit
                 if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) && stats.started === 0) return
                 const now = yield* Clock.currentTimeMillis
                 const counted = yield* Ref.get(count)
-                yield* printError(summaryLine({ status: ProgressReporter.outcomeOf(exit), count: counted, noun: job.noun, wallMs: now - startedAt, stats }))
+                yield* printError(summaryLine({ status: ProgressReporter.outcomeOf(exit), count: counted, noun: job.noun, wallMs: now - startedAt, stats, retries }))
               })
         )
       )
@@ -372,10 +386,16 @@ const getByIdCommand: PortalCommand = {
         work: (count) =>
           Bitrix.getByID(method, ids, options).pipe(
             Effect.map((results) => ({ rows: [...results.values()], failure: undefined })),
-            // some IDs failed: the others are still written, then the error line names the failed ones
-            Effect.catchTag("BulkCallError", (error) =>
-              Effect.succeed({ rows: error.partialResults.filter((row) => row !== undefined), failure: error })
-            ),
+            // some IDs failed: the others are still written, then the error line names the failed IDs
+            Effect.catchTag("BulkCallError", (error) => {
+              const failures = error.outcomes.flatMap((outcome) =>
+                outcome._tag === "Succeeded" ? [] : [{ name: `ID ${ids[outcome.index] ?? "?"}`, ...outcomeParts(outcome) }]
+              )
+              return Effect.succeed({
+                rows: error.partialResults.filter((row) => row !== undefined),
+                failure: new ItemsFailedError({ method, noun: "IDs", failed: failures.length, total: ids.length, failures: listFailures(failures) })
+              })
+            }),
             Effect.flatMap(({ failure, rows }) =>
               writeRows(Stream.fromIterable(rows), { out, format, columns: undefined }, count).pipe(
                 Effect.zipRight(failure === undefined ? Effect.void : Effect.fail(failure))
@@ -414,17 +434,12 @@ const callCommand: PortalCommand = {
                 const sink = yield* openSink(out)
                 yield* sink.write(outcomes.map((outcome, index) => itemLine(index, outcome)).join(""))
                 yield* Ref.set(count, outcomes.length)
-                const failed = outcomes.filter(Either.isLeft)
-                const first = failed[0]
-                if (first !== undefined) {
-                  const parts = errorParts(first.left)
+                const failures = outcomes.flatMap((outcome, index) =>
+                  Either.isLeft(outcome) ? [{ name: `#${index}`, ...errorParts(outcome.left) }] : []
+                )
+                if (failures.length > 0) {
                   return yield* Effect.fail(
-                    new ItemsFailedError({
-                      method,
-                      failed: failed.length,
-                      total: outcomes.length,
-                      first: `${JSON.stringify(parts.code)} ${parts.description}`
-                    })
+                    new ItemsFailedError({ method, noun: "items", failed: failures.length, total: outcomes.length, failures: listFailures(failures) })
                   )
                 }
               })
@@ -461,10 +476,32 @@ const batchCommand: PortalCommand = {
         work: (count) =>
           Effect.scoped(
             Effect.gen(function* () {
-              const results = yield* Bitrix.callBatch({ halt, cmd })
+              const outcome = yield* Effect.either(Bitrix.callBatch({ halt, cmd }))
               const sink = yield* openSink(out)
-              yield* sink.write(ndjsonLine(results))
-              yield* Ref.set(count, Object.keys(cmd).length)
+              if (Either.isRight(outcome)) {
+                yield* sink.write(ndjsonLine(outcome.right))
+                return yield* Ref.set(count, Object.keys(cmd).length)
+              }
+              if (outcome.left._tag !== "BulkCallError") return yield* Effect.fail(outcome.left)
+              // every command's outcome is written before the error line: results by label, errors by label
+              const labels = Object.keys(cmd)
+              const result: Record<string, unknown> = {}
+              const error: Record<string, { readonly code: string | number; readonly description: string }> = {}
+              const failures: Array<{ readonly name: string; readonly code: string | number; readonly description: string }> = []
+              for (const item of outcome.left.outcomes) {
+                const label = item.commandLabel === "" ? (labels[item.index] ?? String(item.index)) : item.commandLabel
+                if (item._tag === "Succeeded") {
+                  result[label] = item.result === undefined ? null : item.result
+                } else {
+                  error[label] = outcomeParts(item)
+                  failures.push({ name: `[${label}]`, ...outcomeParts(item) })
+                }
+              }
+              yield* sink.write(ndjsonLine({ result, error }))
+              yield* Ref.set(count, labels.length - failures.length)
+              return yield* Effect.fail(
+                new ItemsFailedError({ method: "batch", noun: "commands", failed: failures.length, total: labels.length, failures: listFailures(failures) })
+              )
             })
           )
       } satisfies Job

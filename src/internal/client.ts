@@ -3,6 +3,7 @@
  * -> retry where it is safe. Batches are decoded and unpacked here, so the verbs only assemble results.
  */
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
@@ -14,6 +15,7 @@ import { BitrixApiError, HttpError, UnknownOutcomeError } from "../BitrixError.j
 import * as Envelope from "../Envelope.js"
 import * as Metrics from "../Metrics.js"
 import { RateLimiter } from "../RateLimiter.js"
+import { ProgressReporter } from "../ProgressReporter.js"
 import { Transport } from "../Transport.js"
 
 /** An error a single exchange can end with. */
@@ -45,19 +47,54 @@ export const isReadMethod = (method: string): boolean => {
   return readSuffixes.includes(last) || name === "user.current" || name === "profile" || name === "methods" || name === "scope"
 }
 
-/** The portal refused the request before running it: safe to repeat even for writes. */
+/**
+ * The portal cannot be reached this way at all: its name does not resolve, or its TLS certificate is not trusted
+ * (expired, self-signed, for another host). Nothing was sent, and trying again cannot help.
+ */
+export const unreachable = (error: ExchangeError): boolean =>
+  error._tag === "HttpError" &&
+  error.reason === "Transport" &&
+  /ENOTFOUND|CERT_|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS_CERT_ALTNAME_INVALID|certificate/i.test(error.detail)
+
+/** The portal refused the request before running it, or it never left: safe to repeat even for writes. */
 export const certainlyNotRun = (error: ExchangeError): boolean =>
   error._tag === "BitrixApiError"
     ? error.code === "QUERY_LIMIT_EXCEEDED" || error.code === "OPERATION_TIME_LIMIT"
-    : error.reason === "Transport" && /ECONNREFUSED|connection refused/i.test(error.detail)
+    : (error.reason === "Transport" && /ECONNREFUSED|connection refused/i.test(error.detail)) || unreachable(error)
+
+/** What a failed exchange met, in a few words, for retry reports. */
+export const failureWords = (error: ExchangeError): string =>
+  error._tag === "BitrixApiError"
+    ? `${error.status} ${error.code === "" ? "" : `${error.code} `}${error.description}`.slice(0, 200)
+    : /ECONNREFUSED|connection refused/i.test(error.detail)
+      ? "connection refused"
+      : /ECONNRESET|socket hang up|other side closed/i.test(error.detail)
+        ? "connection reset"
+        : error.reason === "Timeout" || /timed? ?out/i.test(error.detail)
+          ? "timeout"
+          : error.status !== undefined
+            ? `HTTP ${error.status}${error.reason === "Status" ? "" : ` (${error.reason.toLowerCase()})`}`
+            : error.reason.toLowerCase()
+
+/**
+ * Whether a failed exchange leaves it open whether the portal ran the request: every answer that does not prove
+ * it did not. A lost, timed-out or unreadable answer, and any 5xx (a JSON 500 may come after the method
+ * committed, from the portal or a proxy), except the refusals that come before anything runs (503
+ * `QUERY_LIMIT_EXCEEDED`, `OPERATION_TIME_LIMIT`, a refused connection). A portal error below 500 is a refusal.
+ */
+export const outcomeUnknown = (error: ExchangeError): boolean =>
+  !certainlyNotRun(error) && (error._tag === "HttpError" || error.status >= 500)
 
 /** Failures worth another try for a read: 5xx, timeouts, transport errors, unreadable bodies. */
 const transient = (error: ExchangeError): boolean =>
   error._tag === "HttpError" ? error.status === undefined || error.status >= 500 || error.reason !== "Status" : error.status >= 500
 
-/** Whether a failed exchange may be sent again: always when the portal certainly did not run it, else only reads. */
+/**
+ * Whether a failed exchange may be sent again: always when the portal certainly did not run it, else only reads;
+ * never when the portal is unreachable this way (a name that does not resolve, an untrusted certificate).
+ */
 export const shouldRetry = (error: ExchangeError, kind: "read" | "write"): boolean =>
-  certainlyNotRun(error) || (kind === "read" && transient(error))
+  !unreachable(error) && (certainlyNotRun(error) || (kind === "read" && transient(error)))
 
 const feedbackFor = (method: string, error: ExchangeError) => {
   if (error._tag === "BitrixApiError") {
@@ -85,8 +122,8 @@ interface ExchangeOptions {
 /**
  * One exchange with limiter, feedback and safe retries; `interpret` reads the envelope inside the permit and
  * names the extra time blocks it holds (batch commands), so the limiter learns the time a request used before
- * the request stops counting as running. A write whose outcome is unknown fails with `UnknownOutcomeError`
- * naming `itemIndexes`, never repeated.
+ * the request stops counting as running. A write whose outcome is unknown (see `outcomeUnknown`) fails with
+ * `UnknownOutcomeError` naming `itemIndexes`, never repeated.
  */
 export const exchangeWith = <A>(
   options: ExchangeOptions,
@@ -139,10 +176,24 @@ export const exchangeWith = <A>(
       const again = shouldRetry(error, options.kind)
       return again ? Effect.as(Metric.increment(Metric.tagged(Metrics.retries, "method", options.method)), true) : Effect.succeed(false)
     }
+    // each retry the schedule decides is told to the progress reporter: what failed, which try, when the next
+    let lastError: ExchangeError | undefined
+    const progress = yield* ProgressReporter
+    // which errors are retried is decided first (`retried`), then the user's schedule; only then is it a retry
+    const schedule = Schedule.delays(settings.retry).pipe(
+      Schedule.whileInputEffect(retried),
+      Schedule.onDecision((delay, decision) =>
+        decision._tag === "Done" || progress.retrying === undefined || lastError === undefined
+          ? Effect.void
+          : progress.retrying({ method: options.method, attempt: attempts, reason: failureWords(lastError), delayMs: Duration.toMillis(delay) })
+      )
+    )
     const { value } = yield* attempt.pipe(
-      Effect.retry({ schedule: settings.retry, while: retried }),
+      // the schedule decides before the `while` check sees the error, so the error is kept here
+      Effect.tapError((error) => Effect.sync(() => void (lastError = error))),
+      Effect.retry(schedule),
       Effect.catchIf(
-        (error): error is HttpError => options.kind === "write" && error._tag === "HttpError" && !certainlyNotRun(error),
+        (error) => options.kind === "write" && outcomeUnknown(error),
         (cause) =>
           Effect.fail(new UnknownOutcomeError({ method: options.method, itemIndexes: [...options.itemIndexes], cause }))
       )

@@ -6,6 +6,8 @@ import * as Effect from "effect/Effect"
 import { ValidationError } from "../BitrixError.js"
 
 const methodPattern = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$/i
+/** The portal's methods whose names have no dot. */
+const dotlessMethods = new Set(["profile", "methods", "scope", "events"])
 
 /** A plain object (not null, not an array): the shape params, filters and batch commands must have. */
 export const isRecord = (value: unknown): value is Record<string, unknown> =>
@@ -28,7 +30,7 @@ export const method = (name: unknown, options: { readonly allowBatch?: boolean }
         })
       )
     }
-    if (!methodPattern.test(name) && name.toLowerCase() !== "batch") {
+    if (!methodPattern.test(name) && name.toLowerCase() !== "batch" && !dotlessMethods.has(name.toLowerCase())) {
       return Effect.fail(
         new ValidationError({
           path: "method",
@@ -115,3 +117,224 @@ export const items = (value: unknown) =>
 /** Short description of a value's type for messages (never the value itself: it may hold personal data). */
 export const describe = (value: unknown): string =>
   value === null ? "null" : Array.isArray(value) ? "an array" : typeof value === "object" ? "an object" : typeof value
+
+/**
+ * Which wire a value travels on:
+ * - `json`: a JSON body (`call` with params, `callRaw`): `null` travels, a bigint or a batch reference does not;
+ * - `query`: the query string of a batch command (bulk `call`, `callEither`, `callBatch`, `getByID`): a bigint and
+ *   a batch reference travel, `null` does not;
+ * - `both`: a list export, whose params travel as JSON and inside batches (`getAll`, `stream`).
+ */
+export type Wire = "json" | "query" | "both"
+
+const identifier = /^[A-Za-z_$][A-Za-z0-9_$]*$/
+
+/** `params.filter.ASSIGNED_BY_ID`, `params.select[0]`, `params.filter[">ID"]`: a readable path for messages. */
+export const childPath = (path: string, key: string | number): string =>
+  typeof key === "number" ? `${path}[${key}]` : identifier.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`
+
+const referenceTypeId = Symbol.for("effect-bitrix24/Query/Reference")
+const loneSurrogate = /[\uD800-\uDFFF]/u
+/** Deeper than any Bitrix parameter needs; far inside PHP's `json_decode` depth of 512. */
+const maxWireDepth = 64
+const dataOnly = "Pass data only: strings, numbers, booleans, null, dates, arrays and plain objects."
+
+const refuse = (path: string, detail: string, suggestion: string) => new ValidationError({ path, detail, suggestion })
+
+/**
+ * Finds the first value in `value` that `wire` cannot carry as it is, and names its path: `undefined` and array
+ * holes (JSON drops the key, widening a filter), functions and symbols (dropped), symbol keys (dropped), NaN and
+ * the infinities (JSON sends `null`), invalid dates, bigints on JSON (`JSON.stringify` throws), `null` in a batch
+ * query string, cycles, lone surrogates (not UTF-8), and objects that are not plain data (a `Map` travels as `{}`).
+ */
+export const wireProblem = (value: unknown, path: string, wire: Wire): ValidationError | undefined => {
+  const ancestors = new Set<object>()
+  const visit = (current: unknown, at: string, depth: number): ValidationError | undefined => {
+    switch (typeof current) {
+      case "string":
+        return loneSurrogate.test(current)
+          ? refuse(at, "the string holds a lone UTF-16 surrogate, which has no UTF-8 form", "Repair or drop the broken character.")
+          : undefined
+      case "boolean":
+        return undefined
+      case "number":
+        return Number.isFinite(current)
+          ? undefined
+          : refuse(at, `${current} is not a finite number (JSON would send null)`, "Send a finite number, or leave the key out.")
+      case "bigint":
+        return wire === "query"
+          ? undefined
+          : refuse(at, "a bigint cannot be sent as JSON", "Pass it as a string (String(value)) or a number.")
+      case "undefined":
+        return refuse(
+          at,
+          "the value is undefined, and JSON drops the key (an unset filter value would widen the query)",
+          "Leave the key out, or check the variable that should have set it."
+        )
+      case "function":
+      case "symbol":
+        return refuse(at, `a ${typeof current} cannot be sent`, dataOnly)
+    }
+    if (current === null) {
+      return wire === "json"
+        ? undefined
+        : refuse(
+            at,
+            "null cannot travel in a batch query string",
+            wire === "both"
+              ? "Leave the key out; list exports send their params in batches. Use callRaw for one page with null."
+              : "Leave the key out, or send this call alone with callRaw."
+          )
+    }
+    const object = current as object
+    if (referenceTypeId in object) {
+      return wire === "query"
+        ? undefined
+        : refuse(at, "a batch reference only resolves inside a batch", "Use it in callBatch or a bulk call, or pass the value itself.")
+    }
+    if (object instanceof Date) {
+      return Number.isNaN(object.getTime()) ? refuse(at, "the date is invalid", "Pass a valid Date or an ISO string.") : undefined
+    }
+    const prototype: unknown = Object.getPrototypeOf(object)
+    const isArray = Array.isArray(object)
+    if (!isArray && prototype !== Object.prototype && prototype !== null) {
+      const name = (object as { readonly constructor?: { readonly name?: unknown } }).constructor?.name
+      return refuse(
+        at,
+        `${typeof name === "string" && name !== "" ? `a ${name}` : "an object that is not plain data"} cannot be sent as it is`,
+        "Convert it to a plain object, an array, a string or a number."
+      )
+    }
+    if (ancestors.has(object)) return refuse(at, "the params refer to themselves (a cycle)", "Pass a tree of plain data.")
+    if (depth >= maxWireDepth) {
+      return refuse(at, `the params nest deeper than ${maxWireDepth} levels`, "Flatten the structure.")
+    }
+    if (Object.getOwnPropertySymbols(object).some((key) => Object.prototype.propertyIsEnumerable.call(object, key))) {
+      return refuse(at, "an object with symbol keys cannot be sent (JSON drops them)", dataOnly)
+    }
+    ancestors.add(object)
+    try {
+      if (isArray) {
+        const array = object as ReadonlyArray<unknown>
+        for (let index = 0; index < array.length; index++) {
+          const problem = visit(array[index], childPath(at, index), depth + 1)
+          if (problem !== undefined) return problem
+        }
+        return undefined
+      }
+      for (const key of Object.keys(object)) {
+        const problem = visit((object as Record<string, unknown>)[key], childPath(at, key), depth + 1)
+        if (problem !== undefined) return problem
+      }
+      return undefined
+    } finally {
+      ancestors.delete(object)
+    }
+  }
+  return visit(value, path, 0)
+}
+
+/**
+ * Fails with a `ValidationError` naming the first value `wire` cannot carry (see {@link wireProblem}), before
+ * anything is sent.
+ */
+export const wire = (value: unknown, path: string, wire: Wire): Effect.Effect<void, ValidationError> =>
+  Effect.suspend(() => {
+    const problem = wireProblem(value, path, wire)
+    return problem === undefined ? Effect.void : Effect.fail(problem)
+  })
+
+/** The problem with an options argument: not `undefined` nor a plain object, or a key not in `known`. */
+export const optionsProblem = (value: unknown, path: string, known?: ReadonlyArray<string>): ValidationError | undefined => {
+  if (value === undefined) return undefined
+  if (!isRecord(value)) return new ValidationError({ path, detail: `expected an object of options, got ${describe(value)}` })
+  if (known === undefined) return undefined
+  const unknown = Object.keys(value).find((key) => !known.includes(key))
+  return unknown === undefined
+    ? undefined
+    : new ValidationError({
+        path: childPath(path, unknown),
+        detail: `${JSON.stringify(unknown)} is not an option here`,
+        suggestion: `The options are ${known.join(", ")}.`
+      })
+}
+
+/** Fails unless `value` is `undefined` or a plain object whose keys are all in `known`. */
+export const optionsObject = (value: unknown, path: string, known?: ReadonlyArray<string>): Effect.Effect<void, ValidationError> =>
+  Effect.suspend(() => {
+    const problem = optionsProblem(value, path, known)
+    return problem === undefined ? Effect.void : Effect.fail(problem)
+  })
+
+/** The items of a bulk call travel in batch query strings: each is checked as such (`items[3].filter.X`). */
+export const wireItems = (items: ReadonlyArray<unknown>): Effect.Effect<void, ValidationError> =>
+  Effect.suspend(() => {
+    for (let index = 0; index < items.length; index++) {
+      const problem = wireProblem(items[index], `items[${index}]`, "query")
+      if (problem !== undefined) return Effect.fail(problem)
+    }
+    return Effect.void
+  })
+
+/**
+ * The argument of `callBatch`: `{ halt?: boolean, cmd: { label: "method?query" | { method, params? } } }`, with
+ * every command's params checked for the batch query string.
+ */
+export const batch = (value: unknown): Effect.Effect<void, ValidationError> =>
+  Effect.gen(function* () {
+    if (!isRecord(value)) {
+      return yield* Effect.fail(
+        new ValidationError({
+          path: "batch",
+          detail: `expected { halt?, cmd }, got ${describe(value)}`,
+          suggestion: 'e.g. callBatch({ cmd: { one: "crm.deal.get?ID=1" } })'
+        })
+      )
+    }
+    yield* optionsObject(value, "batch", ["halt", "cmd"])
+    if (value["halt"] !== undefined && typeof value["halt"] !== "boolean") {
+      return yield* Effect.fail(
+        new ValidationError({ path: "halt", detail: `must be true or false, got ${describe(value["halt"])}` })
+      )
+    }
+    const cmd = value["cmd"]
+    if (!isRecord(cmd)) {
+      return yield* Effect.fail(
+        new ValidationError({
+          path: "cmd",
+          detail: `expected an object of labelled commands, got ${describe(cmd)}`,
+          suggestion: 'e.g. cmd: { one: "crm.deal.get?ID=1", two: { method: "crm.deal.get", params: { ID: 2 } } }'
+        })
+      )
+    }
+    for (const [label, command] of Object.entries(cmd)) {
+      const path = childPath("cmd", label)
+      if (typeof command === "string") continue
+      if (!isRecord(command)) {
+        return yield* Effect.fail(
+          new ValidationError({
+            path,
+            detail: `a command must be "method?query" or { method, params }, got ${describe(command)}`
+          })
+        )
+      }
+      yield* optionsObject(command, path, ["method", "params"])
+      yield* wire(command["params"], `${path}.params`, "query")
+    }
+  })
+
+/** The options of `getByID`: `{ idField?: non-empty string, params?: object }`. */
+export const getByIDOptions = (value: unknown): Effect.Effect<void, ValidationError> =>
+  Effect.gen(function* () {
+    yield* optionsObject(value, "options", ["idField", "params"])
+    const idField = isRecord(value) ? value["idField"] : undefined
+    if (idField !== undefined && (typeof idField !== "string" || idField.trim() === "")) {
+      return yield* Effect.fail(
+        new ValidationError({
+          path: "options.idField",
+          detail: `must be a non-empty field name, got ${describe(idField)}`,
+          suggestion: 'e.g. idField: "ID" (the default) or "id".'
+        })
+      )
+    }
+  })

@@ -47,7 +47,8 @@ export type CostModel = "default" | "zero" | Partial<CostNumbers>
  */
 export interface FaultRule {
   readonly kind:
-    | "error500" /** 500 with a JSON body: INTERNAL_SERVER_ERROR "Internal server error" */
+    | "error500" /** 500 with a JSON body: INTERNAL_SERVER_ERROR "Internal server error", before the method runs */
+    | "error500After" /** the method runs (a write happens), then the same 500 answer: the client cannot know */
     | "html502" /** 502 with an HTML body */
     | "html504" /** 504 with an HTML body */
     | "error503" /** 503 QUERY_LIMIT_EXCEEDED although the bucket is fine */
@@ -95,6 +96,15 @@ export interface FakePortalOptions {
   readonly costModel?: CostModel
   readonly faults?: ReadonlyArray<FaultRule>
   readonly mutations?: ReadonlyArray<MutationRule>
+  /**
+   * Requests reach the engine late by a seeded random delay of 0..`maxMs` ms (`seed` defaults to `seedNumber`), as
+   * the network and event loops between a client and a real portal make them: the path freezes now and then for up
+   * to `maxMs` (the first time with the first request, as a first burst waits for its connections) and what was sent
+   * meanwhile arrives together, so the leaky bucket, which counts arrivals, sees requests bunched. The answer comes
+   * that much later too. Under `TestClock` the delays are `Clock` sleeps, so a run repeats exactly. In-process forms
+   * only (`FakePortal`); the served forms have the real jitter of sockets and event loops.
+   */
+  readonly arrivalJitter?: { readonly maxMs: number; readonly seed?: number }
   /** GET URLs longer than this get a 414 HTML page. Default 8192. */
   readonly maxUrlLength?: number
   /** Served over HTTP: request bodies over this many bytes get the front server's 413 page. Default 8 MiB. */

@@ -73,7 +73,8 @@ Options:
                            countRow=0.0005,write=40,delete=20,get=5 (milliseconds; unset keys keep defaults)
   --faults LIST            kind[:probability][@n+n...][/method+method...], comma-separated, e.g.
                            html502:0.05,drop:0.01,error503@3+7,hang@5/crm.deal.list
-                           kinds: error500 html502 html504 error503 drop hang malformedJson expireToken
+                           kinds: error500 error500After html502 html504 error503 drop hang malformedJson
+                           expireToken
   --mutations LIST         entity:every=N[,add=N][,delete=N]; separate several rules with ';', e.g.
                            "crm.deal:every=10,add=5,delete=2"
   --batch-billing MODE     commands (each batch command bills its method; default) | batch (the batch bills itself)
@@ -174,6 +175,7 @@ export const parseCostModel = (text: string): Either.Either<CostModel, PortalArg
 
 const faultKinds: ReadonlyArray<FaultRule["kind"]> = [
   "error500",
+  "error500After",
   "html502",
   "html504",
   "error503",

@@ -32,7 +32,7 @@ const redactSecret = (text: string) => text.split("s3cr3t").join("***")
 describe("exit codes", () => {
   it("2 for bad input, 3 for failed items, 1 for the rest", () => {
     expect(exitCodeOf(new ValidationError({ path: "--filter", detail: "x" }))).toBe(ExitCode.usage)
-    expect(exitCodeOf(new ItemsFailedError({ method: "m.a", failed: 1, total: 2, first: "x" }))).toBe(ExitCode.itemsFailed)
+    expect(exitCodeOf(new ItemsFailedError({ method: "m.a", noun: "items", failed: 1, total: 2, failures: '#0 "" x' }))).toBe(ExitCode.itemsFailed)
     expect(exitCodeOf(new BitrixApiError({ code: "X", description: "y", status: 400, method: "m.a" }))).toBe(ExitCode.failure)
     expect(exitCodeOf(new FileError({ path: "a", action: "read", detail: "ENOENT" }))).toBe(ExitCode.failure)
     expect(ExitCode.interrupted).toBe(130)

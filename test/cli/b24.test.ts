@@ -133,7 +133,7 @@ describe.concurrent("b24 (child process)", () => {
     expect(results[0]).toMatchObject({ result: { ID: "1" } })
     expect(results[1]).toEqual({ index: 1, error: { code: "", description: "Not found" } })
     expect(results[2]).toMatchObject({ result: { ID: "2" } })
-    expect(run.stderr).toMatch(/b24: error: crm\.deal\.get: 1 of 3 items failed \(first: "" Not found\)/)
+    expect(run.stderr).toMatch(/b24: error: crm\.deal\.get: 1 of 3 items failed: #1 "" Not found/)
   })
 
   it("call --items - reads the items from stdin and writes the result lines to stdout, in order", async () => {

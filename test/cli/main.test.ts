@@ -217,8 +217,16 @@ describe("b24 get-all options", () => {
 
   it.live("--plan enterprise reaches the limiter: against a standard portal it sends more than the bucket holds", () =>
     Effect.gen(function* () {
+      // A standard pool of 50 that drains 0.001 requests/s: it admits 50 requests in the run however long the run
+      // takes on a loaded machine, and refuses the rest
       const standard = yield* Effect.acquireRelease(
-        Effect.promise(() => startFakePortal({ seed: { "crm.deal": 10 }, limits: "standard", costModel: "zero" })),
+        Effect.promise(() =>
+          startFakePortal({
+            seed: { "crm.deal": 10 },
+            limits: { poolSize: 50, requestsPerSecond: 0.001, operatingLimitSeconds: 480, operatingWindowSeconds: 600 },
+            costModel: "zero"
+          })
+        ),
         (opened) => Effect.promise(() => opened.close())
       )
       // 55 batches (50 gets each): the enterprise pool lets them all go at once, the portal's bucket of 50 cannot
@@ -226,8 +234,12 @@ describe("b24 get-all options", () => {
       writeFileSync(ids, Array.from({ length: 55 * 50 }, (_, index) => String(index + 1)).join("\n"))
       yield* b24(["get-by-id", "crm.deal.get", "--webhook", standard.webhookUrl, "--plan", "enterprise", "--ids", ids, "--out", join(dir, "plan.ndjson")])
       expect(standard.stats().rejected503).toBeGreaterThan(0)
+      // exactly the pool got in: the client sent past it
+      expect(standard.stats().httpRequests - standard.stats().rejected503).toBe(50)
       expect(stderrLines().find((line) => line.startsWith("b24: failed:") || line.startsWith("b24: done:"))).toMatch(/\d+ refused with 503/)
-    }).pipe(Effect.scoped)
+    }).pipe(Effect.scoped),
+    // the refused batches are retried with backoff (about 25 s) before the run gives up on them
+    120_000
   )
 })
 
@@ -242,28 +254,40 @@ describe("b24 call, get-by-id and batch outcomes", () => {
     })
   )
 
-  it.live("get-by-id writes the rows it got, then fails with the IDs the portal did not find", () =>
+  it.live("get-by-id writes the rows it got, then fails (exit 3) naming the IDs the portal did not find", () =>
     Effect.gen(function* () {
       const ids = join(dir, "ids.txt")
-      writeFileSync(ids, "1\n999999\n2\n")
+      writeFileSync(ids, "1\n999999\n2\n888888\n")
       const out = join(dir, "by-id.ndjson")
-      expect(yield* b24(["get-by-id", "crm.deal.get", "--webhook", portal.webhookUrl, "--ids", ids, "--out", out, "--quiet"])).toBe(1)
+      expect(yield* b24(["get-by-id", "crm.deal.get", "--webhook", portal.webhookUrl, "--ids", ids, "--out", out, "--quiet"])).toBe(3)
       const rows = readFileSync(out, "utf8")
         .split("\n")
         .filter((line) => line !== "")
         .map((line) => (JSON.parse(line) as { readonly ID: string }).ID)
       expect(rows).toEqual(["1", "2"])
       expect(stderrLines()).toHaveLength(1)
-      expect(stderrLines()[0]).toMatch(/^b24: error: crm\.deal\.get: "" 1 of 3 items failed.*#1 "" Not found/)
+      expect(stderrLines()[0]).toMatch(/^b24: error: crm\.deal\.get: 2 of 4 IDs failed: ID 999999 "" Not found; ID 888888 "" Not found;/)
     })
   )
 
-  it.live("batch fails with the label and words of the failed command", () =>
+  it.live("batch writes every command's outcome, then fails (exit 3) with the label and words of the failed one", () =>
     Effect.gen(function* () {
-      const cmd = JSON.stringify({ ok: "crm.deal.get?ID=1", missing: "crm.deal.get?ID=999999" })
-      expect(yield* b24(["batch", "--cmd", cmd, "--webhook", portal.webhookUrl, "--quiet"])).toBe(1)
-      expect(stderrLines()).toHaveLength(1)
-      expect(stderrLines()[0]).toMatch(/^b24: error: batch \[missing\]: "" 1 of 2 commands failed; first \[missing\]: Not found/)
+      const out = join(dir, "batch.ndjson")
+      for (const halt of [[], ["--halt"]]) {
+        stderr.length = 0
+        const cmd = JSON.stringify({ ok: "crm.deal.get?ID=1", missing: "crm.deal.get?ID=999999", after: "crm.deal.get?ID=2" })
+        expect(yield* b24(["batch", "--cmd", cmd, "--webhook", portal.webhookUrl, "--quiet", "--out", out, ...halt])).toBe(3)
+        const written = JSON.parse(readFileSync(out, "utf8")) as {
+          readonly result: Readonly<Record<string, { readonly ID: string }>>
+          readonly error: Readonly<Record<string, { readonly code: string; readonly description: string }>>
+        }
+        expect(written.result["ok"]?.ID).toBe("1")
+        expect(written.error["missing"]).toEqual({ code: "", description: "Not found" })
+        if (halt.length === 0) expect(written.result["after"]?.ID).toBe("2")
+        else expect(written.error["after"]?.code).toBe("NOT_RUN")
+        expect(stderrLines()).toHaveLength(1)
+        expect(stderrLines()[0]).toMatch(/^b24: error: batch: \d of 3 commands failed: \[missing\] "" Not found/)
+      }
     })
   )
 })

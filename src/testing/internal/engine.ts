@@ -357,6 +357,15 @@ export class PortalEngine {
       // The method ran (a write happened) but the client never learns it.
       return { _tag: "Drop", delayMs: response._tag === "Response" ? response.delayMs : 0 }
     }
+    if (fault?.kind === "error500After") {
+      increment(this.faultsInjected, fault.kind)
+      // The method ran (a write happened), then the portal or a proxy answers 500: the client cannot know.
+      return jsonResponse(
+        500,
+        { error: "INTERNAL_SERVER_ERROR", error_description: "Internal server error" },
+        response._tag === "Response" ? response.delayMs : 0
+      )
+    }
     if (fault?.kind === "malformedJson" && response._tag === "Response") {
       increment(this.faultsInjected, fault.kind)
       return { ...response, body: response.body.slice(0, Math.max(1, Math.floor(response.body.length / 2))) }

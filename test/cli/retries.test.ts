@@ -1,0 +1,83 @@
+/**
+ * What `b24` says while it cannot reach the portal: each retry on stderr as it happens, the reason in the summary,
+ * and no retries at all where they cannot help (a name that does not resolve). In-process (`run(argv, env)`), the
+ * retry schedule's waits on `TestClock`.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "@effect/vitest"
+import { Effect, Fiber, TestClock } from "effect"
+import * as Net from "node:net"
+import { vi } from "vitest"
+import { run } from "../../src/cli/main.js"
+
+let stderr: Array<string>
+
+beforeEach(() => {
+  stderr = []
+  vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+    stderr.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"))
+    return true
+  })
+})
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
+
+/** A port nothing listens on: bound, read, closed. */
+const closedPort = () =>
+  Effect.promise(
+    () =>
+      new Promise<number>((resolve) => {
+        const server = Net.createServer()
+        server.listen(0, "127.0.0.1", () => {
+          const address = server.address()
+          server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+        })
+      })
+  )
+
+/** Runs b24 on TestClock: the clock moves a second at a time while the real sockets answer in between. */
+const runMoving = (args: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const fiber = yield* Effect.fork(run(["node", "b24", ...args], {}))
+    for (let step = 0; step < 300; step++) {
+      const done = yield* Fiber.poll(fiber)
+      if (done._tag === "Some") break
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 5)))
+      yield* TestClock.adjust("1 second")
+    }
+    return yield* Fiber.join(fiber)
+  })
+
+const lines = () =>
+  stderr
+    .join("")
+    .split("\n")
+    .filter((line) => line !== "")
+
+describe("b24 and an unreachable portal", () => {
+  it.effect("a refused connection: every retry on stderr as it happens, then one error line and a summary naming it", () =>
+    Effect.gen(function* () {
+      const port = yield* closedPort()
+      const code = yield* runMoving(["call", "crm.deal.get", "--params", "{\"ID\":1}", "--webhook", `http://127.0.0.1:${port}/rest/1/secretcode1234/`])
+      expect(code).toBe(1)
+      const retries = lines().filter((line) => /try \d+ failed \(connection refused\); trying again in/.test(line))
+      // the default schedule: 8 retries after the first try
+      expect(retries.length).toBe(8)
+      expect(retries[0]).toMatch(/try 1 failed/)
+      expect(retries[7]).toMatch(/try 8 failed/)
+      const summary = lines().find((line) => line.startsWith("b24: failed:"))
+      expect(summary).toMatch(/retried after connection refused ×8/)
+      expect(stderr.join("")).not.toContain("secretcode1234")
+    })
+  )
+
+  it.effect("a name that does not resolve fails at once: no retry", () =>
+    Effect.gen(function* () {
+      const code = yield* runMoving(["get-all", "crm.deal.list", "--webhook", "https://no-such-portal.invalid/rest/1/secretcode1234/"])
+      expect(code).toBe(1)
+      expect(lines().filter((line) => /trying again/.test(line))).toEqual([])
+      expect(stderr.join("")).toMatch(/ENOTFOUND/)
+    })
+  )
+})
