@@ -41,7 +41,7 @@ import type * as Envelope from "./Envelope.js"
 import * as Client from "./internal/client.js"
 import * as Validate from "./internal/validate.js"
 import * as ListStrategy from "./ListStrategy.js"
-import { ProgressReporter } from "./ProgressReporter.js"
+import { outcomeOf, ProgressReporter } from "./ProgressReporter.js"
 import * as Query from "./Query.js"
 import * as RateLimiter from "./RateLimiter.js"
 import * as Transport from "./Transport.js"
@@ -235,6 +235,8 @@ const runItems = (method: string, items: ReadonlyArray<Params>) =>
     const outcomes: Array<ItemOutcome | undefined> = new Array(items.length)
     let pending: ReadonlyArray<number> = items.map((_, index) => index)
     yield* progress.start(method, items.length)
+    // the task ends as the program does: finished, failed or interrupted (Ctrl-C), never "finished" by default
+    yield* Effect.addFinalizer((exit) => progress.finish(method, outcomeOf(exit)))
     for (let round = 0; pending.length > 0; round++) {
       const indexes = pending
       const batches = yield* planner.plan(method, indexes.map((index) => items[index]))
@@ -298,9 +300,8 @@ const runItems = (method: string, items: ReadonlyArray<Params>) =>
       )
       pending = retryLater.sort((a, b) => a - b)
     }
-    yield* progress.finish(method)
     return { eithers: eithers.map((either) => either!), outcomes: outcomes.map((outcome) => outcome!) }
-  })
+  }).pipe(Effect.scoped)
 
 /** The results in input order when every item succeeded; else one `BulkCallError` accounting for every item. */
 const resultsOrFail = (method: string, outcomes: ReadonlyArray<ItemOutcome>) =>

@@ -39,7 +39,7 @@ import * as Client from "./internal/client.js"
 import { type ListMethodInfo, listMethodInfo, rowId, rowsOf } from "./internal/methodRegistry.js"
 import * as Validate from "./internal/validate.js"
 import * as Metrics from "./Metrics.js"
-import { ProgressReporter } from "./ProgressReporter.js"
+import { outcomeOf, ProgressReporter } from "./ProgressReporter.js"
 import * as Query from "./Query.js"
 import { RateLimiter } from "./RateLimiter.js"
 import type { Transport } from "./Transport.js"
@@ -1040,7 +1040,7 @@ export const stream = (method: string, params: Params = {}, options: Options = {
             chunk
           )
         ),
-        Stream.ensuring(progress.finish(method))
+        Stream.ensuringWith((exit) => progress.finish(method, outcomeOf(exit)))
       )
     })
   ).pipe(Stream.withSpan("Bitrix.stream", { attributes: { "bitrix.method": method, "bitrix.strategy": options.strategy ?? "auto" } }))

@@ -230,6 +230,7 @@ export const makeLog = (options: LogOptions = {}): Effect.Effect<Service> =>
       advance: (label, n) => progress(label, (task) => ({ ...task, done: task.done + n })),
       setTotal: (label, total) => progress(label, (task) => ({ ...task, total })),
       retrying: (retry) => Effect.logWarning(retryLine(retry)).pipe(Effect.annotateLogs("progress", retry.method)),
+      // only a task that finished says so: a failure or an interruption is the program's own to report, once
       finish: (label, outcome = "done") =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Ref.modify(tasks, (current): readonly [TaskState, Tasks] => {
@@ -238,14 +239,9 @@ export const makeLog = (options: LogOptions = {}): Effect.Effect<Service> =>
             return [existing(current, label, now), next]
           }).pipe(
             Effect.flatMap((task) => {
+              if (outcome !== "done") return Effect.void
               const f = figures(task, now)
-              const took = `in ${formatDuration(f.elapsedMs)} (${formatRate(f.rate)}/s)`
-              return log(
-                label,
-                outcome === "done"
-                  ? `${label}: finished, ${f.done} done ${took}`
-                  : `${label}: ${outcome === "failed" ? "failed" : "interrupted"} after ${f.done} done ${took}`
-              )
+              return log(label, `${label}: finished, ${f.done} done in ${formatDuration(f.elapsedMs)} (${formatRate(f.rate)}/s)`)
             })
           )
         )

@@ -254,6 +254,9 @@ describe.concurrent("b24 (child process)", () => {
     const run = await finished
     expect(run.code).toBe(130)
     expect(run.stderr).toMatch(/b24: interrupted: \d+ rows/)
+    // one truthful line: nothing says the export finished
+    expect(run.stderr).not.toMatch(/finished/)
+    expect(run.stderr.split("\n").filter((line) => /interrupted/.test(line))).toHaveLength(1)
     const text = readFileSync(out, "utf8")
     expect(text.endsWith("\n")).toBe(true)
     const rows = lines(text).map((line) => JSON.parse(line) as unknown)
