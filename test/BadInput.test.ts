@@ -359,14 +359,18 @@ const runEffectCase = <R>(runtime: ManagedRuntime.ManagedRuntime<R, never>, test
   )
 }
 
-describe("generated bad input: the Effect API", () => {
-  const sent: Array<string> = []
-  const recording = Layer.effect(
+/** The transport beneath, with the method of every request it sends pushed to `sent`. */
+const recordingInto = (sent: Array<string>) =>
+  Layer.effect(
     Transport.Transport,
     Effect.map(Transport.Transport, (inner) =>
       Transport.Transport.of({ send: (method, params) => Effect.suspend(() => (sent.push(method), inner.send(method, params))) })
     )
   )
+
+describe("generated bad input: the Effect API", () => {
+  const sent: Array<string> = []
+  const recording = recordingInto(sent)
   const runtime = ManagedRuntime.make(
     Layer.merge(
       Bitrix.layerServices({ limits: "off", retry: noRetry }),
@@ -396,12 +400,7 @@ describe("generated bad input: the Effect API", () => {
 
 describe("values the wire cannot carry, named cases (finding 2)", () => {
   const sent: Array<string> = []
-  const recording = Layer.effect(
-    Transport.Transport,
-    Effect.map(Transport.Transport, (inner) =>
-      Transport.Transport.of({ send: (method, params) => Effect.suspend(() => (sent.push(method), inner.send(method, params))) })
-    )
-  )
+  const recording = recordingInto(sent)
   const runtime = ManagedRuntime.make(
     Layer.merge(
       Bitrix.layerServices({ limits: "off" }),

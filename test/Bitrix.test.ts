@@ -1,19 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, type Duration, Effect, Either, Exit, Fiber, Layer, Option, Schedule, Stream, TestClock } from "effect"
+import { Chunk, type Duration, Effect, Either, Exit, Fiber, Option, Schedule, Stream, TestClock } from "effect"
 import * as Bitrix from "../src/Bitrix.js"
 import type { LimitNumbers } from "../src/BitrixConfig.js"
-import * as FakePortal from "../src/testing/FakePortal.js"
-import { engineIds } from "./support/engine.js"
-import type { FakePortalOptions } from "../src/testing/Options.js"
-
-/** The client over the in-process fake portal. */
-const testLayer = (portal: FakePortalOptions, client: Bitrix.ServiceOptions = {}) =>
-  Layer.merge(
-    Bitrix.layerServices({ limits: "off", ...client }),
-    FakePortal.layer({ limits: "off", costModel: "zero", ...portal })
-  )
-
-const stats = Effect.flatMap(FakePortal.FakePortal, (portal) => portal.stats)
+import { engineIds, stats, testLayer } from "./support/engine.js"
 
 /** Runs `program` while moving the TestClock forward in `step`s until it ends. */
 const withClock = <A, E, R>(program: Effect.Effect<A, E, R>, step: Duration.DurationInput = "100 millis") =>

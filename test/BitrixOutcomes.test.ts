@@ -4,30 +4,10 @@
  * outcomes names every item; `callBatch({ halt })` stops, or does not stop, the later commands.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { type Duration, Effect, Either, Fiber, Layer, Option, TestClock } from "effect"
+import { Effect, Either } from "effect"
 import * as Bitrix from "../src/Bitrix.js"
-import * as FakePortal from "../src/testing/FakePortal.js"
-import type { FakePortalOptions } from "../src/testing/Options.js"
-
-/** The client over the in-process fake portal, limits off, no simulated time. */
-const testLayer = (portal: FakePortalOptions, client: Bitrix.ServiceOptions = {}) =>
-  Layer.merge(
-    Bitrix.layerServices({ limits: "off", ...client }),
-    FakePortal.layer({ limits: "off", costModel: "zero", ...portal })
-  )
-
-const stats = Effect.flatMap(FakePortal.FakePortal, (portal) => portal.stats)
-
-/** Runs `program` while moving the TestClock forward until it ends (read retries sleep on their schedule). */
-const withClock = <A, E, R>(program: Effect.Effect<A, E, R>, step: Duration.DurationInput = "1 second") =>
-  Effect.gen(function* () {
-    const fiber = yield* Effect.fork(program)
-    for (;;) {
-      const done = yield* Fiber.poll(fiber)
-      if (Option.isSome(done)) return yield* done.value
-      yield* TestClock.adjust(step)
-    }
-  })
+import { stats, testLayer } from "./support/engine.js"
+import { withClock } from "./support/scripted.js"
 
 /** The portal's deals as it holds them now: ID -> TITLE (read after the call under test, faults spent). */
 const portalTitles = Effect.map(

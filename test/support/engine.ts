@@ -2,8 +2,20 @@
  * Ground truth for tests: the rows in the fake portal's engine, read from its method table directly (no HTTP, no
  * client, no mutation rule fires), with plain offset pages in ID order and no filter.
  */
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
+import * as Bitrix from "../../src/Bitrix.js"
 import * as FakePortal from "../../src/testing/FakePortal.js"
+import type { FakePortalOptions } from "../../src/testing/Options.js"
+
+/** The client over the in-process fake portal, limits off, no simulated server time. */
+export const testLayer = (portal: FakePortalOptions, client: Bitrix.ServiceOptions = {}) =>
+  Layer.merge(
+    Bitrix.layerServices({ limits: "off", ...client }),
+    FakePortal.layer({ limits: "off", costModel: "zero", ...portal })
+  )
+
+/** The fake portal's counters. */
+export const stats = Effect.flatMap(FakePortal.FakePortal, (portal) => portal.stats)
 
 /** Every row of a classic list method (`crm.deal.list`, …) with the fields in `select`, in ID order. */
 export const engineRows = (method: string, select: ReadonlyArray<string>) =>
