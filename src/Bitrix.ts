@@ -10,7 +10,6 @@
  *
  * @since 0.1.0
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Chunk from "effect/Chunk"
 import * as Config from "effect/Config"
@@ -39,6 +38,7 @@ import {
 } from "./BitrixError.js"
 import type * as Envelope from "./Envelope.js"
 import * as Client from "./internal/client.js"
+import * as Network from "./internal/network.js"
 import * as Validate from "./internal/validate.js"
 import * as ListStrategy from "./ListStrategy.js"
 import { outcomeOf, ProgressReporter } from "./ProgressReporter.js"
@@ -145,13 +145,30 @@ export const layer = (options: Options): Layer.Layer<Services, ValidationError, 
   )
 
 /**
- * The whole client over the platform's `fetch`.
+ * How the bundled fetch client reaches the portal: a company CA for a self-hosted portal's certificate, an
+ * explicit opt-out of certificate checks, a proxy. `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` are honoured
+ * unless `proxy: false`.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type NetworkOptions = Network.NetworkOptions
+
+/**
+ * The whole client over the platform's `fetch`; `network` for a CA, `dangerouslyAcceptAnyCertificate` or a proxy.
  *
  * @since 0.1.0
  * @category Layers
  */
-export const layerFetch = (options: Options): Layer.Layer<Services, ValidationError> =>
-  layer(options).pipe(Layer.provide(FetchHttpClient.layer))
+export const layerFetch = (options: Options & { readonly network?: NetworkOptions }): Layer.Layer<Services, ValidationError> =>
+  Layer.unwrapEffect(
+    checkOptions(options, "client").pipe(
+      Effect.map(() => {
+        const { network, ...rest } = options
+        return layer(rest).pipe(Layer.provide(Network.layerHttpClient(network)))
+      })
+    )
+  )
 
 /**
  * The whole client over the platform's `fetch`, with the webhook read from the `BITRIX24_WEBHOOK` config value
@@ -162,7 +179,7 @@ export const layerFetch = (options: Options): Layer.Layer<Services, ValidationEr
  * @category Layers
  */
 export const layerConfig = (
-  options: ServiceOptions & { readonly timeout?: Duration.DurationInput } = {}
+  options: ServiceOptions & { readonly timeout?: Duration.DurationInput; readonly network?: NetworkOptions } = {}
 ): Layer.Layer<Services, ValidationError | ConfigError.ConfigError> =>
   Layer.unwrapEffect(
     Effect.zipRight(

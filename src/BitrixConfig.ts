@@ -189,6 +189,18 @@ export const OptionsSchema = Schema.Struct({
     ),
     { exact: true }
   ),
+  network: Schema.optional(
+    described(
+      Schema.Struct({
+        ca: Schema.optional(described(Schema.String, "PEM text, a string", "Read the CA file: fs.readFileSync(path, \"utf8\").")),
+        dangerouslyAcceptAnyCertificate: Schema.optional(described(Schema.Boolean, "true or false")),
+        proxy: Schema.optional(
+          described(Schema.Union(Schema.String, Schema.Literal(false)), "a proxy URL, or false to ignore HTTPS_PROXY / HTTP_PROXY")
+        )
+      }),
+      "an object { ca?, dangerouslyAcceptAnyCertificate?, proxy? }"
+    )
+  ),
   progress: Schema.optional(
     described(
       Schema.Union(
@@ -382,6 +394,15 @@ export const decodeOptions = (input: unknown, entry: OptionsEntry): Either.Eithe
         path: has("webhook") ? "webhook" : "oauth",
         detail: "layerConfig reads the webhook from BITRIX24_WEBHOOK",
         suggestion: "Use layer or layerFetch to pass the connection in code."
+      })
+    )
+  }
+  if ((entry === "layer" || entry === "services") && options.network !== undefined) {
+    return Either.left(
+      new ValidationError({
+        path: "options.network",
+        detail: "network configures the bundled fetch client of layerFetch, layerConfig and createClient",
+        suggestion: "With Bitrix.layer you provide the HttpClient: set its CA and proxy there, or use layerFetch."
       })
     )
   }

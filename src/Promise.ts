@@ -11,7 +11,6 @@
  *
  * @since 0.1.0
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
@@ -24,6 +23,7 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Bitrix from "./Bitrix.js"
+import { layerHttpClient } from "./internal/network.js"
 import { decodeOptions } from "./BitrixConfig.js"
 import { ValidationError } from "./BitrixError.js"
 import type * as Envelope from "./Envelope.js"
@@ -134,6 +134,8 @@ export type GetByIDOptions = NonNullable<Parameters<typeof Bitrix.getByID>[2]> &
  */
 export type ClientOptions = Bitrix.Options & {
   readonly progress?: boolean | ProgressReporter.Service
+  /** A CA for a self-hosted portal, `dangerouslyAcceptAnyCertificate`, a proxy (see `Bitrix.NetworkOptions`). */
+  readonly network?: Bitrix.NetworkOptions
 }
 
 /**
@@ -190,8 +192,8 @@ const progressLayer = (progress: ClientOptions["progress"]) =>
 const clientLayer = (options: ClientOptions): Layer.Layer<Bitrix.Services, ValidationError> => {
   const decoded = decodeOptions(options, "client")
   if (Either.isLeft(decoded)) return Layer.fail(decoded.left)
-  const { progress, ...layerOptions } = options
-  return Layer.merge(Bitrix.layer(layerOptions), progressLayer(progress)).pipe(Layer.provide(FetchHttpClient.layer))
+  const { network, progress, ...layerOptions } = options
+  return Layer.merge(Bitrix.layer(layerOptions), progressLayer(progress)).pipe(Layer.provide(layerHttpClient(network)))
 }
 
 /** Runs `thunk`, turning a synchronous throw into a rejected promise: the client's methods never throw. */

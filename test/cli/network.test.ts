@@ -1,7 +1,8 @@
 /**
  * Reaching the portals people run: a self-hosted portal with its own certificate (the fake portal served over
  * TLS with a certificate generated here by openssl) and a corporate proxy (a small HTTP proxy in this process that
- * counts what passes through it). Through the real `b24` process (`dist/cli/bin.js`, built by `npm test`).
+ * counts what passes through it). Through the real `b24` process (`dist/cli/bin.js`, built by `npm test`), and
+ * through the library's bundled fetch client (`Bitrix.layerFetch`, `createClient`) with the `network` option.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { execFileSync, spawn } from "node:child_process"
@@ -11,6 +12,10 @@ import * as Net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { FetchHttpClient } from "@effect/platform"
+import { Effect, Either, Layer } from "effect"
+import * as Bitrix from "../../src/Bitrix.js"
+import { createClient } from "../../src/Promise.js"
 import { type RunningFakePortal, startFakePortal } from "../../src/testing/index.js"
 
 const binPath = fileURLToPath(new URL("../../dist/cli/bin.js", import.meta.url))
@@ -211,5 +216,49 @@ describe("b24 behind a proxy", () => {
     expect(flag.code).toBe(0)
     expect(ids(flag.stdout).length).toBe(deals)
     expect(proxy.seen.length).toBeGreaterThan(flagBefore)
+  })
+})
+
+describe("the library's bundled fetch client and a self-hosted portal", () => {
+  const idsOfRows = (rows: ReadonlyArray<unknown>) => rows.map((row) => (row as { readonly ID: string }).ID)
+
+  it("createClient with network.ca reads every deal; without it the certificate is refused at once, no retry", async () => {
+    const trusted = createClient({ webhook: tlsPortal.webhookUrl, limits: "off", network: { ca: readFileSync(caFile, "utf8") } })
+    const rows = await trusted.getAll("crm.deal.list", { select: ["ID"] })
+    await trusted.close()
+    expect(new Set(idsOfRows(rows)).size).toBe(deals)
+    const before = tlsPortal.stats().httpRequests
+    const untrusted = createClient({ webhook: tlsPortal.webhookUrl, limits: "off" })
+    const error: unknown = await untrusted.getAll("crm.deal.list").then(
+      () => undefined,
+      (failure: unknown) => failure
+    )
+    await untrusted.close()
+    expect(error).toMatchObject({ _tag: "HttpError", reason: "Transport" })
+    // the handshake fails, so the portal never counts a request, and none is retried
+    expect(tlsPortal.stats().httpRequests).toBe(before)
+  })
+
+  it("Bitrix.layerFetch takes network (a proxy here); Bitrix.layer refuses it, since its HttpClient is the user's", async () => {
+    const before = proxy.seen.length
+    const rows = await Effect.runPromise(
+      Bitrix.getAll("crm.deal.list", { select: ["ID"] }).pipe(
+        Effect.provide(Bitrix.layerFetch({ webhook: tlsPortal.webhookUrl, limits: "off", network: { ca: readFileSync(caFile, "utf8"), proxy: proxy.url } }))
+      )
+    )
+    expect(new Set(idsOfRows(rows)).size).toBe(deals)
+    expect(proxy.seen.length).toBeGreaterThan(before)
+    const refused = await Effect.runPromise(
+      Effect.either(
+        Bitrix.getAll("crm.deal.list").pipe(
+          Effect.provide(
+            Bitrix.layer({ webhook: tlsPortal.webhookUrl, network: { dangerouslyAcceptAnyCertificate: true } } as Bitrix.Options).pipe(
+              Layer.provide(FetchHttpClient.layer)
+            )
+          )
+        )
+      )
+    )
+    expect(Either.isLeft(refused) && refused.left._tag).toBe("ValidationError")
   })
 })
