@@ -265,3 +265,39 @@ describe.concurrent("b24 (child process)", () => {
     expect(new Set(idsOf(rows)).size).toBe(rows.length)
   })
 })
+
+describe.concurrent("b24 (child process): help, version and an unreachable portal", () => {
+  it("--help and a command's --help, piped: short, with b24 in the usage line, no colour; portal --help names b24 portal", async () => {
+    const top = await b24(["--help"])
+    expect(top.code).toBe(0)
+    expect(top.stdout).toMatch(/^b24: /)
+    const command = await b24(["get-all", "--help"])
+    expect(command.code).toBe(0)
+    expect(command.stdout).toContain("Usage: b24 get-all <method> [options]")
+    expect(command.stdout.split("\n").length).toBeLessThan(45)
+    for (const text of [top.stdout, command.stdout, top.stderr, command.stderr]) expect(text).not.toMatch(/\u001b\[/)
+    const portalHelp = await b24(["portal", "--help"])
+    expect(portalHelp.code).toBe(0)
+    expect(portalHelp.stdout).toContain("Usage: b24 portal [options]")
+    expect(portalHelp.stdout).not.toContain("npm run portal")
+  })
+
+  it("--version prints the package's version; a misspelt flag is exit 2 with a pointer to the command's help", async () => {
+    const version = await b24(["--version"])
+    expect(version.code).toBe(0)
+    const pkg = JSON.parse(readFileSync(fileURLToPath(new URL("../../package.json", import.meta.url)), "utf8")) as { readonly version: string }
+    expect(version.stdout).toBe(`${pkg.version}\n`)
+    const misspelt = await b24(["get-all", "crm.deal.list", "--selct", "ID", "--webhook", webhook])
+    expect(misspelt.code).toBe(2)
+    expect(misspelt.stderr).toContain("--selct")
+    expect(misspelt.stderr).toContain("Run 'b24 get-all --help' for usage.")
+  })
+
+  it("a name that does not resolve fails at once with one error line: no retry", async () => {
+    const run = await b24(["call", "crm.deal.get", "--params", '{"ID":1}', "--webhook", "https://no-such-portal.invalid/rest/1/secretcode1234/"])
+    expect(run.code).toBe(1)
+    expect(run.stderr).not.toMatch(/trying again/)
+    expect(run.stderr).toMatch(/ENOTFOUND/)
+    expect(run.stderr).not.toContain("secretcode1234")
+  })
+})
