@@ -76,7 +76,7 @@ export const layerHttpClient = (options: NetworkOptions = {}, env: ProxyEnv = pr
       )
       // undici's own fetch with its own dispatcher: Node 20's global fetch bundles an older undici
       const fetch: typeof globalThis.fetch = (input, init) =>
-        undici.fetch(input instanceof Request ? input.url : input, { ...init, dispatcher } as Parameters<typeof undici.fetch>[1]) as unknown as Promise<Response>
+        undici.fetch(input instanceof Request ? input.url : input, { ...init, dispatcher } as Parameters<typeof undici.fetch>[1]) as Promise<Response>
       return FetchHttpClient.layer.pipe(Layer.provide(Layer.succeed(FetchHttpClient.Fetch, fetch)))
     })
   )
