@@ -2,21 +2,20 @@
  * The command tree run in-process (`run(argv, env)`): option parsing, input errors and their exit codes,
  * `--verbose`, `--quiet` and an OAuth connection, against a fake portal served from this process.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Effect } from "effect"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { vi } from "vitest"
 import { run } from "../../src/cli/main.js"
 import type { Env } from "../../src/cli/Connection.js"
 import { type RunningFakePortal, startFakePortal } from "../../src/testing/index.js"
+import { captureOutput } from "../support/capture.js"
 
 let portal: RunningFakePortal
 let oauthPortal: RunningFakePortal
 let dir: string
-let stderr: Array<string>
 
 beforeAll(async () => {
   portal = await startFakePortal({ seed: { "crm.deal": 300, "crm.contact": 40 }, limits: "off", costModel: "zero" })
@@ -37,17 +36,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-beforeEach(() => {
-  stderr = []
-  vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
-    stderr.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"))
-    return true
-  })
-})
-
-afterEach(() => {
-  vi.restoreAllMocks()
-})
+const { stderr } = captureOutput()
 
 const b24 = (args: ReadonlyArray<string>, env: Env = {}) =>
   run(["node", "b24", ...args], env).pipe(Effect.provide(NodeContext.layer))

@@ -3,25 +3,13 @@
  * and no retries at all where they cannot help (a name that does not resolve). In-process (`run(argv, env)`), the
  * retry schedule's waits on `TestClock`.
  */
-import { afterEach, beforeEach, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, TestClock } from "effect"
 import * as Net from "node:net"
-import { vi } from "vitest"
 import { run } from "../../src/cli/main.js"
+import { captureOutput } from "../support/capture.js"
 
-let stderr: Array<string>
-
-beforeEach(() => {
-  stderr = []
-  vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
-    stderr.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"))
-    return true
-  })
-})
-
-afterEach(() => {
-  vi.restoreAllMocks()
-})
+const { stderr } = captureOutput()
 
 /** A port nothing listens on: bound, read, closed. */
 const closedPort = () =>

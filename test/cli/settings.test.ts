@@ -2,20 +2,18 @@
  * `b24`'s settings from flags and `BITRIX24_*` variables, its help text and its version, run in-process
  * (`run(argv, env)`) against a fake portal served from this process.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { vi } from "vitest"
 import type { Env } from "../../src/cli/Connection.js"
 import { run } from "../../src/cli/main.js"
 import { type RunningFakePortal, startFakePortal } from "../../src/testing/index.js"
+import { captureOutput } from "../support/capture.js"
 
 let portal: RunningFakePortal
 let dir: string
-let stdout: Array<string>
-let stderr: Array<string>
 
 beforeAll(async () => {
   portal = await startFakePortal({ seed: { "crm.deal": 60 }, limits: "off", costModel: "zero" })
@@ -35,21 +33,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-const capture = (into: () => Array<string>) => (chunk: string | Uint8Array) => {
-  into().push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"))
-  return true
-}
-
-beforeEach(() => {
-  stdout = []
-  stderr = []
-  vi.spyOn(process.stderr, "write").mockImplementation(capture(() => stderr))
-  vi.spyOn(process.stdout, "write").mockImplementation(capture(() => stdout))
-})
-
-afterEach(() => {
-  vi.restoreAllMocks()
-})
+const { stderr, stdout } = captureOutput({ stdout: true })
 
 const b24 = (args: ReadonlyArray<string>, env: Env = {}) => run(["node", "b24", ...args], env)
 
