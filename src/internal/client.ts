@@ -56,17 +56,20 @@ export const unreachable = (error: ExchangeError): boolean =>
   error.reason === "Transport" &&
   /ENOTFOUND|CERT_|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS_CERT_ALTNAME_INVALID|certificate/i.test(error.detail)
 
+/** The connection was refused: nothing reached the portal. */
+const connectionRefused = (detail: string): boolean => /ECONNREFUSED|connection refused/i.test(detail)
+
 /** The portal refused the request before running it, or it never left: safe to repeat even for writes. */
 export const certainlyNotRun = (error: ExchangeError): boolean =>
   error._tag === "BitrixApiError"
     ? error.code === "QUERY_LIMIT_EXCEEDED" || error.code === "OPERATION_TIME_LIMIT"
-    : (error.reason === "Transport" && /ECONNREFUSED|connection refused/i.test(error.detail)) || unreachable(error)
+    : (error.reason === "Transport" && connectionRefused(error.detail)) || unreachable(error)
 
 /** What a failed exchange met, in a few words, for retry reports. */
 export const failureWords = (error: ExchangeError): string =>
   error._tag === "BitrixApiError"
     ? `${error.status} ${error.code === "" ? "" : `${error.code} `}${error.description}`.slice(0, 200)
-    : /ECONNREFUSED|connection refused/i.test(error.detail)
+    : connectionRefused(error.detail)
       ? "connection refused"
       : /ECONNRESET|socket hang up|other side closed/i.test(error.detail)
         ? "connection reset"
@@ -189,7 +192,7 @@ export const exchangeWith = <A>(
       )
     )
     const { value } = yield* attempt.pipe(
-      // the schedule decides before the `while` check sees the error, so the error is kept here
+      // kept for the retry report: the schedule's decision does not see its input
       Effect.tapError((error) => Effect.sync(() => void (lastError = error))),
       Effect.retry(schedule),
       Effect.catchIf(

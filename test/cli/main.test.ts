@@ -36,7 +36,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-const { stderr } = captureOutput()
+const { stderr, stderrLines } = captureOutput()
 
 const b24 = (args: ReadonlyArray<string>, env: Env = {}) =>
   run(["node", "b24", ...args], env).pipe(Effect.provide(NodeContext.layer))
@@ -80,11 +80,6 @@ const listDirect = async (method: string, params: Readonly<Record<string, unknow
   return ((await response.json()) as { readonly result: ReadonlyArray<Record<string, unknown>> }).result
 }
 
-const stderrLines = () =>
-  stderr
-    .join("")
-    .split("\n")
-    .filter((line) => line !== "")
 
 describe("b24 option parsing and input errors", () => {
   it.live("refuses an unknown strategy with exit code 2", () =>

@@ -9,7 +9,7 @@ import * as Net from "node:net"
 import { run } from "../../src/cli/main.js"
 import { captureOutput } from "../support/capture.js"
 
-const { stderr } = captureOutput()
+const { stderr, stderrLines: lines } = captureOutput()
 
 /** A port nothing listens on: bound, read, closed. */
 const closedPort = () =>
@@ -37,11 +37,6 @@ const runMoving = (args: ReadonlyArray<string>) =>
     return yield* Fiber.join(fiber)
   })
 
-const lines = () =>
-  stderr
-    .join("")
-    .split("\n")
-    .filter((line) => line !== "")
 
 describe("b24 and an unreachable portal", () => {
   it.effect("a refused connection: every retry on stderr as it happens, then one error line and a summary naming it", () =>

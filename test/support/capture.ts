@@ -7,7 +7,7 @@ import { vi } from "vitest"
 
 /** Registers the hooks; the arrays are emptied before each test (read them inside the test). */
 export const captureOutput = (streams: { readonly stdout?: boolean } = {}) => {
-  const captured = { stderr: [] as Array<string>, stdout: [] as Array<string> }
+  const captured: { readonly stderr: Array<string>; readonly stdout: Array<string> } = { stderr: [], stdout: [] }
   const into = (target: Array<string>) => (chunk: string | Uint8Array) => {
     target.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"))
     return true
@@ -21,5 +21,11 @@ export const captureOutput = (streams: { readonly stdout?: boolean } = {}) => {
   afterEach(() => {
     vi.restoreAllMocks()
   })
-  return captured
+  /** What was written to stderr so far, as lines without the empty ones. */
+  const stderrLines = () =>
+    captured.stderr
+      .join("")
+      .split("\n")
+      .filter((line) => line !== "")
+  return { ...captured, stderrLines }
 }
