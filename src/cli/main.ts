@@ -38,7 +38,6 @@ import { RateLimiter } from "../RateLimiter.js"
 import { layerHttpClient, type NetworkOptions } from "../internal/network.js"
 import * as Args from "./Args.js"
 import * as Spec from "./Spec.js"
-import { envNames, type RowFormat } from "./Spec.js"
 import { type Connection, type Env, redactorOf, resolveConnection, resolveLimits, resolveTuning, type Tuning } from "./Connection.js"
 import { columnsFromSelect, itemLine, makeRowWriter, ndjsonLine, resolveFormat } from "./Format.js"
 import * as Inputs from "./Inputs.js"
@@ -223,7 +222,7 @@ const runJob = (env: Env, shared: Shared, job: Job): Effect.Effect<void, CliExit
     const redact = redactorOf(connection.secrets)
     const request = requestLine({ endpoint: connection.endpoint, ...job.request }, redact)
     let rotated = false
-    const caFile = shared.ca ?? (env[envNames.caFile]?.trim() || undefined)
+    const caFile = shared.ca ?? (env[Spec.envNames.caFile]?.trim() || undefined)
     const ca = caFile === undefined ? undefined : yield* readInput(caFile).pipe(Effect.catchAll((error) => reportFailure(error, redact, shared.verbose, undefined)))
     if (shared.insecure) {
       yield* printError("b24: warning: --insecure: the portal's TLS certificate is not checked; anyone on the path can read and change the traffic")
@@ -280,7 +279,7 @@ const runJob = (env: Env, shared: Shared, job: Job): Effect.Effect<void, CliExit
         Effect.suspend(() =>
           rotated && shared.tokensOut === undefined
             ? printError(
-                `b24: warning: the OAuth tokens were refreshed, so ${envNames.refreshToken} is spent; ` +
+                `b24: warning: the OAuth tokens were refreshed, so ${Spec.envNames.refreshToken} is spent; ` +
                   "pass --tokens-out FILE to keep the new pair"
               )
             : Effect.void
@@ -308,7 +307,7 @@ const jsonOption = (flag: string, text: string | undefined) =>
  */
 const writeRows = <E, R>(
   rows: Stream.Stream<unknown, E, R>,
-  output: { readonly out: string | undefined; readonly format: RowFormat; readonly columns: ReadonlyArray<string> | undefined },
+  output: { readonly out: string | undefined; readonly format: Spec.RowFormat; readonly columns: ReadonlyArray<string> | undefined },
   count: Ref.Ref<number>
 ) =>
   Effect.scoped(
