@@ -13,7 +13,10 @@
  * arrives, so the drain the limiter credits itself after a start begins only `arrivalJitterMs` later. Of any `k`
  * consecutive starts beyond the pool `P`, the last comes at least `arrivalJitterMs + (k − P) / rate` after the first;
  * then whatever the delays between start and arrival, if their spread is within `arrivalJitterMs`, no stretch of
- * arrivals overflows the portal's bucket (the proof is in `internal/limiterBucket.ts`).
+ * arrivals overflows the portal's bucket (the proof is in `internal/limiterBucket.ts`). A stall longer than that (an
+ * event loop busy for seconds, a connection pool holding requests back) is met by a second guard that assumes
+ * nothing: the portal counted each request at the latest when its answer came, so the limiter counts its own
+ * requests as undrained until then, and a start waits until they leave a slot (`internal/limiterFlights.ts`).
  *
  * The logic runs over a `RateLimiterStore` (bucket counter, method budgets), as in `@effect/experimental`'s
  * RateLimiter, so a store shared between processes can replace the in-memory one without touching the logic.

@@ -1,13 +1,18 @@
 /**
  * "0 × 503 for one client under any concurrency", with the arrival jitter a real network and event loops add: the
- * in-process fake portal delays each request by a seeded random amount before its leaky bucket counts it, all on
- * TestClock, so the runs repeat exactly and do not depend on the machine's speed.
+ * in-process fake portal delays each request by a seeded random amount before its leaky bucket counts it (and
+ * answers after that), all on TestClock, so the runs repeat exactly and do not depend on the machine's speed.
+ *
+ * Two guards are under test: the arithmetic on starts (it allows for arrivals up to `arrivalJitterMs` apart) and the
+ * gate on answers (a request counts as undrained until its answer came, which holds for stalls of any length).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Fiber, Layer, TestClock } from "effect"
 import * as Bitrix from "../src/Bitrix.js"
 import * as RateLimiter from "../src/RateLimiter.js"
 import * as FakePortal from "../src/testing/FakePortal.js"
+import { makeService } from "../src/internal/limiter.js"
+import { makeMemoryStore } from "../src/internal/limiterStore.js"
 import { makeArrivalDelays } from "../src/testing/internal/engineLimits.js"
 
 /** Standard plan: 50 requests at once, then 2 per second. */
@@ -20,6 +25,10 @@ interface Run {
   readonly seconds: number
 }
 
+/** A limiter with the arithmetic on starts alone, without the gate on answers. */
+const startsOnly = (options: RateLimiter.Options) =>
+  Layer.effect(RateLimiter.RateLimiter, makeService(options, makeMemoryStore(), { answers: false }))
+
 /**
  * `calls` concurrent single `user.current` calls through the client's default services (`limiter` replaces its
  * limiter when given) against a standard portal whose arrivals are late by up to `maxMs`.
@@ -28,7 +37,7 @@ const concurrentCalls = (
   calls: number,
   jitter: { readonly maxMs: number; readonly seed: number },
   options: Bitrix.ServiceOptions,
-  limiter?: RateLimiter.Options
+  limiter?: Layer.Layer<RateLimiter.RateLimiter>
 ) =>
   Effect.gen(function* () {
     const portal = yield* FakePortal.FakePortal
@@ -51,7 +60,7 @@ const concurrentCalls = (
     Effect.provide(
       Layer.mergeAll(
         Bitrix.layerServices(options),
-        ...(limiter === undefined ? [] : [RateLimiter.layer(limiter)]),
+        ...(limiter === undefined ? [] : [limiter]),
         // Zero server time: the answers add no sleeps of their own, so TestClock has less to step through
         FakePortal.layer({ limits: "standard", costModel: "zero", arrivalJitter: jitter })
       )
@@ -65,6 +74,8 @@ const bucketBoundSeconds = (calls: number) => (calls - pool) / rate
 const twoSeconds = { maxMs: 2000, seed: 1 }
 /** Freezes of up to 1 s, against a client with no headroom. */
 const oneSecond = { maxMs: 1000, seed: 3 }
+/** Stalls of up to 8 s: far beyond the allowance and the headroom together. */
+const eightSeconds = { maxMs: 8000, seed: 5 }
 
 describe("arrival jitter", () => {
   it("the fake portal's freezes delay requests by 0..maxMs, bunch them, and repeat for a seed", () => {
@@ -99,10 +110,10 @@ describe("arrival jitter", () => {
   )
 
   it.effect(
-    "with no headroom the allowance alone covers arrivals up to arrivalJitterMs late",
+    "with no headroom and no gate on answers, the arithmetic on starts alone covers arrivals up to arrivalJitterMs late",
     () =>
       Effect.gen(function* () {
-        const run = yield* concurrentCalls(400, oneSecond, { bucketHeadroom: 0 })
+        const run = yield* concurrentCalls(400, oneSecond, {}, startsOnly({ limits: "standard", bucketHeadroom: 0 }))
         expect(run.rejected503).toBe(0)
         expect(run.httpRequests).toBe(400)
       }),
@@ -110,13 +121,54 @@ describe("arrival jitter", () => {
   )
 
   it.effect(
-    "control: the same freezes defeat a limiter that allows for no jitter (the arithmetic before), so the runs above test something",
+    "stalls of up to 8 s, beyond any allowance: the default client meets no 503, since no request counts as drained before its answer",
     () =>
       Effect.gen(function* () {
-        const withHeadroom = yield* concurrentCalls(400, twoSeconds, {}, { limits: "standard", bucketHeadroom: 2, arrivalJitterMs: 0 })
+        const run = yield* concurrentCalls(400, eightSeconds, {})
+        expect(run.rejected503).toBe(0)
+        expect(run.httpRequests).toBe(400)
+        expect(run.seconds).toBeGreaterThanOrEqual(bucketBoundSeconds(400))
+      }),
+    300_000
+  )
+
+  it.effect(
+    "the gate on answers alone (no allowance, no headroom) also meets no 503 under 1 s freezes",
+    () =>
+      Effect.gen(function* () {
+        const run = yield* concurrentCalls(
+          400,
+          oneSecond,
+          {},
+          RateLimiter.layer({ limits: "standard", bucketHeadroom: 0, arrivalJitterMs: 0 })
+        )
+        expect(run.rejected503).toBe(0)
+        expect(run.httpRequests).toBe(400)
+      }),
+    300_000
+  )
+
+  it.effect(
+    "control: without the gate on answers, the same freezes defeat a limiter that allows for less jitter than they add, so the runs above test something",
+    () =>
+      Effect.gen(function* () {
+        const withHeadroom = yield* concurrentCalls(
+          400,
+          twoSeconds,
+          {},
+          startsOnly({ limits: "standard", bucketHeadroom: 2, arrivalJitterMs: 0 })
+        )
         expect(withHeadroom.rejected503).toBeGreaterThan(0)
-        const bare = yield* concurrentCalls(400, oneSecond, {}, { limits: "standard", bucketHeadroom: 0, arrivalJitterMs: 0 })
+        const bare = yield* concurrentCalls(
+          400,
+          oneSecond,
+          {},
+          startsOnly({ limits: "standard", bucketHeadroom: 0, arrivalJitterMs: 0 })
+        )
         expect(bare.rejected503).toBeGreaterThan(0)
+        // The default allowance and headroom (1 s and 2 slots) do not cover stalls of 8 s
+        const defaults = yield* concurrentCalls(400, eightSeconds, {}, startsOnly({ limits: "standard", bucketHeadroom: 2 }))
+        expect(defaults.rejected503).toBeGreaterThan(0)
       }),
     300_000
   )

@@ -14,6 +14,7 @@ import { resolveLimits } from "../BitrixConfig.js"
 import * as Metrics from "../Metrics.js"
 import type { Capacity, LimiterStats, Options, Outcome, Service, StoreService } from "../RateLimiter.js"
 import type * as Bucket from "./limiterBucket.js"
+import * as Flights from "./limiterFlights.js"
 import { type Gate, unsafeMakeGate } from "./limiterGate.js"
 import * as Operating from "./limiterOperating.js"
 import { SlowOverride } from "./limiterSlow.js"
@@ -92,8 +93,15 @@ const holdIn = (scope: Scope.Scope, gate: Gate) =>
     Effect.zipRight(restore(gate.acquire), Scope.addFinalizer(scope, gate.release))
   )
 
-/** Makes the limiter's service over `store`. */
-export const makeService = (options: Options, store: StoreService): Effect.Effect<Service> =>
+/**
+ * Makes the limiter's service over `store`. `guards.answers: false` leaves out the gate on answers (for tests that
+ * show what the arithmetic on starts does alone).
+ */
+export const makeService = (
+  options: Options,
+  store: StoreService,
+  guards: { readonly answers: boolean } = { answers: true }
+): Effect.Effect<Service> =>
   Effect.sync(() => {
     const settings = resolveSettings(options)
     const ceiling = unsafeMakeGate(settings.initialConcurrent)
@@ -110,6 +118,8 @@ export const makeService = (options: Options, store: StoreService): Effect.Effec
       serverErrors: 0,
       methodBlocks: 0
     }
+    /** This limiter's requests that may still count in the portal's bucket (see `limiterFlights.ts`). */
+    let flights: Array<Flights.Flight> = []
     /** Requests per method that passed the budget check and have not finished. */
     const pending = new Map<string, number>()
     /** Completed (and replaced) whenever a method's budget or pending count changes, to wake its waiters. */
@@ -222,6 +232,48 @@ export const makeService = (options: Options, store: StoreService): Effect.Effec
           )
       })
 
+    /**
+     * Waits until the requests this limiter started leave a slot in the portal's bucket even if each arrived as late
+     * as its answer allows (the guard against stalls longer than the jitter the reservation allows for), then counts
+     * the request among them until `scope` closes. Returns how long it waited.
+     */
+    const takeFlight = (bucket: Bucket.BucketShape, scope: Scope.Scope) =>
+      Effect.clockWith((clock) =>
+        Effect.gen(function* () {
+          let waitedMs = 0
+          while (true) {
+            // Checked and taken in one step, so two fibers cannot take the same slot.
+            const waitMs = yield* Effect.uninterruptible(
+              Effect.suspend(() => {
+                const nowMs = clock.unsafeCurrentTimeMillis()
+                flights = Flights.liveFlights(flights, bucket, nowMs)
+                const wait = Flights.flightWaitMs(flights, bucket, nowMs)
+                if (wait > 0) return Effect.succeed(wait)
+                const flight: Flights.Flight = { answeredAtMs: undefined }
+                flights.push(flight)
+                return Effect.as(
+                  Scope.addFinalizer(
+                    scope,
+                    Effect.sync(() => {
+                      flight.answeredAtMs = clock.unsafeCurrentTimeMillis()
+                    })
+                  ),
+                  0
+                )
+              })
+            )
+            if (waitMs === 0) return waitedMs
+            if (waitedMs === 0) {
+              yield* Effect.logDebug("rate limiter: waiting for answers to drain the leaky bucket").pipe(
+                Effect.annotateLogs({ inFlight: counters.inFlight, waitMs })
+              )
+            }
+            waitedMs += waitMs
+            yield* Effect.sleep(waitMs)
+          }
+        })
+      )
+
     /** Everything a request passes before it starts; what it holds is released when `scope` closes. */
     const admit = (methods: ReadonlyArray<string>, scope: Scope.Scope) =>
       Effect.gen(function* () {
@@ -234,18 +286,22 @@ export const makeService = (options: Options, store: StoreService): Effect.Effec
         const pacerLocks = yield* Scope.fork(scope, ExecutionStrategy.sequential)
         const markPacedStart = yield* claimPacedStart(pacerLocks)
         if (Number.isFinite(settings.maxConcurrent)) yield* holdIn(scope, ceiling)
-        if (settings.bucket !== undefined) {
+        const bucket = settings.bucket
+        if (bucket !== undefined) {
           // Reserved last, right before the start: a reservation followed by another wait would let starts bunch up.
           const nowMs = yield* Clock.currentTimeMillis
-          const delayMs = yield* store.reserveBucketStart({ key: settings.key, bucket: settings.bucket, nowMs })
+          const delayMs = yield* store.reserveBucketStart({ key: settings.key, bucket, nowMs })
           if (delayMs > 0) {
-            counters.bucketWaits++
-            counters.bucketWaitMs += delayMs
-            yield* recordWait("bucket", delayMs)
             yield* Effect.logDebug("rate limiter: waiting for the leaky bucket").pipe(
               Effect.annotateLogs({ methods: [...weights.keys()].join(","), waitMs: delayMs })
             )
             yield* Effect.sleep(delayMs)
+          }
+          const waitedMs = delayMs + (guards.answers ? yield* takeFlight(bucket, scope) : 0)
+          if (waitedMs > 0) {
+            counters.bucketWaits++
+            counters.bucketWaitMs += waitedMs
+            yield* recordWait("bucket", waitedMs)
           }
         }
         const startMs = yield* Clock.currentTimeMillis
@@ -350,7 +406,10 @@ export const makeService = (options: Options, store: StoreService): Effect.Effec
       let concurrencyCeiling = ceilingValue
       if (bucket !== undefined) {
         const nowMs = yield* Clock.currentTimeMillis
-        const level = yield* store.bucketLevel({ key: settings.key, bucket, nowMs })
+        const level = Math.max(
+          yield* store.bucketLevel({ key: settings.key, bucket, nowMs }),
+          Flights.flightLevel(flights, bucket, nowMs)
+        )
         freeStarts = Math.max(0, Math.floor(bucket.poolSize - level + 1e-6))
         requestsPerSecond = bucket.requestsPerSecond
       }
