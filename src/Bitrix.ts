@@ -14,6 +14,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Chunk from "effect/Chunk"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -27,7 +28,7 @@ import { decodeOptions, type Limits, type OptionsEntry } from "./BitrixConfig.js
 import {
   BitrixApiError,
   BulkCallError,
-  type HttpError,
+  HttpError,
   ItemNotRun,
   type ItemOutcome,
   ItemRefused,
@@ -239,6 +240,56 @@ const notRunReason = (halted: boolean) =>
     : "absent from every map of the batch's answer: the portal did not run it"
 
 /**
+ * What a bulk call hands whoever interrupts it. `outcomesSoFar()` gives one outcome per input item, in input order:
+ * those that settled (succeeded, refused, not run), `Unknown` for items whose request was sent and had not been
+ * answered, `NotRun` for items not sent (or refused and not sent again).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface BulkOutcomesService {
+  /** Called by `call(method, items)`, `callEither`, `getByID` and `callBatch` once they know their items. */
+  readonly track: (outcomesSoFar: () => ReadonlyArray<ItemOutcome>) => void
+}
+
+/**
+ * Where a bulk call registers the view of its items' outcomes, so code that interrupts it can still say, for every
+ * item, what was done (the Promise client's `signal` and `close()` put them in `AbortedError` / `ClientClosedError`).
+ * By default nobody listens.
+ *
+ * @since 0.1.0
+ * @category Context
+ */
+export class BulkOutcomes extends Context.Reference<BulkOutcomes>()("effect-bitrix24/BulkOutcomes", {
+  defaultValue: (): BulkOutcomesService => ({ track: () => undefined })
+}) {}
+
+/** The outcome of an item whose request was sent when the call was stopped: it may have run. */
+const stoppedInFlight = (method: string, index: number, commandLabel: string, item: unknown) =>
+  new ItemUnknown({
+    index,
+    commandLabel,
+    item,
+    cause: new HttpError({
+      reason: "Transport",
+      method,
+      detail: "the call was stopped while this item's request was in flight, so no answer says whether the portal ran it"
+    })
+  })
+
+/** The outcome of an item not sent when the call was stopped. */
+const stoppedUnsent = (index: number, commandLabel: string, item: unknown) =>
+  new ItemNotRun({ index, commandLabel, item, reason: "the call was stopped before this item was sent" })
+
+/** The transport with `onSend` run as each request goes out (inside its permit, so after any wait). */
+const noticingSends = (onSend: () => void) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(Transport.Transport, (transport) =>
+    Effect.provideService(effect, Transport.Transport, {
+      send: (method, params) => Effect.zipRight(Effect.sync(onSend), transport.send(method, params))
+    })
+  )
+
+/**
  * Sends `items` as batches of one method, in parallel within the limits: one `Either` per item for `callEither`
  * and one `ItemOutcome` per item for `call`, both in input order. Commands refused inside a batch by an operating
  * block did not run, so they are sent again (the limiter has learnt the block and waits for it).
@@ -250,6 +301,15 @@ const runItems = (method: string, items: ReadonlyArray<Params>) =>
     const limiter = yield* RateLimiter.RateLimiter
     const eithers: Array<Either.Either<unknown, ItemError> | undefined> = new Array(items.length)
     const outcomes: Array<ItemOutcome | undefined> = new Array(items.length)
+    // for a caller that stops the call: which items' requests are out, and the label each travels under
+    const inFlight: Array<boolean> = new Array(items.length).fill(false)
+    const labels: Array<string> = new Array(items.length).fill("")
+    ;(yield* BulkOutcomes).track(() =>
+      items.map(
+        (item, index) =>
+          outcomes[index] ?? (inFlight[index] ? stoppedInFlight(method, index, labels[index]!, item) : stoppedUnsent(index, labels[index]!, item))
+      )
+    )
     let pending: ReadonlyArray<number> = items.map((_, index) => index)
     yield* progress.start(method, items.length)
     // the task ends as the program does: finished, failed or interrupted (Ctrl-C), never "finished" by default
@@ -257,11 +317,15 @@ const runItems = (method: string, items: ReadonlyArray<Params>) =>
     for (let round = 0; pending.length > 0; round++) {
       const indexes = pending
       const batches = yield* planner.plan(method, indexes.map((index) => items[index]))
+      for (const batch of batches) for (const command of batch.commands) labels[indexes[command.index]!] = command.label
       const retryLater: Array<number> = []
       yield* Effect.forEach(
         batches,
         (batch) =>
           Client.sendBatch(batch, { halt: false }).pipe(
+            noticingSends(() => {
+              for (const command of batch.commands) inFlight[indexes[command.index]!] = true
+            }),
             Effect.matchEffect({
               onFailure: (error) =>
                 Effect.gen(function* () {
@@ -293,6 +357,8 @@ const runItems = (method: string, items: ReadonlyArray<Params>) =>
                       done++
                     } else if (outcome._tag === "Failure") {
                       if (outcome.error.error === "OPERATION_TIME_LIMIT" && round < blockedCommandRetries) {
+                        // refused by the block, so not run: not in flight until it is sent again
+                        inFlight[index] = false
                         retryLater.push(index)
                         yield* limiter.feedback({ _tag: "MethodBlocked", method })
                       } else {
@@ -479,8 +545,16 @@ export const callBatch = (batch: {
       commands.push({ label, method, params: command, index })
     }
     const halt = batch.halt === true
-    const answer = yield* Effect.either(Client.exchangeBatch({ halt: halt ? 1 : 0, cmd }, commands))
     const itemOf = (label: string) => batch.cmd[label]
+    let sent = false
+    ;(yield* BulkOutcomes).track(() =>
+      commands.map((command) =>
+        sent ? stoppedInFlight("batch", command.index, command.label, itemOf(command.label)) : stoppedUnsent(command.index, command.label, itemOf(command.label))
+      )
+    )
+    const answer = yield* Effect.either(
+      Client.exchangeBatch({ halt: halt ? 1 : 0, cmd }, commands).pipe(noticingSends(() => void (sent = true)))
+    )
     let failedBefore = false
     const outcomes: Array<ItemOutcome> = Either.isLeft(answer)
       ? commands.map((command) => outcomeOfFailedRequest(answer.left, command.index, command.label, itemOf(command.label)))
@@ -538,13 +612,17 @@ const toIdPositions = (
   error: BulkCallError | ValidationError,
   ids: ReadonlyArray<string | number>,
   unique: ReadonlyArray<string | number>
-): BulkCallError | ValidationError => {
-  if (error._tag !== "BulkCallError") return error
+): BulkCallError | ValidationError =>
+  error._tag !== "BulkCallError" ? error : new BulkCallError({ method: error.method, outcomes: atIdPositions(error.outcomes, ids, unique) })
+
+/** The outcomes of the distinct IDs (in the order of `unique`) at every position of `ids`. */
+const atIdPositions = (
+  outcomes: ReadonlyArray<ItemOutcome>,
+  ids: ReadonlyArray<string | number>,
+  unique: ReadonlyArray<string | number>
+): ReadonlyArray<ItemOutcome> => {
   const uniqueIndexOf = new Map(unique.map((id, index) => [id, index]))
-  return new BulkCallError({
-    method: error.method,
-    outcomes: ids.map((id, position) => atPosition(error.outcomes[uniqueIndexOf.get(id)!]!, position))
-  })
+  return ids.map((id, position) => atPosition(outcomes[uniqueIndexOf.get(id)!]!, position))
 }
 
 /**
@@ -586,10 +664,15 @@ export const getByID = (
       }
     }
     const unique = [...new Set(ids)]
+    // whoever stops the call hears of the caller's positions too
+    const outer = yield* BulkOutcomes
     const results = yield* call(
       method,
       unique.map((id) => ({ ...params, [idField]: id }))
-    ).pipe(Effect.mapError((error) => toIdPositions(error, ids, unique)))
+    ).pipe(
+      Effect.mapError((error) => toIdPositions(error, ids, unique)),
+      Effect.provideService(BulkOutcomes, { track: (soFar) => outer.track(() => atIdPositions(soFar(), ids, unique)) })
+    )
     return new Map(unique.map((id, index) => [id, results[index]]))
   }).pipe(Effect.withSpan("Bitrix.getByID", { attributes: { "bitrix.method": method } }))
 

@@ -25,7 +25,7 @@ import * as Stream from "effect/Stream"
 import * as Bitrix from "./Bitrix.js"
 import { layerHttpClient } from "./internal/network.js"
 import { decodeOptions } from "./BitrixConfig.js"
-import { ValidationError } from "./BitrixError.js"
+import { type ItemNotRun, ItemOutcome, type ItemSucceeded, type ItemUnknown, ValidationError } from "./BitrixError.js"
 import type * as Envelope from "./Envelope.js"
 import { makeSlowProgram } from "./internal/limiterSlow.js"
 import { describe, isRecord, optionsProblem } from "./internal/validate.js"
@@ -33,8 +33,37 @@ import type * as ListStrategy from "./ListStrategy.js"
 import * as ProgressReporter from "./ProgressReporter.js"
 import * as RateLimiter from "./RateLimiter.js"
 
+/** What a stopped call had done: rows for the list verbs, one outcome per item for the bulk verbs. */
+const stoppedFields = {
+  /** Rows (`getAll`, rows handed out by `stream`) or items (`call` with items, `callEither`, `getByID`) done. */
+  done: Schema.optional(Schema.Number),
+  /** `getAll`: the rows received before the stop, in the order they arrived. */
+  rows: Schema.optional(Schema.Array(Schema.Unknown)),
+  /**
+   * `call` with items, `callEither`, `getByID` (by position in `ids`) and `callBatch` (by position in `cmd`): one
+   * outcome per input item, in input order, as in `BulkCallError`: `Succeeded` with its result, `Refused`, `NotRun`
+   * (not sent before the stop), or `Unknown` (its request was in flight: it may have run; check it before sending
+   * it again).
+   */
+  outcomes: Schema.optional(Schema.Array(ItemOutcome))
+}
+
+/** Getters over `outcomes`, shared by the two errors of a stopped call. */
+const outcomeViews = (outcomes: ReadonlyArray<ItemOutcome> | undefined) => ({
+  succeeded: (outcomes ?? []).filter((outcome): outcome is ItemSucceeded => outcome._tag === "Succeeded"),
+  notRun: (outcomes ?? []).filter((outcome): outcome is ItemNotRun => outcome._tag === "NotRun"),
+  unknown: (outcomes ?? []).filter((outcome): outcome is ItemUnknown => outcome._tag === "Unknown")
+})
+
+const stoppedWords = (outcomes: ReadonlyArray<ItemOutcome> | undefined): string => {
+  if (outcomes === undefined) return ""
+  const { notRun, succeeded, unknown } = outcomeViews(outcomes)
+  return ` (of ${outcomes.length} items: ${succeeded.length} succeeded, ${outcomes.length - succeeded.length - notRun.length - unknown.length} refused, ${notRun.length} not run, ${unknown.length} outcome unknown)`
+}
+
 /**
- * A call stopped by `client.close()`, or made after it: nothing more is sent for it.
+ * A call stopped by `client.close()`, or made after it: nothing more is sent for it. A call that was running
+ * carries what it had done (`done`, `rows`, `outcomes`).
  *
  * @since 0.1.0
  * @category Errors
@@ -43,11 +72,16 @@ export class ClientClosedError extends Schema.TaggedError<ClientClosedError>("ef
   "ClientClosedError",
   {
     /** The method of the call (`batch` for `callBatch`). */
-    method: Schema.String
+    method: Schema.String,
+    ...stoppedFields
   }
 ) {
+  /** The result of each item by input index; `undefined` for the others (bulk verbs). */
+  get partialResults(): ReadonlyArray<unknown> | undefined {
+    return this.outcomes?.map((outcome) => (outcome._tag === "Succeeded" ? outcome.result : undefined))
+  }
   override get message(): string {
-    return `${this.method}: the client is closed (close() was called), so the call was stopped or not started`
+    return `${this.method}: the client is closed (close() was called), so the call was stopped or not started${stoppedWords(this.outcomes)}`
   }
 }
 
@@ -61,15 +95,18 @@ export class ClientClosedError extends Schema.TaggedError<ClientClosedError>("ef
 export class AbortedError extends Schema.TaggedError<AbortedError>("effect-bitrix24/AbortedError")("AbortedError", {
   /** The method of the call (`batch` for `callBatch`). */
   method: Schema.String,
+  ...stoppedFields,
   /** Rows (`getAll`, rows handed out by `stream`) or items (`call` with items, `callEither`, `getByID`) done. */
   done: Schema.Number,
-  /** `getAll`: the rows received before the abort, in the order they arrived. */
-  rows: Schema.optional(Schema.Array(Schema.Unknown)),
   /** The signal's `reason`. */
   reason: Schema.optional(Schema.Unknown)
 }) {
+  /** The result of each item by input index; `undefined` for the others (bulk verbs). */
+  get partialResults(): ReadonlyArray<unknown> | undefined {
+    return this.outcomes?.map((outcome) => (outcome._tag === "Succeeded" ? outcome.result : undefined))
+  }
   override get message(): string {
-    return `${this.method}: aborted by its signal after ${this.done} done`
+    return `${this.method}: aborted by its signal after ${this.done} done${stoppedWords(this.outcomes)}`
   }
 }
 
@@ -306,6 +343,15 @@ const withTally =
       return Effect.provideService(effect, ProgressReporter.ProgressReporter, service)
     })
 
+/** What a stopped call had done (see `AbortedError`). */
+interface DoneSoFar {
+  readonly done: number
+  readonly rows?: ReadonlyArray<unknown>
+  readonly outcomes?: ReadonlyArray<ItemOutcome>
+}
+
+const reasonOf = (reason: unknown): { readonly reason?: unknown } => (reason === undefined ? {} : { reason })
+
 /** Why the client stopped a call it had started. */
 type StopReason = "closed" | "aborted" | "returned"
 
@@ -345,10 +391,10 @@ export const createClient = (options: ClientOptions): Client => {
       method: string,
       effect: Effect.Effect<A, E, Bitrix.Services>,
       signal: AbortSignal | undefined,
-      abortedError: (reason: unknown) => AbortedError
+      stoppedError: (why: "aborted" | "closed", reason: unknown) => AbortedError | ClientClosedError
     ): Task<A> => {
       if (closed) return settled(Promise.reject(new ClientClosedError({ method })))
-      if (signal?.aborted === true) return settled(Promise.reject(abortedError(signal.reason)))
+      if (signal?.aborted === true) return settled(Promise.reject(new AbortedError({ method, done: 0, ...reasonOf(signal.reason) })))
       const fiber = runtime.runFork(wrap(effect))
       let stoppedBy: StopReason | undefined
       const stop = (reason: StopReason): Promise<void> => {
@@ -364,7 +410,7 @@ export const createClient = (options: ClientOptions): Client => {
         signal?.removeEventListener("abort", onAbort)
         if (Exit.isSuccess(exit)) return exit.value
         if (stoppedBy !== undefined && Cause.isInterrupted(exit.cause)) {
-          return Promise.reject(stoppedBy === "aborted" ? abortedError(signal?.reason) : new ClientClosedError({ method }))
+          return Promise.reject(stoppedError(stoppedBy === "aborted" ? "aborted" : "closed", signal?.reason))
         }
         return Promise.reject(Cause.squash(exit.cause))
       })
@@ -373,10 +419,14 @@ export const createClient = (options: ClientOptions): Client => {
       return task
     }
 
-    const abortedWith =
-      (method: string, partial: () => { readonly done: number; readonly rows?: ReadonlyArray<unknown> }) =>
-      (reason: unknown) =>
-        new AbortedError({ method, ...partial(), ...(reason === undefined ? {} : { reason }) })
+    /** The error of a call stopped by its signal or by `close()`, with what it had done (`partial`, read then). */
+    const stoppedWith =
+      (method: string, partial: () => DoneSoFar) =>
+      (why: "aborted" | "closed", reason: unknown): AbortedError | ClientClosedError => {
+        const { done, rows, outcomes } = partial()
+        const fields = { method, done, ...(rows === undefined ? {} : { rows }), ...(outcomes === undefined ? {} : { outcomes }) }
+        return why === "aborted" ? new AbortedError({ ...fields, ...reasonOf(reason) }) : new ClientClosedError(fields)
+      }
 
     /** One call: `build` runs with a reporter counting its progress; `known` as for `controlsOf`. */
     const run = <A, E>(
@@ -384,21 +434,42 @@ export const createClient = (options: ClientOptions): Client => {
       options: unknown,
       known: ReadonlyArray<string> | undefined,
       build: (rest: unknown, tally: Tally) => Effect.Effect<A, E, Bitrix.Services>,
-      partial?: (tally: Tally) => { readonly done: number; readonly rows?: ReadonlyArray<unknown> }
+      partial?: (tally: Tally) => DoneSoFar
     ): Promise<A> =>
       attempt(() => {
         const controls = controlsOf(options, known)
         if (controls.problem !== undefined) return Promise.reject(controls.problem)
         const tally: Tally = { done: 0, total: undefined, startedAt: undefined }
         const effect = withTally(method, tally, controls.onProgress)(Effect.suspend(() => build(controls.rest, tally)))
-        return launch(method, effect, controls.signal, abortedWith(method, () => (partial === undefined ? { done: tally.done } : partial(tally)))).promise
+        return launch(method, effect, controls.signal, stoppedWith(method, () => (partial === undefined ? { done: tally.done } : partial(tally)))).promise
       })
+
+    /**
+     * A bulk verb: `build` runs with a `Bitrix.BulkOutcomes` that keeps its view of the items' outcomes, so a stop
+     * reports every item (succeeded with its result, refused, not run, or unknown for the requests in flight).
+     */
+    const runBulk = <A, E>(
+      method: string,
+      options: unknown,
+      known: ReadonlyArray<string> | undefined,
+      build: (rest: unknown) => Effect.Effect<A, E, Bitrix.Services>
+    ): Promise<A> => {
+      let outcomesSoFar: (() => ReadonlyArray<ItemOutcome>) | undefined
+      const ledger: Bitrix.BulkOutcomesService = { track: (soFar) => void (outcomesSoFar = soFar) }
+      return run(
+        method,
+        options,
+        known,
+        (rest) => Effect.provideService(build(rest), Bitrix.BulkOutcomes, ledger),
+        (tally) => ({ done: tally.done, ...(outcomesSoFar === undefined ? {} : { outcomes: outcomesSoFar() }) })
+      )
+    }
 
     const single = ["signal"]
     const bulk = ["signal", "onProgress"]
     const call = ((method: string, paramsOrItems?: Bitrix.Params | ReadonlyArray<Bitrix.Params>, callOptions?: BulkOptions) =>
       Array.isArray(paramsOrItems)
-        ? run(method, callOptions, bulk, () => Bitrix.call(method, paramsOrItems as ReadonlyArray<Bitrix.Params>))
+        ? runBulk(method, callOptions, bulk, () => Bitrix.call(method, paramsOrItems as ReadonlyArray<Bitrix.Params>))
         : run(method, callOptions, single, () => Bitrix.call(method, paramsOrItems as Bitrix.Params | undefined))) as Client["call"]
 
     /** The rows of a list method, each handed to `onChunk` as it arrives (with backpressure). */
@@ -460,7 +531,7 @@ export const createClient = (options: ClientOptions): Client => {
         } else {
           const tally: Tally = { done: 0, total: undefined, startedAt: undefined }
           const effect = withTally(method, tally, controls.onProgress)(Effect.suspend(() => listRows(method, params, controls.rest, handoff)))
-          task = launch(method, effect, controls.signal, abortedWith(method, () => ({ done: delivered })))
+          task = launch(method, effect, controls.signal, stoppedWith(method, () => ({ done: delivered })))
         }
         task.promise.then(
           () => {
@@ -519,15 +590,15 @@ export const createClient = (options: ClientOptions): Client => {
     return {
       call,
       callEither: (method, items, bulkOptions) =>
-        run(method, bulkOptions, bulk, () => Bitrix.callEither(method, items)).then((outcomes) =>
+        runBulk(method, bulkOptions, bulk, () => Bitrix.callEither(method, items)).then((outcomes) =>
           outcomes.map((outcome) =>
             outcome._tag === "Right" ? { ok: true as const, value: outcome.right } : { ok: false as const, error: outcome.left }
           )
         ),
       callRaw: (method, params, callOptions) => run(method, callOptions, single, () => Bitrix.callRaw(method, params)),
-      callBatch: (batch, callOptions) => run("batch", callOptions, single, () => Bitrix.callBatch(batch)),
+      callBatch: (batch, callOptions) => runBulk("batch", callOptions, single, () => Bitrix.callBatch(batch)),
       getByID: (method, ids, getOptions) =>
-        run(method, getOptions, undefined, (rest) => Bitrix.getByID(method, ids, rest as Parameters<typeof Bitrix.getByID>[2])),
+        runBulk(method, getOptions, undefined, (rest) => Bitrix.getByID(method, ids, rest as Parameters<typeof Bitrix.getByID>[2])),
       getAll: (method, params, getAllOptions) => {
         // collected here rather than by Bitrix.getAll, so an abort can hand over the rows received so far
         const rows: Array<unknown> = []

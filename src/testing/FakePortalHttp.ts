@@ -19,6 +19,7 @@ import type { Socket } from "node:net"
 import * as FakePortal from "./FakePortal.js"
 import { PortalEngine } from "./internal/engine.js"
 import { nginxPage, rawNginxPage } from "./internal/engineHttp.js"
+import { makeArrivalDelays } from "./internal/engineLimits.js"
 import type { PortalOutcome, PortalRequest, PortalStats } from "./internal/types.js"
 import type { FakePortalOptions } from "./Options.js"
 
@@ -81,6 +82,14 @@ export interface ServeOptions {
   readonly maxBodyBytes?: number
   /** Serve HTTPS with this key and certificate (PEM), as a self-hosted portal with its own certificate does. */
   readonly tls?: { readonly key: string; readonly cert: string }
+  /**
+   * Each request reaches the engine after its seeded delay, as `FakePortalOptions.arrivalJitter` makes it
+   * in-process: the delay of a request read at `now()` is added to its arrival time (and waited out on a timer), so
+   * the engine counts it that much later and its answer comes that much later too.
+   */
+  readonly arrivalJitter?: FakePortalOptions["arrivalJitter"]
+  /** The seed of `arrivalJitter` when it names none (as `FakePortalOptions.seedNumber`). Default 1. */
+  readonly seedNumber?: number
 }
 
 /**
@@ -173,6 +182,7 @@ export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Serve
   }
 
   const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
+  const arrivalDelayMs = makeArrivalDelays(options.arrivalJitter, options.seedNumber ?? 1)
 
   /** The front server refuses the body: its 413 page, then the connection is closed without reading the rest. */
   const refuseBody = (request: Http.IncomingMessage, response: Http.ServerResponse): void => {
@@ -198,7 +208,7 @@ export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Serve
       chunks.push(chunk)
     })
     request.on("end", () => {
-      const arrivedMs = now()
+      const readMs = now()
       const portalRequest: PortalRequest = {
         httpMethod: request.method ?? "GET",
         url: request.url ?? "/",
@@ -206,26 +216,38 @@ export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Serve
         body: Buffer.concat(chunks).toString("utf8"),
         ...(request.socket.remoteAddress !== undefined ? { clientIp: request.socket.remoteAddress } : {})
       }
-      // Handled on the next turn of the event loop, so every request that arrived together is stamped with its own
-      // arrival time before any of them is worked on
-      setImmediate(() => {
-        let outcome: PortalOutcome | PromiseLike<PortalOutcome>
-        try {
-          outcome = engine.handle(portalRequest, arrivedMs)
-        } catch (error) {
-          outcome = engineFailure(error)
-        }
-        if ("then" in outcome) {
-          outcome.then(
-            (settled) => answer(request, response, settled, arrivedMs),
-            (error: unknown) => answer(request, response, engineFailure(error), arrivedMs)
-          )
-        } else {
-          answer(request, response, outcome, arrivedMs)
-        }
-      })
+      // the body is held once, as text, while the engine works on it
+      chunks.length = 0
+      const delayMs = arrivalDelayMs === undefined ? 0 : arrivalDelayMs(readMs)
+      if (delayMs > 0) {
+        // in transit: it reaches the engine (and its leaky bucket) at its seeded arrival time
+        later(delayMs, () => work(request, response, portalRequest, readMs + delayMs))
+      } else {
+        // Handled on the next turn of the event loop, so every request that arrived together is stamped with its
+        // own arrival time before any of them is worked on
+        setImmediate(() => work(request, response, portalRequest, readMs))
+      }
     })
   }
+
+  /** Hands a request that arrived at `arrivedMs` to the engine and answers it. */
+  const work = (request: Http.IncomingMessage, response: Http.ServerResponse, portalRequest: PortalRequest, arrivedMs: number): void => {
+    let outcome: PortalOutcome | PromiseLike<PortalOutcome>
+    try {
+      outcome = engine.handle(portalRequest, arrivedMs)
+    } catch (error) {
+      outcome = engineFailure(error)
+    }
+    if ("then" in outcome) {
+      outcome.then(
+        (settled) => answer(request, response, settled, arrivedMs),
+        (error: unknown) => answer(request, response, engineFailure(error), arrivedMs)
+      )
+    } else {
+      answer(request, response, outcome, arrivedMs)
+    }
+  }
+
   const server =
     options.tls === undefined
       ? Http.createServer({ maxHeaderSize: maxHeaderBytes }, handler)
@@ -359,11 +381,13 @@ export const layer = (options: FakePortalOptions = {}): Layer.Layer<FakePortalSe
       const engine = new PortalEngine(options, clock.unsafeCurrentTimeMillis())
       const server = yield* make(engine, {
         port: options.port ?? 0,
+        ...(options.arrivalJitter === undefined ? {} : { arrivalJitter: options.arrivalJitter }),
+        ...(options.seedNumber === undefined ? {} : { seedNumber: options.seedNumber }),
         ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
         ...(options.tls === undefined ? {} : { tls: options.tls })
       })
       // The in-process view of the same engine answers under the server's address, so its URLs are real ones.
-      const portal = yield* FakePortal.fromEngine(engine, server.baseUrl)
+      const portal = yield* FakePortal.fromEngine(engine, server.baseUrl, options)
       return Context.make(FakePortalServer, server).pipe(Context.add(FakePortal.FakePortal, portal))
     })
   )

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import * as Net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -33,8 +34,11 @@ const collect = (child: ReturnType<typeof spawn>): Promise<Finished> =>
     child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
   })
 
-const b24 = (args: ReadonlyArray<string>, options: { readonly input?: string } = {}): Promise<Finished> => {
-  const child = spawn(process.execPath, [binPath, ...args], { env: cleanEnv, stdio: ["pipe", "pipe", "pipe"] })
+const b24 = (
+  args: ReadonlyArray<string>,
+  options: { readonly input?: string; readonly env?: Readonly<Record<string, string>> } = {}
+): Promise<Finished> => {
+  const child = spawn(process.execPath, [binPath, ...args], { env: { ...cleanEnv, ...options.env }, stdio: ["pipe", "pipe", "pipe"] })
   child.stdin.end(options.input ?? "")
   return collect(child)
 }
@@ -300,4 +304,90 @@ describe.concurrent("b24 (child process): help, version and an unreachable porta
     expect(run.stderr).toMatch(/ENOTFOUND/)
     expect(run.stderr).not.toContain("secretcode1234")
   })
+})
+
+/** A port nothing listens on: bound, read, closed. */
+const closedPort = () =>
+  new Promise<number>((resolve) => {
+    const server = Net.createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
+
+describe.concurrent("b24 (child process): outcomes, settings and a refused connection", () => {
+  it("batch writes every command's outcome, then exits 3 naming the failed label; with --halt the rest is not run", async () => {
+    const cmd = JSON.stringify({ ok: "crm.deal.get?ID=1", missing: "crm.deal.get?ID=999999", after: "crm.deal.get?ID=2" })
+    for (const halt of [[], ["--halt"]]) {
+      const out = join(dir, `batch${halt.length}.json`)
+      const run = await b24(["batch", "--cmd", cmd, "--webhook", webhook, "--limits", "off", "--quiet", "--out", out, ...halt])
+      expect(run.code).toBe(3)
+      const written = JSON.parse(readFileSync(out, "utf8")) as {
+        readonly result: Readonly<Record<string, { readonly ID: string }>>
+        readonly error: Readonly<Record<string, { readonly code: string; readonly description: string }>>
+      }
+      expect(written.result["ok"]?.ID).toBe("1")
+      expect(written.error["missing"]).toEqual({ code: "", description: "Not found" })
+      if (halt.length === 0) expect(written.result["after"]?.ID).toBe("2")
+      else expect(written.error["after"]?.code).toBe("NOT_RUN")
+      expect(lines(run.stderr)).toHaveLength(1)
+      expect(run.stderr).toMatch(/^b24: error: batch: \d of 3 commands failed: \[missing\] "" Not found/)
+    }
+  })
+
+  it("get-by-id writes the rows it got, then exits 3 naming the failed IDs, not their positions", async () => {
+    const out = join(dir, "by-id.ndjson")
+    const run = await b24(["get-by-id", "crm.deal.get", "--ids", "-", "--webhook", webhook, "--limits", "off", "--out", out, "--quiet"], {
+      input: "1\n999999\n2\n888888\n"
+    })
+    expect(run.code).toBe(3)
+    expect(idsOf(lines(readFileSync(out, "utf8")).map((line) => JSON.parse(line) as unknown))).toEqual(["1", "2"])
+    expect(lines(run.stderr)).toHaveLength(1)
+    expect(run.stderr).toMatch(/^b24: error: crm\.deal\.get: 2 of 4 IDs failed: ID 999999 "" Not found; ID 888888 "" Not found/)
+    expect(run.stderr).not.toMatch(/#\d/)
+  })
+
+  it("BITRIX24_* variables are honoured: the webhook, the batch size (a flag wins over it); a bad plan is refused naming it", async () => {
+    // a portal of its own, so its request counter sees only these runs
+    const own = await startFakePortal({ seed: { "crm.deal": 30 }, limits: "off", costModel: "zero" })
+    try {
+      const page = (await (await fetch(`${own.webhookUrl}crm.deal.list.json?select[]=ID`)).json()) as { readonly result: ReadonlyArray<{ readonly ID: string }> }
+      const ids = page.result.map((row) => row.ID)
+      expect(ids).toHaveLength(30)
+      const requestsOf = async (run: () => Promise<Finished>) => {
+        const before = own.stats().httpRequests
+        const finished = await run()
+        return { finished, requests: own.stats().httpRequests - before }
+      }
+      const getById = (extra: ReadonlyArray<string>, env: Readonly<Record<string, string>>) =>
+        requestsOf(() => b24(["get-by-id", "crm.deal.get", "--ids", "-", "--quiet", ...extra], { input: ids.join("\n"), env }))
+      const fromEnv = await getById([], { BITRIX24_WEBHOOK: own.webhookUrl, BITRIX24_LIMITS: "off", BITRIX24_BATCH_SIZE: "10" })
+      expect(fromEnv.finished.code).toBe(0)
+      expect(idsOf(lines(fromEnv.finished.stdout).map((line) => JSON.parse(line) as unknown))).toEqual(ids)
+      expect(fromEnv.requests).toBe(Math.ceil(30 / 10))
+      const flagWins = await getById(["--batch-size", "15"], { BITRIX24_WEBHOOK: own.webhookUrl, BITRIX24_LIMITS: "off", BITRIX24_BATCH_SIZE: "10" })
+      expect(flagWins.finished.code).toBe(0)
+      expect(flagWins.requests).toBe(Math.ceil(30 / 15))
+      const badPlan = await getById([], { BITRIX24_WEBHOOK: own.webhookUrl, BITRIX24_PLAN: "gold" })
+      expect(badPlan.finished.code).toBe(2)
+      expect(badPlan.requests).toBe(0)
+      expect(badPlan.finished.stderr).toContain("BITRIX24_PLAN")
+    } finally {
+      await own.close()
+    }
+  })
+
+  // the default retry schedule waits about 25 s in all before the run gives up; no assertion is on that time
+  it("a refused connection: each retry on stderr as it happens, then a summary that says connection refused", async () => {
+    const port = await closedPort()
+    const run = await b24(["call", "crm.deal.get", "--params", '{"ID":1}', "--webhook", `http://127.0.0.1:${port}/rest/1/secretcode1234/`])
+    expect(run.code).toBe(1)
+    const retries = lines(run.stderr).filter((line) => /^b24: warning: crm\.deal\.get: try \d+ failed \(connection refused\); trying again in \d/.test(line))
+    // the default schedule: 8 retries after the first try, numbered in order
+    expect(retries.map((line) => Number(/try (\d+)/.exec(line)?.[1]))).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+    expect(lines(run.stderr).find((line) => line.startsWith("b24: failed:"))).toMatch(/retried after connection refused ×8/)
+    expect(run.stderr).toMatch(/ECONNREFUSED/)
+    expect(run.stderr).not.toContain("secretcode1234")
+  }, 120_000)
 })

@@ -1,9 +1,13 @@
 import { assert, describe, expect, it, layer } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Either, TestContext } from "effect"
+import { spawn } from "node:child_process"
 import * as Net from "node:net"
+import { createInterface } from "node:readline"
+import { fileURLToPath } from "node:url"
 import * as FakePortal from "../../src/testing/FakePortal.js"
 import * as FakePortalHttp from "../../src/testing/FakePortalHttp.js"
 import { startFakePortal } from "../../src/testing/index.js"
+import { makeArrivalDelays } from "../../src/testing/internal/engineLimits.js"
 import type { FakePortalOptions } from "../../src/testing/Options.js"
 
 /** A response read whole: status, content type and the body as text and (when it parses) JSON. */
@@ -481,6 +485,94 @@ describe("FakePortalHttp.serve", () => {
   }, 10_000)
 })
 
+describe("FakePortalHttp: arrivalJitter over HTTP", () => {
+  const jitter = { maxMs: 40, seed: 3 }
+
+  it("serve: each request reaches the engine at its read time plus its seeded delay; requests read in a freeze arrive together", async () => {
+    const startMs = 1_000_000
+    let clockMs = startMs
+    const arrivals: Array<number> = []
+    const engine: FakePortalHttp.Engine = {
+      handle: (_request, realNowMs) => {
+        arrivals.push(realNowMs)
+        return { _tag: "Response", status: 200, headers: { "content-type": "application/json" }, body: '{"result":true}', delayMs: 0 }
+      },
+      stats: () => new FakePortal.PortalEngine({}, 0).stats(0),
+      webhookPath: "/rest/1/x/"
+    }
+    const server = await FakePortalHttp.serve(engine, { now: () => clockMs, arrivalJitter: jitter })
+    try {
+      // the arithmetic of the option, as the in-process portal applies it (FakePortal.fromEngine): a fresh generator
+      const delayOf = makeArrivalDelays(jitter, 1)!
+      const expected: Array<number> = []
+      // three requests read at the same moment, then one at a time at the listed offsets (portal ms)
+      clockMs = startMs
+      const together = await Promise.all([1, 2, 3].map((n) => fetch(`${server.url}/rest/1/x/m${n}`).then(read)))
+      expect(together.map((reply) => reply.json)).toEqual([{ result: true }, { result: true }, { result: true }])
+      const first = startMs + delayOf(startMs)
+      expected.push(first, first, first)
+      for (const offsetMs of [3, 11, 25, 47, 80, 120, 163, 207, 260, 330]) {
+        clockMs = startMs + offsetMs
+        expect((await fetch(`${server.url}/rest/1/x/m`).then(read)).json).toEqual({ result: true })
+        expected.push(clockMs + delayOf(clockMs))
+      }
+      expect(arrivals).toEqual(expected)
+      // the seed gives some delays and some none: the test can tell jitter from its absence
+      const sent = [startMs, startMs, startMs, ...[3, 11, 25, 47, 80, 120, 163, 207, 260, 330].map((offset) => startMs + offset)]
+      const delays = arrivals.map((arrival, index) => arrival - sent[index]!)
+      expect(delays.some((delay) => delay > 0)).toBe(true)
+      for (const delay of delays) {
+        expect(delay).toBeGreaterThanOrEqual(0)
+        expect(delay).toBeLessThanOrEqual(jitter.maxMs)
+      }
+    } finally {
+      await server.close()
+    }
+  }, 20_000)
+
+  it("serve without arrivalJitter stamps every request with its read time", async () => {
+    let clockMs = 2_000_000
+    const arrivals: Array<number> = []
+    const engine: FakePortalHttp.Engine = {
+      handle: (_request, realNowMs) => {
+        arrivals.push(realNowMs)
+        return { _tag: "Response", status: 200, headers: { "content-type": "application/json" }, body: '{"result":true}', delayMs: 0 }
+      },
+      stats: () => new FakePortal.PortalEngine({}, 0).stats(0),
+      webhookPath: "/rest/1/x/"
+    }
+    const server = await FakePortalHttp.serve(engine, { now: () => clockMs })
+    try {
+      for (const offsetMs of [0, 3, 11]) {
+        clockMs = 2_000_000 + offsetMs
+        await fetch(`${server.url}/rest/1/x/m`).then(read)
+      }
+      expect(arrivals).toEqual([2_000_000, 2_000_003, 2_000_011])
+    } finally {
+      await server.close()
+    }
+  }, 20_000)
+
+  // under TestClock the layer's clock stands at 0, so the only time that passes for the engine is the delay
+  it.effect("FakePortalHttp.layer takes the option: the portal's envelope starts at the seeded arrival time", () =>
+    Effect.gen(function* () {
+      const server = yield* FakePortalHttp.FakePortalServer
+      const delayMs = makeArrivalDelays(jitter, 1)!(0)
+      expect(delayMs).toBeGreaterThan(0)
+      const replies = yield* Effect.all(
+        [1, 2, 3].map(() => send(`${server.webhookUrl}crm.deal.list.json?select[]=ID&start=-1`)),
+        { concurrency: "unbounded" }
+      )
+      for (const reply of replies) {
+        expect(reply.status).toBe(200)
+        expect(field(field(reply.json, "time"), "start")).toBe(delayMs / 1000)
+      }
+    }).pipe(
+      Effect.provide(FakePortalHttp.layer({ seed: { "crm.deal": 3 }, limits: "off", costModel: "zero", arrivalJitter: jitter })),
+      Effect.provide(TestContext.TestContext)
+    ), 20_000)
+})
+
 describe("the front server's limits: every request gets an HTTP answer", () => {
   /** Opens a raw connection, writes `head` and then `bodyBytes` zero bytes, and resolves with what came back. */
   const rawRequest = (port: number, head: string, bodyBytes = 0) =>
@@ -537,6 +629,77 @@ describe("the front server's limits: every request gets an HTTP answer", () => {
       expect(answer).toMatch(/^HTTP\/1\.1 413 /)
       // nothing near the body's size was kept (the old server held ~35 bytes of heap per body byte)
       expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(50_000_000)
+    } finally {
+      await portal.close()
+    }
+  })
+
+  /**
+   * A body under the limit is decoded in about its own size. Measured as what a process needs rather than by a heap
+   * reading in this busy test process: the portal runs in a child whose V8 heap is capped at 64 MB (it idles at about
+   * 20), and must answer both 6 MB bodies. The decoder that built strings a character at a time needed ~32 bytes per
+   * body byte (192 MB for the first body; it dies even with a 128 MB cap). Memory, unlike time, does not depend on the
+   * machine's load.
+   */
+  it("a 6 MB JSON body under the limit is decoded in about its own size: a portal whose heap is capped at 64 MB takes it", async () => {
+    const root = fileURLToPath(new URL("../..", import.meta.url))
+    const child = spawn(
+      process.execPath,
+      ["--max-old-space-size=64", "--import", "tsx", "src/testing/cli.ts", "--port", "0", "--limits", "off", "--seed", "crm.deal=1"],
+      { cwd: root, stdio: ["ignore", "pipe", "pipe"] }
+    )
+    let stderr = ""
+    child.stderr.on("data", (chunk: Buffer) => void (stderr += chunk.toString("utf8")))
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve))
+    try {
+      const first = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: child.stdout }).once("line", resolve)
+        child.once("exit", (code) => reject(new Error(`portal exited early with ${code}: ${stderr}`)))
+      })
+      const webhook = first.slice("webhook: ".length)
+      const post = async (method: string, body: string) => {
+        const response = await fetch(`${webhook}${method}.json`, { method: "POST", headers: { "content-type": "application/json" }, body }).catch(
+          (error: unknown) => {
+            throw new Error(`no answer (the portal's stderr: ${stderr.slice(0, 400)})`, { cause: error })
+          }
+        )
+        return read(response)
+      }
+      // one plain string, and 6 MB of escapes (PHP clients send non-ASCII as \uXXXX)
+      const bodies = [`{"fields":{"TITLE":"${"x".repeat(6_000_000)}"}}`, `{"fields":{"TITLE":"${"\\u0436".repeat(1_000_000)}"}}`]
+      for (const body of bodies) {
+        expect(body.length).toBeGreaterThan(6_000_000)
+        expect(body.length).toBeLessThan(FakePortalHttp.defaultMaxBodyBytes)
+      }
+      for (const body of bodies) {
+        const reply = await post("crm.deal.add", body)
+        expect(reply.status).toBe(200)
+        expect(field(reply.json, "result")).toEqual(expect.any(Number))
+      }
+    } finally {
+      child.kill("SIGTERM")
+      await exited
+    }
+  }, 60_000)
+
+  it("JSON string values are decoded as JSON reads them: escapes, surrogate pairs, PHP's \\uXXXX spelling, long values", async () => {
+    const portal = await startFakePortal({ seed: { "crm.deal": 1 }, limits: "off", costModel: "zero" })
+    try {
+      const call = async (method: string, body: string) =>
+        read(await fetch(`${portal.webhookUrl}${method}.json`, { method: "POST", headers: { "content-type": "application/json" }, body }))
+      const pieces = ["plain ", 'quote " ', "back\\slash ", "slash / ", "tab\t nl\n ", "ж ", "😀 ", "<&'> ", "\u0000 ", "\u007f "]
+      const title = Array.from({ length: 3000 }, (_, index) => pieces[index % pieces.length]).join("")
+      // as JSON.stringify writes it, and as PHP does (every non-ASCII code unit, / and < > & ' as escapes)
+      const native = JSON.stringify(title)
+      const phpStyle = native.replace(/[^\x00-\x7f]|[/<>&']/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`)
+      expect(phpStyle).not.toBe(native)
+      for (const spelled of [native, phpStyle]) {
+        expect(JSON.parse(spelled)).toBe(title)
+        const added = await call("crm.deal.add", `{"fields":{"TITLE":${spelled}}}`)
+        expect(added.status).toBe(200)
+        const got = await call("crm.deal.get", JSON.stringify({ ID: field(added.json, "result") }))
+        expect(field(field(got.json, "result"), "TITLE")).toBe(title)
+      }
     } finally {
       await portal.close()
     }

@@ -415,37 +415,24 @@ const unicodeEscapes: Array<string | undefined> = []
  * strings `\"` becomes `\u0022`, `/` `\/`, `< > & '` `\u003C` …, and every non-ASCII code unit `\uxxxx`
  * (PHP leaves DEL raw). These characters never occur outside strings, so the whole text can be scanned.
  */
-export const phpEscapeJson = (json: string): string => {
-  let out = ""
-  let last = 0
-  for (let i = 0; i < json.length; i++) {
-    const code = json.charCodeAt(i)
-    if (code < 0x80) {
-      if (code === 0x5c) {
-        // An escape sequence: only \" changes; skip the escaped character (\uXXXX digits are plain ASCII).
-        if (json.charCodeAt(i + 1) === 0x22) {
-          out += json.slice(last, i) + "\\u0022"
-          last = i + 2
-        }
-        i++
-        continue
-      }
-      const escape = asciiEscapes[code]
-      if (escape !== undefined) {
-        out += json.slice(last, i) + escape
-        last = i + 1
-      }
-      continue
-    }
-    let escape = unicodeEscapes[code]
-    if (escape === undefined) {
-      escape = "\\u" + hex4(code)
-      unicodeEscapes[code] = escape
-    }
-    out += json.slice(last, i) + escape
-    last = i + 1
+export const phpEscapeJson = (json: string): string =>
+  // one native pass: an escape pair (only \" changes; a \uXXXX's digits are plain ASCII) or a character to rewrite.
+  // The result is built by the engine from slices of `json`: a large non-ASCII value costs about its own size, where
+  // appending to a string a character at a time cost tens of bytes per character
+  json.replace(phpEscapePattern, phpEscapeOne)
+
+const phpEscapePattern = /\\[\s\S]|[/<>&'\u0080-\uffff]/g
+
+const phpEscapeOne = (match: string): string => {
+  if (match.length === 2) return match === '\\"' ? "\\u0022" : match
+  const code = match.charCodeAt(0)
+  if (code < 0x80) return asciiEscapes[code]!
+  let escape = unicodeEscapes[code]
+  if (escape === undefined) {
+    escape = "\\u" + hex4(code)
+    unicodeEscapes[code] = escape
   }
-  return last === 0 ? json : out + json.slice(last)
+  return escape
 }
 
 /**
@@ -600,6 +587,9 @@ const encodeNative = (value: object): string | undefined => {
 /** Thrown by `jsonDecode` on invalid JSON. */
 export class JsonDecodeError extends Error {}
 
+/** The one-character escapes of a JSON string (`\\u` aside). */
+const simpleEscapes = '"\\/bfnrt'
+
 /**
  * PHP `json_decode($text, true)`: objects and lists become PhpArray (object key order kept, integer-like keys
  * as integers; a duplicate key overwrites in place), depth at most 512.
@@ -616,61 +606,41 @@ export const jsonDecode = (text: string): unknown => {
       else break
     }
   }
+  /**
+   * A string token, scanned without building anything: a string without escapes is a slice of the body, one with
+   * escapes is decoded by the platform's `JSON.parse` (the grammar checked here is JSON's), so a large value costs
+   * about its own size. Built a character at a time, it cost ~32 bytes of heap per body byte (a chain of string
+   * pieces), enough for a body under the front server's limit to exhaust a test process's heap.
+   */
   const parseString = (): string => {
+    const open = position
     position++ // opening quote
-    let out = ""
+    let escaped = false
     for (;;) {
       if (position >= text.length) fail("Unterminated string")
-      const char = text[position]!
-      if (char === '"') {
-        position++
-        return out
-      }
-      if (char === "\\") {
+      const code = text.charCodeAt(position)
+      if (code === 34) break // "
+      if (code === 92) {
+        // a backslash: an escape
+        escaped = true
         const escape = text[position + 1]
-        position += 2
-        switch (escape) {
-          case '"':
-            out += '"'
-            break
-          case "\\":
-            out += "\\"
-            break
-          case "/":
-            out += "/"
-            break
-          case "b":
-            out += "\b"
-            break
-          case "f":
-            out += "\f"
-            break
-          case "n":
-            out += "\n"
-            break
-          case "r":
-            out += "\r"
-            break
-          case "t":
-            out += "\t"
-            break
-          case "u": {
-            const digits = text.slice(position, position + 4)
-            if (!/^[0-9a-fA-F]{4}$/.test(digits)) fail("Bad unicode escape")
-            out += String.fromCharCode(parseInt(digits, 16))
-            position += 4
-            break
+        if (escape === "u") {
+          for (let digit = position + 2; digit < position + 6; digit++) {
+            if (hexValue(text.charCodeAt(digit)) < 0) fail("Bad unicode escape")
           }
-          default:
-            fail("Bad escape")
+          position += 6
+        } else {
+          position += 2
+          if (escape === undefined || !simpleEscapes.includes(escape)) fail("Bad escape")
         }
-      } else if (char.charCodeAt(0) < 0x20) {
+      } else if (code < 0x20) {
         fail("Control character in string")
       } else {
-        out += char
         position++
       }
     }
+    position++ // closing quote
+    return escaped ? (JSON.parse(text.slice(open, position)) as string) : text.slice(open + 1, position - 1)
   }
   const parseValue = (depth: number): unknown => {
     if (depth > 512) fail("Maximum depth exceeded")
