@@ -128,7 +128,10 @@ export const layerServices = (
             bucketHeadroom: options.bucketHeadroom ?? defaultBucketHeadroom
           }),
           BatchPlanner.layer(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
-          Layer.succeed(Client.ClientSettings, { retry: options.retry ?? Client.defaultRetry })
+          Layer.succeed(
+            Client.ClientSettings,
+            options.retry === undefined ? Client.defaultRetrySettings : { retry: options.retry }
+          )
         )
       )
     )

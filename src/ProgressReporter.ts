@@ -42,6 +42,8 @@ export interface Retry {
   readonly method: string
   /** The try that failed: 1 for the first. */
   readonly attempt: number
+  /** How many tries the retry policy allows in all, when it is known (the default policy: 9). */
+  readonly tries?: number
   /** What it met, e.g. `connection refused`, `HTTP 502`, `503 QUERY_LIMIT_EXCEEDED …`. */
   readonly reason: string
   readonly delayMs: number
@@ -49,7 +51,8 @@ export interface Retry {
 
 /** The line a reporter shows for a retry. */
 const retryLine = (retry: Retry): string =>
-  `${retry.method}: try ${retry.attempt} failed (${retry.reason}); trying again in ${formatDuration(retry.delayMs)}`
+  `${retry.method}: try ${retry.attempt}${retry.tries === undefined ? "" : ` of ${retry.tries}`} failed (${retry.reason}); ` +
+  `trying again in ${formatDuration(retry.delayMs)}`
 
 /**
  * How a task ended.

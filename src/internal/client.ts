@@ -30,9 +30,18 @@ export const defaultRetry: Schedule.Schedule<unknown, ExchangeError> = Schedule.
   Schedule.intersect(Schedule.recurs(8))
 )
 
+/** The retry settings of a client: the schedule, and the most retries it allows when that is known (the default's 8). */
+export interface RetrySettings {
+  readonly retry: Schedule.Schedule<unknown, ExchangeError>
+  readonly maxRetries?: number
+}
+
+/** The settings of the default policy. */
+export const defaultRetrySettings: RetrySettings = { retry: defaultRetry, maxRetries: 8 }
+
 /** Settings that travel with the fiber, so a scoped override affects only its own program. */
 export class ClientSettings extends Context.Reference<ClientSettings>()("effect-bitrix24/ClientSettings", {
-  defaultValue: (): { readonly retry: Schedule.Schedule<unknown, ExchangeError> } => ({ retry: defaultRetry })
+  defaultValue: (): RetrySettings => defaultRetrySettings
 }) {}
 
 const readSuffixes = ["list", "get", "getlist", "fields", "current", "search", "count", "info", "version", "getfields"]
@@ -105,6 +114,8 @@ const feedbackFor = (method: string, error: ExchangeError) => {
     if (error.code === "OPERATION_TIME_LIMIT") return Option.some({ _tag: "MethodBlocked", method } as const)
     return error.status >= 500 ? Option.some({ _tag: "ServerError" } as const) : Option.none()
   }
+  // A connection refused or a portal out of reach never reached the portal: nothing to learn about its load
+  if (certainlyNotRun(error)) return Option.none()
   return error.status !== undefined && error.status < 500 && error.reason === "Status"
     ? Option.none()
     : Option.some({ _tag: "ServerError" } as const)
@@ -188,7 +199,13 @@ export const exchangeWith = <A>(
       Schedule.onDecision((delay, decision) =>
         decision._tag === "Done" || progress.retrying === undefined || lastError === undefined
           ? Effect.void
-          : progress.retrying({ method: options.method, attempt: attempts, reason: failureWords(lastError), delayMs: Duration.toMillis(delay) })
+          : progress.retrying({
+              method: options.method,
+              attempt: attempts,
+              ...(settings.maxRetries === undefined ? {} : { tries: settings.maxRetries + 1 }),
+              reason: failureWords(lastError),
+              delayMs: Duration.toMillis(delay)
+            })
       )
     )
     const { value } = yield* attempt.pipe(

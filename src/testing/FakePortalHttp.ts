@@ -92,6 +92,14 @@ export interface ServeOptions {
   readonly seedNumber?: number
 }
 
+/** The serve options a portal's options carry (port aside): its front server's limits, TLS and arrival jitter. */
+export const serveOptionsOf = (options: FakePortalOptions): ServeOptions => ({
+  ...(options.arrivalJitter === undefined ? {} : { arrivalJitter: options.arrivalJitter }),
+  ...(options.seedNumber === undefined ? {} : { seedNumber: options.seedNumber }),
+  ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+  ...(options.tls === undefined ? {} : { tls: options.tls })
+})
+
 /**
  * The body size the fake front server accepts by default: 8 MiB. A batch of 50 commands with large `fields`
  * stays far below it; a real portal's nginx refuses bodies over its own `client_max_body_size` with 413.
@@ -379,13 +387,7 @@ export const layer = (options: FakePortalOptions = {}): Layer.Layer<FakePortalSe
     Effect.gen(function* () {
       const clock = yield* Effect.clock
       const engine = new PortalEngine(options, clock.unsafeCurrentTimeMillis())
-      const server = yield* make(engine, {
-        port: options.port ?? 0,
-        ...(options.arrivalJitter === undefined ? {} : { arrivalJitter: options.arrivalJitter }),
-        ...(options.seedNumber === undefined ? {} : { seedNumber: options.seedNumber }),
-        ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
-        ...(options.tls === undefined ? {} : { tls: options.tls })
-      })
+      const server = yield* make(engine, { ...serveOptionsOf(options), port: options.port ?? 0 })
       // The in-process view of the same engine answers under the server's address, so its URLs are real ones.
       const portal = yield* FakePortal.fromEngine(engine, server.baseUrl, options)
       return Context.make(FakePortalServer, server).pipe(Context.add(FakePortal.FakePortal, portal))

@@ -6,7 +6,7 @@
  */
 import * as Either from "effect/Either"
 import { describeOptions, parsePortalArgs, usageOf } from "./cliOptions.js"
-import { oauthAppOf, serve } from "./FakePortalHttp.js"
+import { oauthAppOf, serve, serveOptionsOf } from "./FakePortalHttp.js"
 import { PortalEngine } from "./internal/engine.js"
 
 /**
@@ -49,12 +49,7 @@ export const runPortalCli = async (
   }
   let server: Awaited<ReturnType<typeof serve>>
   try {
-    server = await serve(engine, {
-      host,
-      port: options.port ?? 0,
-      ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
-    ...(options.tls === undefined ? {} : { tls: options.tls })
-    })
+    server = await serve(engine, { ...serveOptionsOf(options), host, port: options.port ?? 0 })
   } catch (error) {
     io.err(`error: cannot listen on ${host}:${options.port ?? 0}: ${error instanceof Error ? error.message : String(error)}`)
     return 1

@@ -74,11 +74,7 @@ export interface RunningFakePortal {
  */
 export const startFakePortal = async (options: FakePortalOptions = {}): Promise<RunningFakePortal> => {
   const engine = new PortalEngine(options, Date.now())
-  const server = await FakePortalHttp.serve(engine, {
-    port: options.port ?? 0,
-    ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
-    ...(options.tls === undefined ? {} : { tls: options.tls })
-  })
+  const server = await FakePortalHttp.serve(engine, { ...FakePortalHttp.serveOptionsOf(options), port: options.port ?? 0 })
   const oauth = FakePortalHttp.oauthAppOf(engine, server.url)
   return {
     webhookUrl: server.url + engine.webhookPath,

@@ -383,10 +383,13 @@ describe.concurrent("b24 (child process): outcomes, settings and a refused conne
     const port = await closedPort()
     const run = await b24(["call", "crm.deal.get", "--params", '{"ID":1}', "--webhook", `http://127.0.0.1:${port}/rest/1/secretcode1234/`])
     expect(run.code).toBe(1)
-    const retries = lines(run.stderr).filter((line) => /^b24: warning: crm\.deal\.get: try \d+ failed \(connection refused\); trying again in \d/.test(line))
-    // the default schedule: 8 retries after the first try, numbered in order
+    const retries = lines(run.stderr).filter((line) => /^b24: warning: crm\.deal\.get: try \d+ of 9 failed \(connection refused\); trying again in \d/.test(line))
+    // the default schedule: 8 retries after the first try (9 tries in all), numbered in order
     expect(retries.map((line) => Number(/try (\d+)/.exec(line)?.[1]))).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
-    expect(lines(run.stderr).find((line) => line.startsWith("b24: failed:"))).toMatch(/retried after connection refused ×8/)
+    const summary = lines(run.stderr).find((line) => line.startsWith("b24: failed:"))
+    expect(summary).toMatch(/retried after connection refused ×8/)
+    // a refused connection never reached the portal: not a server error
+    expect(summary).not.toMatch(/server error/)
     expect(run.stderr).toMatch(/ECONNREFUSED/)
     expect(run.stderr).not.toContain("secretcode1234")
   }, 120_000)

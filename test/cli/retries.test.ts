@@ -44,13 +44,15 @@ describe("b24 and an unreachable portal", () => {
       const port = yield* closedPort()
       const code = yield* runMoving(["call", "crm.deal.get", "--params", "{\"ID\":1}", "--webhook", `http://127.0.0.1:${port}/rest/1/secretcode1234/`])
       expect(code).toBe(1)
-      const retries = lines().filter((line) => /try \d+ failed \(connection refused\); trying again in/.test(line))
-      // the default schedule: 8 retries after the first try
+      const retries = lines().filter((line) => /try \d+ of 9 failed \(connection refused\); trying again in/.test(line))
+      // the default schedule: 8 retries after the first try, 9 tries in all
       expect(retries.length).toBe(8)
-      expect(retries[0]).toMatch(/try 1 failed/)
-      expect(retries[7]).toMatch(/try 8 failed/)
+      expect(retries[0]).toMatch(/try 1 of 9 failed/)
+      expect(retries[7]).toMatch(/try 8 of 9 failed/)
       const summary = lines().find((line) => line.startsWith("b24: failed:"))
       expect(summary).toMatch(/retried after connection refused ×8/)
+      // a refused connection never reached the portal: not a server error
+      expect(summary).not.toMatch(/server error/)
       expect(stderr.join("")).not.toContain("secretcode1234")
     })
   )

@@ -553,6 +553,23 @@ describe("FakePortalHttp: arrivalJitter over HTTP", () => {
     }
   }, 20_000)
 
+  it("startFakePortal takes the option: its first request arrives a whole first freeze after it was sent", async () => {
+    const slow = { maxMs: 600, seed: 2 }
+    // The first freeze begins with the first request and lasts the generator's first length
+    const firstDelayMs = makeArrivalDelays(slow, 1)!(0)
+    expect(firstDelayMs).toBeGreaterThan(200)
+    const portal = await startFakePortal({ seed: { "crm.deal": 3 }, limits: "off", costModel: "zero", arrivalJitter: slow })
+    try {
+      const sentAtMs = Date.now()
+      const reply = await fetch(`${portal.webhookUrl}crm.deal.list.json?select[]=ID&start=-1`).then(read)
+      expect(reply.status).toBe(200)
+      // The engine counts the request at its read time (>= sentAtMs) plus the delay; whole ms either side
+      expect(Number(field(field(reply.json, "time"), "start")) * 1000).toBeGreaterThanOrEqual(sentAtMs + firstDelayMs - 1)
+    } finally {
+      await portal.close()
+    }
+  }, 20_000)
+
   // under TestClock the layer's clock stands at 0, so the only time that passes for the engine is the delay
   it.effect("FakePortalHttp.layer takes the option: the portal's envelope starts at the seeded arrival time", () =>
     Effect.gen(function* () {
