@@ -409,6 +409,34 @@ describe("limit presets", () => {
     expect(status(send({ url: slow }, 660_000))).toBe(200)
   })
 
+  it("the bucket is kept per source address: a webhook and an app calling from one address share it, another address has its own", () => {
+    const { send, engine } = setup({ oauth: { clientId: "app.1", clientSecret: "s3cret" } })
+    const app = `/rest/echo?auth=${engine.oauth!.accessToken}`
+    // 30 + 20 from one address fill the 50 slots, whichever credential sent them
+    for (let i = 0; i < 30; i++) expect(status(send({ url: `${hook}echo`, clientIp: "10.0.0.1" }))).toBe(200)
+    for (let i = 0; i < 20; i++) expect(status(send({ url: app, clientIp: "10.0.0.1" }))).toBe(200)
+    expect(status(send({ url: app, clientIp: "10.0.0.1" }))).toBe(503)
+    expect(status(send({ url: `${hook}echo`, clientIp: "10.0.0.1" }))).toBe(503)
+    // the same credentials from another address: a bucket of their own
+    for (let i = 0; i < 25; i++) expect(status(send({ url: `${hook}echo`, clientIp: "10.0.0.2" }))).toBe(200)
+    for (let i = 0; i < 25; i++) expect(status(send({ url: app, clientIp: "10.0.0.2" }))).toBe(200)
+    expect(status(send({ url: app, clientIp: "10.0.0.2" }))).toBe(503)
+    expect(engine.stats().rejected503).toBe(3)
+  })
+
+  it("the operating budget is kept per credential and method: one webhook's spend does not block an app on the same address", () => {
+    const { send, engine } = setup({ oauth: { clientId: "app.1", clientSecret: "s3cret" } })
+    const slow = "slow?ms=100000"
+    // 5 × 100 s: the webhook's sixth call of the method is refused (checked before each call, at 500 s used)
+    for (let i = 0; i < 5; i++) expect(status(send({ url: `${hook}${slow}` }))).toBe(200)
+    expect(status(send({ url: `${hook}${slow}` }))).toBe(429)
+    // the app's budget for the same method is untouched, and the webhook's other methods too
+    const answer = send({ url: `/rest/${slow}&auth=${engine.oauth!.accessToken}` })
+    expect(status(answer)).toBe(200)
+    expect(timeOf(answer)["operating"]).toBe(100)
+    expect(status(send({ url: `${hook}echo` }))).toBe(200)
+  })
+
   it("enterprise: a bucket of 250 draining 5 per second", () => {
     const { send } = setup({ limits: "enterprise" })
     for (let i = 0; i < 250; i++) expect(status(send({ url: `${hook}echo` }))).toBe(200)

@@ -331,7 +331,8 @@ export class PortalEngine {
       params.delete("access_token")
     }
 
-    const bucketKey = `${auth.entity.key}|${request.clientIp ?? "127.0.0.1"}`
+    // The bucket is kept per portal and source address: every webhook and app calling from one address shares it
+    const bucketKey = request.clientIp ?? "127.0.0.1"
     if (this.bucket !== undefined && !this.bucket.admit(bucketKey, nowMs)) {
       this.rejected503++
       return this.restResponse(503, errorEnvelope("QUERY_LIMIT_EXCEEDED", "Too many requests"), route.transport, 0, 0)
