@@ -22,6 +22,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import { BitrixApiError, HttpError, ValidationError } from "./BitrixError.js"
 import {
   describeCause,
@@ -242,6 +243,8 @@ type RefreshRole =
 
 const makeOAuth = (checked: CheckedOAuth, onTokens: OAuthOptions["onTokens"]) =>
   Effect.gen(function* () {
+    // refreshes run in the client's scope: closing the client stops one under way, and its waiters fail
+    const scope = yield* Effect.scope
     // the token URL carries the client secret and the refresh token: keep the platform's span (url.full) off it
     const client = (yield* HttpClient.HttpClient).pipe(HttpClient.withTracerDisabledWhen(() => true))
     // every secret ever held, spent tokens included, so an echo of an old one is scrubbed as well
@@ -333,7 +336,22 @@ const makeOAuth = (checked: CheckedOAuth, onTokens: OAuthOptions["onTokens"]) =>
           yield* Ref.update(state, (current) => ({ ...current, inFlight: undefined }))
         }
         yield* Deferred.done(shared, Exit.asVoid(exit))
-      })
+      }).pipe(
+        // stopped before it finished (the client is closing): free the slot and fail the waiters, never leave them hanging
+        Effect.onInterrupt(() =>
+          Effect.zipRight(
+            Ref.update(state, (current) => (current.inFlight === shared ? { ...current, inFlight: undefined } : current)),
+            Deferred.fail(
+              shared,
+              new HttpError({
+                reason: "Transport",
+                method: tokenMethod,
+                detail: "the token refresh was stopped before it finished: the client is closing"
+              })
+            )
+          )
+        )
+      )
 
     const refresh = (staleAccessToken: Redacted.Redacted<string>) =>
       Effect.gen(function* () {
@@ -351,8 +369,9 @@ const makeOAuth = (checked: CheckedOAuth, onTokens: OAuthOptions["onTokens"]) =>
           case "Join":
             return yield* Deferred.await(role.refresh)
           case "Lead":
-            // run detached, so the refresh finishes for everyone even if the caller that started it is interrupted
-            yield* Effect.forkDaemon(runRefresh(candidate))
+            // run in the client's scope, so the refresh finishes for everyone even if the caller that started it is
+            // interrupted, and stops with the client
+            yield* Effect.forkIn(runRefresh(candidate), scope)
             return yield* Deferred.await(candidate)
         }
       }).pipe(Effect.withSpan("bitrix.auth.refresh"))
@@ -385,12 +404,13 @@ const makeOAuth = (checked: CheckedOAuth, onTokens: OAuthOptions["onTokens"]) =>
 
 /**
  * Builds the service from options; a malformed webhook URL or empty OAuth setting is a `ValidationError`
- * found before any request.
+ * found before any request. Token refreshes run in the scope: closing it stops one under way, and the requests
+ * waiting for it fail with an `HttpError` instead of waiting forever.
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const make = (options: AuthOptions): Effect.Effect<Service, ValidationError, HttpClient.HttpClient> =>
+export const make = (options: AuthOptions): Effect.Effect<Service, ValidationError, HttpClient.HttpClient | Scope.Scope> =>
   "webhook" in options
     ? Either.match(makeWebhook(options.webhook), { onLeft: Effect.fail, onRight: Effect.succeed })
     : Effect.flatMap(
@@ -403,4 +423,4 @@ export const make = (options: AuthOptions): Effect.Effect<Service, ValidationErr
  * @category Layers
  */
 export const layer = (options: AuthOptions): Layer.Layer<Auth, ValidationError, HttpClient.HttpClient> =>
-  Layer.effect(Auth, make(options))
+  Layer.scoped(Auth, make(options))

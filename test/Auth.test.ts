@@ -1,6 +1,6 @@
 import { HttpClient, HttpClientResponse } from "@effect/platform"
-import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer, Logger, LogLevel, Option, Redacted, TestClock } from "effect"
+import { assert, describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Either, Exit, Fiber, Layer, Logger, LogLevel, Option, Redacted, Scope, TestClock } from "effect"
 import * as Auth from "../src/Auth.js"
 import type { ValidationError } from "../src/BitrixError.js"
 
@@ -12,7 +12,7 @@ const noHttp = Layer.succeed(
   HttpClient.make(() => Effect.dieMessage("no HTTP request expected"))
 )
 
-const makeAuth = (options: Auth.AuthOptions) => Auth.make(options).pipe(Effect.provide(noHttp))
+const makeAuth = (options: Auth.AuthOptions) => Effect.scoped(Auth.make(options)).pipe(Effect.provide(noHttp))
 
 const validationErrorOf = (webhook: string | Redacted.Redacted<string>) =>
   Effect.flatMap(Effect.either(makeAuth({ webhook })), (either) =>
@@ -158,7 +158,7 @@ describe("Auth: OAuth refresh", () => {
     return { requests, layer }
   }
 
-  it.effect("rotates the pair, reports it to onTokens with expiresAt from the Clock, and uses the new token", () =>
+  it.scoped("rotates the pair, reports it to onTokens with expiresAt from the Clock, and uses the new token", () =>
     Effect.gen(function* () {
       yield* TestClock.setTime(1_000_000)
       const server = tokenServer()
@@ -191,7 +191,7 @@ describe("Auth: OAuth refresh", () => {
       expect(auth.redact("old access-0 new access-1 refresh-0")).toBe("old *** new *** ***")
     }))
 
-  it.effect("returns at once when the caller's token was already rotated", () =>
+  it.scoped("returns at once when the caller's token was already rotated", () =>
     Effect.gen(function* () {
       const server = tokenServer()
       const auth = yield* Auth.make({
@@ -212,7 +212,7 @@ describe("Auth: OAuth refresh", () => {
       expect(server.requests[1]?.searchParams.get("refresh_token")).toBe("refresh-1")
     }))
 
-  it.effect("a failing onTokens callback is logged, not fatal: the tokens are rotated already", () =>
+  it.scoped("a failing onTokens callback is logged, not fatal: the tokens are rotated already", () =>
     Effect.gen(function* () {
       const lines: Array<string> = []
       const server = tokenServer()
@@ -238,5 +238,70 @@ describe("Auth: OAuth refresh", () => {
       const warning = lines.find((line) => line.includes("onTokens callback failed"))
       expect(warning).toContain("disk full")
       expect(warning).not.toContain("refresh-1")
+    }))
+
+  it.effect("closing the client stops a refresh in flight: the requests waiting for it fail with an HttpError, never hang", () =>
+    Effect.gen(function* () {
+      // a token server that never answers, so the refresh is in flight when the client closes
+      const asked: Array<URL> = []
+      const hanging = Layer.succeed(
+        HttpClient.HttpClient,
+        HttpClient.make((_request, url) => Effect.zipRight(Effect.sync(() => asked.push(url)), Effect.never))
+      )
+      const scope = yield* Scope.make()
+      const auth = yield* Auth.make({
+        oauth: {
+          restUrl: "https://portal.bitrix24.com/rest/",
+          clientId: "app.1",
+          clientSecret: "secret",
+          accessToken: "access-0",
+          refreshToken: "refresh-0"
+        }
+      }).pipe(Effect.provide(hanging), Scope.extend(scope))
+      // one request leads the refresh, two join it
+      const waiters = yield* Effect.forEach([1, 2, 3], () => Effect.fork(Effect.either(auth.refresh(Redacted.make("access-0")))))
+      yield* TestClock.adjust("1 second")
+      expect(asked).toHaveLength(1)
+      yield* Scope.close(scope, Exit.void)
+      for (const waiter of waiters) {
+        const outcome = yield* Fiber.join(waiter)
+        assert(Either.isLeft(outcome), "a waiter of a stopped refresh succeeded")
+        expect(outcome.left._tag).toBe("HttpError")
+        expect(outcome.left.message).toMatch(/token refresh was stopped/)
+      }
+      expect(asked).toHaveLength(1)
+    }))
+
+  it.scoped("interrupting the request that started a refresh does not stop it for the others", () =>
+    Effect.gen(function* () {
+      const server = tokenServer()
+      const gate = yield* Deferred.make<void>()
+      const slow = Layer.succeed(
+        HttpClient.HttpClient,
+        HttpClient.make((request) =>
+          Effect.zipRight(
+            Deferred.await(gate),
+            Effect.flatMap(HttpClient.HttpClient, (client) => client.execute(request)).pipe(Effect.provide(server.layer))
+          )
+        )
+      )
+      const auth = yield* Auth.make({
+        oauth: {
+          restUrl: "https://portal.bitrix24.com/rest/",
+          clientId: "app.1",
+          clientSecret: "secret",
+          accessToken: "access-0",
+          refreshToken: "refresh-0"
+        }
+      }).pipe(Effect.provide(slow))
+      const leader = yield* Effect.fork(auth.refresh(Redacted.make("access-0")))
+      yield* TestClock.adjust("1 second")
+      const joiner = yield* Effect.fork(auth.refresh(Redacted.make("access-0")))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.interrupt(leader)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(joiner)
+      expect(Option.map(yield* auth.currentToken, Redacted.value)).toEqual(Option.some("access-1"))
+      expect(server.requests).toHaveLength(1)
     }))
 })
