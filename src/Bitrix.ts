@@ -20,7 +20,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import type * as Duration from "effect/Duration"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
 import type * as Auth from "./Auth.js"
 import * as BatchPlanner from "./BatchPlanner.js"
@@ -39,12 +39,14 @@ import {
 } from "./BitrixError.js"
 import type * as Envelope from "./Envelope.js"
 import * as Client from "./internal/client.js"
+import * as StoreUrl from "./internal/limiterStoreUrl.js"
 import * as Network from "./internal/network.js"
 import * as Validate from "./internal/validate.js"
 import * as ListStrategy from "./ListStrategy.js"
 import { outcomeOf, ProgressReporter } from "./ProgressReporter.js"
 import * as Query from "./Query.js"
 import * as RateLimiter from "./RateLimiter.js"
+import type { RateLimiterStoreError } from "./RateLimiter.js"
 import * as Transport from "./Transport.js"
 
 /**
@@ -78,6 +80,15 @@ export interface ServiceOptions {
   readonly maxConcurrent?: number
   /** Bucket slots left unused: jitter in arrival times, other apps on the same address. Default 2. */
   readonly bucketHeadroom?: number
+  /**
+   * Where the limiter keeps the portal's limits, so processes that share a portal share them: `"memory"` (default,
+   * this process only), `"file:PATH"` (the processes of one machine), `"redis://…"` (every machine using that
+   * Redis; needs `ioredis`), or a `RateLimiter.RateLimiterStore` layer. The bucket is keyed by the portal's host
+   * and `limiterEgress`, the operating budgets by host, a hash of the credential and method.
+   */
+  readonly limiterStore?: string | Redacted.Redacted<string> | Layer.Layer<RateLimiter.RateLimiterStore, RateLimiter.RateLimiterStoreError>
+  /** A label of the address requests leave from (default: one bucket per portal). */
+  readonly limiterEgress?: string
 }
 
 /**
@@ -117,16 +128,45 @@ export const defaultBucketHeadroom = 2
 export const layerServices = (
   options: ServiceOptions = {}
 ): Layer.Layer<RateLimiter.RateLimiter | BatchPlanner.BatchPlanner | Client.ClientSettings, ValidationError> =>
+  servicesFor(options, undefined)
+
+/** The limiter over the store `options.limiterStore` names, keyed by the connection's `identity` when known. */
+const limiterLayer = (options: ServiceOptions, identity: { readonly key: string; readonly credential: string } | undefined) => {
+  const store = options.limiterStore
+  const storeLayer: Layer.Layer<RateLimiter.RateLimiterStore, RateLimiter.RateLimiterStoreError | ValidationError> =
+    store === undefined
+      ? RateLimiter.layerStoreMemory
+      : typeof store === "string" || Redacted.isRedacted(store)
+        ? RateLimiter.layerStoreUrl(store)
+        : store
+  return RateLimiter.layerWithStore({
+    limits: options.limits ?? "standard",
+    ...(options.maxConcurrent === undefined ? {} : { maxConcurrent: options.maxConcurrent }),
+    bucketHeadroom: options.bucketHeadroom ?? defaultBucketHeadroom,
+    ...(identity === undefined ? {} : identity),
+    ...(options.limiterEgress === undefined ? {} : { egress: options.limiterEgress })
+  }).pipe(
+    Layer.provide(
+      // a store that cannot be set up (ioredis missing) is a problem of the options, found when the layer is built
+      Layer.mapError(storeLayer, (error) =>
+        error._tag === "ValidationError"
+          ? error
+          : new ValidationError({ path: "options.limiterStore", detail: `cannot be set up: ${error.message}` })
+      )
+    )
+  )
+}
+
+const servicesFor = (
+  options: ServiceOptions,
+  identity: { readonly key: string; readonly credential: string } | undefined
+): Layer.Layer<RateLimiter.RateLimiter | BatchPlanner.BatchPlanner | Client.ClientSettings, ValidationError> =>
   Layer.unwrapEffect(
     checkOptions(options, "services").pipe(
       // built only once the options are known to be good (a bad value could throw while building)
       Effect.map(() =>
         Layer.mergeAll(
-          RateLimiter.layer({
-            limits: options.limits ?? "standard",
-            ...(options.maxConcurrent === undefined ? {} : { maxConcurrent: options.maxConcurrent }),
-            bucketHeadroom: options.bucketHeadroom ?? defaultBucketHeadroom
-          }),
+          limiterLayer(options, identity),
           BatchPlanner.layer(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
           Layer.succeed(
             Client.ClientSettings,
@@ -145,7 +185,9 @@ export const layerServices = (
  */
 export const layer = (options: Options): Layer.Layer<Services, ValidationError, HttpClient.HttpClient> =>
   Layer.unwrapEffect(
-    checkOptions(options, "layer").pipe(Effect.map(() => Layer.merge(layerServices(options), Transport.layer(options))))
+    checkOptions(options, "layer").pipe(
+      Effect.map(() => Layer.merge(servicesFor(options, StoreUrl.identityOf(options)), Transport.layer(options)))
+    )
   )
 
 /**
@@ -199,7 +241,7 @@ export const layerConfig = (
 const kindOf = (method: string) => (Client.isReadMethod(method) ? ("read" as const) : ("write" as const))
 
 /** One failure per item of `callEither`: a portal error, or the whole batch's failure. */
-export type ItemError = BitrixApiError | HttpError | UnknownOutcomeError
+export type ItemError = BitrixApiError | HttpError | UnknownOutcomeError | RateLimiterStoreError
 
 /** How many times items refused by an operating block inside a batch are sent again (they did not run). */
 const blockedCommandRetries = 5
@@ -213,6 +255,8 @@ const outcomeOfFailedRequest = (error: ItemError, index: number, commandLabel: s
   switch (error._tag) {
     case "UnknownOutcomeError":
       return new ItemUnknown({ index, commandLabel, item, cause: error.cause })
+    case "RateLimiterStoreError":
+      return new ItemNotRun({ index, commandLabel, item, reason: `not sent: ${error.message}` })
     case "HttpError":
       return Client.certainlyNotRun(error)
         ? new ItemNotRun({ index, commandLabel, item, reason: `the request was not delivered: ${error.detail}` })

@@ -9,12 +9,14 @@
  */
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as AST from "effect/SchemaAST"
 import * as Schema from "effect/Schema"
 import { ValidationError } from "./BitrixError.js"
+import * as StoreUrl from "./internal/limiterStoreUrl.js"
 
 /**
  * Explicit limit numbers.
@@ -199,6 +201,25 @@ export const OptionsSchema = Schema.Struct({
         )
       }),
       "an object { ca?, dangerouslyAcceptAnyCertificate?, proxy? }"
+    )
+  ),
+  limiterStore: Schema.optional(
+    described(
+      Schema.Union(
+        Schema.String.pipe(Schema.filter((url) => Either.isRight(StoreUrl.parseEither(url)))),
+        Schema.RedactedFromSelf(Schema.String).pipe(Schema.filter((url) => Either.isRight(StoreUrl.parseEither(url)))),
+        Schema.declare((value: unknown): value is Layer.Layer<never, unknown> => Layer.isLayer(value), { identifier: "Layer" })
+      ),
+      `a limiter store: ${StoreUrl.forms}, or a RateLimiterStore layer`,
+      "Processes that share a portal share its limits through one store: redis://… across machines, file:PATH on one.",
+      true
+    )
+  ),
+  limiterEgress: Schema.optional(
+    described(
+      Schema.String.pipe(Schema.filter((label) => label.trim() !== "")),
+      "a non-empty string",
+      "One label per address the requests leave from: the portal keeps one bucket per source address."
     )
   ),
   progress: Schema.optional(

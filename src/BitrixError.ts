@@ -350,6 +350,28 @@ export class BulkCallError extends Schema.TaggedError<BulkCallError>("effect-bit
 }
 
 /**
+ * A limiter store failed: the shared store (Redis, the local file) could not be reached or answered something
+ * unreadable, and kept failing for the limiter's `storeRetry`. The request that needed it was not sent.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export class RateLimiterStoreError extends Schema.TaggedError<RateLimiterStoreError>(
+  "effect-bitrix24/RateLimiterStoreError"
+)("RateLimiterStoreError", {
+  /** Which store: `redis`, `file` or `memory`. */
+  store: Schema.String,
+  /** The operation that failed, e.g. `reserveBucketStart`. */
+  operation: Schema.String,
+  /** What went wrong, in words (never a password). */
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `The rate limiter's ${this.store} store failed (${this.operation}): ${this.detail}. No request was sent without it.`
+  }
+}
+
+/**
  * Every failure the client's programs can produce.
  *
  * @since 0.1.0
@@ -362,6 +384,7 @@ export type BitrixError =
   | UnknownOutcomeError
   | BulkCallError
   | IncompleteListError
+  | RateLimiterStoreError
 
 /**
  * Schema of the union, for decoding errors that crossed a boundary.
@@ -375,5 +398,6 @@ export const BitrixError = Schema.Union(
   ValidationError,
   UnknownOutcomeError,
   BulkCallError,
-  IncompleteListError
+  IncompleteListError,
+  RateLimiterStoreError
 )

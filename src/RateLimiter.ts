@@ -23,15 +23,24 @@
  *
  * @since 0.1.0
  */
+import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import { RateLimiterStoreError } from "./BitrixError.js"
 import type { Limits } from "./BitrixConfig.js"
+import type { ValidationError } from "./BitrixError.js"
 import type * as Envelope from "./Envelope.js"
 import * as internal from "./internal/limiter.js"
 import type { BucketShape } from "./internal/limiterBucket.js"
 import type { MethodBudget, OperatingShape } from "./internal/limiterOperating.js"
+import * as internalFile from "./internal/limiterFile.js"
+import * as internalRedis from "./internal/limiterRedis.js"
 import * as internalSlow from "./internal/limiterSlow.js"
+import * as internalStoreUrl from "./internal/limiterStoreUrl.js"
 import { makeMemoryStore } from "./internal/limiterStore.js"
 
 /**
@@ -83,22 +92,30 @@ export interface Service {
    * Runs `request` once the leaky bucket, the operating budget of every method in `methods`
    * (for a batch: `"batch"` and each command's method) and a concurrency slot allow it.
    * A method listed n times counts n times in the estimate of its running calls.
+   *
+   * Fails with `RateLimiterStoreError` when a shared store stayed unreachable for longer than `storeRetry` allows:
+   * then `request` was not started (nothing was sent), so it is safe to send again later.
    */
   readonly withPermit: <A, E, R>(
     methods: ReadonlyArray<string>,
     request: Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E, R>
-  /** Feeds back the `time` blocks of a response: one entry for the call, one per batch command. */
+  ) => Effect.Effect<A, E | RateLimiterStoreError, R>
+  /**
+   * Feeds back the `time` blocks of a response: one entry for the call, one per batch command. Never fails: the
+   * request it reports on was answered, so a store that is down is retried for `storeRetry`, then the record is
+   * dropped with a warning (the answer is never lost for it).
+   */
   readonly record: (
     entries: ReadonlyArray<{ readonly method: string; readonly time: Envelope.TimeBlock }>
   ) => Effect.Effect<void>
-  /** Reports how a request ended. */
+  /** Reports how a request ended; like `record`, never fails (a store that is down costs a warning). */
   readonly feedback: (outcome: Outcome) => Effect.Effect<void>
   /** What the limiter did so far. */
   readonly stats: Effect.Effect<LimiterStats>
   /**
    * What could start right now without waiting on the bucket, so a planner can size its work to it; narrowed by the
-   * `slow` overrides in force for the calling fiber.
+   * `slow` overrides in force for the calling fiber. With a store that is down it says no start is free (the
+   * starts themselves then wait or fail in `withPermit`).
    */
   readonly capacity: Effect.Effect<Capacity>
 }
@@ -157,7 +174,32 @@ export interface Options {
   readonly arrivalJitterMs?: number
   /** The portal's identity in a shared store, so several portals can share one (default `"default"`). */
   readonly key?: string
+  /**
+   * The address the requests leave from, as a label (default `"default"`: one bucket per portal). The portal keeps
+   * its bucket per source address, so processes behind different addresses each get their own: give each egress
+   * its own label.
+   */
+  readonly egress?: string
+  /**
+   * A fingerprint of the credential (webhook or OAuth app), never the secret itself: the portal keeps the operating
+   * budget per portal, credential and method (default `"default"`). `Bitrix.layer` sets it to a hash.
+   */
+  readonly credential?: string
+  /**
+   * How long the limiter keeps trying a store that fails (a shared store that is down) before it gives up: the
+   * store is retried on this schedule (default: from 100 ms doubling to 2 s apart, for about 30 s). Meanwhile no
+   * request starts, so an outage never lets an unthrottled burst through.
+   */
+  readonly storeRetry?: Duration.DurationInput
 }
+
+/**
+ * A limiter store failed (defined with the other errors in `BitrixError`).
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export { RateLimiterStoreError }
 
 export type {
   /**
@@ -186,7 +228,12 @@ export type {
 /**
  * The state the limiter keeps, behind a service so a store shared between processes can be plugged in. Every
  * operation must be atomic per key; the in-memory store applies the pure functions of the limiter's internals,
- * which a shared store would run as scripts.
+ * the file store applies them under a file lock, and the Redis store runs the same arithmetic as Lua scripts.
+ *
+ * Keys: the limiter passes `bucket:<portal>:<egress>` for the bucket and `operating:<portal>:<credential>` for the
+ * budgets (the store adds `:<method>`). Times are the caller's `Clock` (`nowMs`); a store with a clock of its own
+ * (Redis `TIME`) may use that instead, provided it returns delays relative to its now and budgets shifted into the
+ * caller's frame (see `layerStoreRedis`).
  *
  * @since 0.1.0
  * @category Store
@@ -197,7 +244,7 @@ export interface StoreService {
     readonly key: string
     readonly bucket: BucketShape
     readonly nowMs: number
-  }) => Effect.Effect<number>
+  }) => Effect.Effect<number, RateLimiterStoreError>
   /**
    * The counter at `nowMs` as the client must assume it (the worst case under the shape's arrival jitter), reserved
    * starts included (0 for a bucket never used).
@@ -206,33 +253,37 @@ export interface StoreService {
     readonly key: string
     readonly bucket: BucketShape
     readonly nowMs: number
-  }) => Effect.Effect<number>
+  }) => Effect.Effect<number, RateLimiterStoreError>
   /** Marks the bucket full (the portal said QUERY_LIMIT_EXCEEDED). */
   readonly fillBucket: (options: {
     readonly key: string
     readonly bucket: BucketShape
     readonly nowMs: number
-  }) => Effect.Effect<void>
+  }) => Effect.Effect<void, RateLimiterStoreError>
   /** Applies `time` blocks to the methods' budgets; method names arrive lower-cased. */
   readonly recordOperating: (options: {
     readonly key: string
     readonly shape: OperatingShape
     readonly nowMs: number
     readonly entries: ReadonlyArray<{ readonly method: string; readonly time: Envelope.TimeBlock }>
-  }) => Effect.Effect<void>
-  /** Holds a method until `untilMs` (a later block already in place wins). */
+  }) => Effect.Effect<void, RateLimiterStoreError>
+  /**
+   * Holds a method until `untilMs` (a later block already in place wins); `nowMs` is the caller's clock when it
+   * computed `untilMs`, so a store with a clock of its own can carry the block over as a duration.
+   */
   readonly blockMethod: (options: {
     readonly key: string
     readonly method: string
     readonly untilMs: number
-  }) => Effect.Effect<void>
+    readonly nowMs: number
+  }) => Effect.Effect<void, RateLimiterStoreError>
   /** The budgets of `methods`, pruned to the window, in the same order. */
   readonly methodBudgets: (options: {
     readonly key: string
     readonly methods: ReadonlyArray<string>
     readonly nowMs: number
     readonly windowMs: number
-  }) => Effect.Effect<ReadonlyArray<MethodBudget>>
+  }) => Effect.Effect<ReadonlyArray<MethodBudget>, RateLimiterStoreError>
 }
 
 /**
@@ -242,7 +293,33 @@ export interface StoreService {
 export class RateLimiterStore extends Context.Tag("effect-bitrix24/RateLimiterStore")<
   RateLimiterStore,
   StoreService
->() {}
+>() {
+  /** {@link layerStoreMemory}. */
+  static get layerMemory(): Layer.Layer<RateLimiterStore> {
+    return layerStoreMemory
+  }
+  /** {@link layerStoreRedis}. */
+  static layerRedis(options: RedisStoreOptions = {}): Layer.Layer<RateLimiterStore, RateLimiterStoreError> {
+    return layerStoreRedis(options)
+  }
+  /** {@link layerStoreRedisConfig}. */
+  static layerRedisConfig(
+    config: Config.Config<RedisStoreOptions>
+  ): Layer.Layer<RateLimiterStore, RateLimiterStoreError | ConfigError.ConfigError> {
+    return layerStoreRedisConfig(config)
+  }
+  /** {@link layerStoreFile}. */
+  static layerFile(options: FileStoreOptions = {}): Layer.Layer<RateLimiterStore> {
+    return layerStoreFile(options)
+  }
+  /** {@link layerStoreUrl}. */
+  static layerUrl(
+    url: string | Redacted.Redacted<string>,
+    options: { readonly prefix?: string } = {}
+  ): Layer.Layer<RateLimiterStore, RateLimiterStoreError | ValidationError> {
+    return layerStoreUrl(url, options)
+  }
+}
 
 /**
  * A store in this process's memory: right for one process talking to a portal.
@@ -251,6 +328,117 @@ export class RateLimiterStore extends Context.Tag("effect-bitrix24/RateLimiterSt
  * @category Store
  */
 export const layerStoreMemory: Layer.Layer<RateLimiterStore> = Layer.sync(RateLimiterStore, makeMemoryStore)
+
+/**
+ * Options of the Redis store.
+ *
+ * @since 0.1.0
+ * @category Store
+ */
+export interface RedisStoreOptions {
+  /** `redis://[:password@]host[:port][/db]` or `rediss://…` (TLS). Default `redis://127.0.0.1:6379`. */
+  readonly url?: string | Redacted.Redacted<string>
+  /** Prefix of every key (default `"effect-bitrix24:limiter:"`), so several applications can share one Redis. */
+  readonly prefix?: string
+  /**
+   * Whose clock the scripts use: `"redis"` (default) reads Redis `TIME` inside each script, so hosts whose clocks
+   * disagree still share one timeline; `"caller"` trusts the `nowMs` each caller passes (tests under `TestClock`).
+   */
+  readonly clock?: "redis" | "caller"
+  /** How long one command may take before it counts as failed (default 2 s): a hung Redis must not hang starts. */
+  readonly commandTimeoutMs?: number
+}
+
+/**
+ * A store in Redis, shared by every process and machine that uses the same Redis: each operation is one Lua script
+ * (atomic) applying the arithmetic of the in-memory store, with Redis `TIME` as the clock, keys that expire on their
+ * own (`PEXPIRE`) once they no longer matter, and penalties that reach every process (a 503 seen by one fills the
+ * bucket for all; a 429 blocks the method for all).
+ *
+ * Time: the limiter reads `nowMs` from its own `Clock`; the Redis store ignores it for its arithmetic and uses
+ * `TIME`, then answers in the caller's terms: a wait is a duration from now, and the times in a method's budget are
+ * shifted by the difference between the caller's clock and Redis's, so a host whose clock is minutes off paces
+ * exactly like the others. The portal's `operating_reset_at` is taken to be on Redis's timeline (both are servers'
+ * clocks).
+ *
+ * Needs the optional peer dependency `ioredis` (^5), loaded only when this layer is built. The connection is
+ * closed when the layer's scope closes. A Redis that is down is retried by the limiter for its `storeRetry`, then
+ * the requests waiting for it fail with `RateLimiterStoreError` (none is sent unthrottled).
+ *
+ * @since 0.1.0
+ * @category Store
+ */
+export const layerStoreRedis = (options: RedisStoreOptions = {}): Layer.Layer<RateLimiterStore, RateLimiterStoreError> =>
+  Layer.scoped(RateLimiterStore, internalRedis.make(options))
+
+/**
+ * The Redis store with its options read from config: `url` (a `Config.redacted`, e.g. `BITRIX24_LIMITER_URL`),
+ * `prefix`.
+ *
+ * @since 0.1.0
+ * @category Store
+ */
+export const layerStoreRedisConfig = (
+  config: Config.Config<RedisStoreOptions>
+): Layer.Layer<RateLimiterStore, RateLimiterStoreError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(config, layerStoreRedis))
+
+/**
+ * Options of the file store.
+ *
+ * @since 0.1.0
+ * @category Store
+ */
+export interface FileStoreOptions {
+  /** The state file; a lock file `<path>.lock` is kept beside it. Default {@link defaultFileStorePath}. */
+  readonly path?: string
+}
+
+/**
+ * Where the file store keeps its state unless told otherwise: `$XDG_STATE_HOME/effect-bitrix24/limiter.json`, else
+ * `~/.local/state/effect-bitrix24/limiter.json`.
+ *
+ * @since 0.1.0
+ * @category Store
+ */
+export const defaultFileStorePath: () => string = internalFile.defaultPath
+
+/**
+ * A store for the processes of one machine, without a server: the state lives in a small JSON file and every
+ * operation runs under a lock file (created exclusively; a lock left by a process that died is taken over), so
+ * consecutive and parallel runs on one host (cron jobs, `b24` runs) share the bucket. The default of `b24`.
+ * Entries that no longer matter are dropped on each write, so the file stays small.
+ *
+ * @since 0.1.0
+ * @category Store
+ */
+export const layerStoreFile = (options: FileStoreOptions = {}): Layer.Layer<RateLimiterStore> =>
+  Layer.sync(RateLimiterStore, () => internalFile.make(options))
+
+/**
+ * The store a URL names: `memory`, `file:PATH` (or `file:` for the default path), `redis://…` / `rediss://…`.
+ * An unknown form fails with a `ValidationError` naming the forms (never repeating the URL, which may hold a
+ * password).
+ *
+ * @since 0.1.0
+ * @category Store
+ */
+export const layerStoreUrl = (
+  url: string | Redacted.Redacted<string>,
+  options: { readonly prefix?: string } = {}
+): Layer.Layer<RateLimiterStore, RateLimiterStoreError | ValidationError> =>
+  Layer.unwrapEffect(
+    Effect.map(internalStoreUrl.parse(url), (target) => {
+      switch (target._tag) {
+        case "Memory":
+          return layerStoreMemory
+        case "File":
+          return layerStoreFile(target.path === undefined ? {} : { path: target.path })
+        case "Redis":
+          return layerStoreRedis({ url: target.url, ...(options.prefix === undefined ? {} : { prefix: options.prefix }) })
+      }
+    })
+  )
 
 /**
  * Builds a limiter over the store in context; build one per portal and share it between all its requests.

@@ -11,6 +11,7 @@ import type { Limits } from "../BitrixConfig.js"
 import { ValidationError } from "../BitrixError.js"
 import { makeRedact } from "../internal/httpResponse.js"
 import { parseWebhook } from "../internal/httpUrl.js"
+import { parseEither as parseStoreUrl } from "../internal/limiterStoreUrl.js"
 import { parseLimits, parseNumber } from "../internal/optionText.js"
 import { envNames } from "./Spec.js"
 
@@ -215,4 +216,22 @@ export const resolveTuning = (flags: Tuning, env: Env): Either.Either<Tuning, Va
     tuning[key] = value
   }
   return Either.right(tuning)
+}
+
+/**
+ * Where the limiter keeps the portal's limits: `--limiter`, else `BITRIX24_LIMITER_URL`, else `file:` (the default
+ * file of this machine, so consecutive and parallel runs share the bucket). `memory`, `file:PATH` or `redis://…`.
+ * The URL may hold a Redis password: it is kept `Redacted`, and messages never repeat it.
+ *
+ * @since 0.1.0
+ * @category Parsing
+ */
+export const resolveLimiterStore = (
+  flag: string | undefined,
+  env: Env
+): Either.Either<Redacted.Redacted<string>, ValidationError> => {
+  const fromFlag = present(flag)
+  const fromEnv = env[envNames.limiter]
+  const text = fromFlag ? flag : present(fromEnv) ? fromEnv : "file:"
+  return Either.map(parseStoreUrl(text.trim(), fromFlag ? "--limiter" : envNames.limiter), () => Redacted.make(text.trim()))
 }

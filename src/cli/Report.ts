@@ -7,7 +7,7 @@
 import * as Schema from "effect/Schema"
 import type { BitrixError, ItemOutcome } from "../BitrixError.js"
 import { formatDuration } from "../ProgressReporter.js"
-import type { LimiterStats } from "../RateLimiter.js"
+import type { LimiterStats, RateLimiterStoreError } from "../RateLimiter.js"
 
 /**
  * Exit codes: 0 done; 1 the work failed (portal, network, file); 2 bad input, found before any request;
@@ -100,7 +100,7 @@ export class FileError extends Schema.TaggedError<FileError>("effect-bitrix24/cl
  * @since 0.1.0
  * @category Errors
  */
-export type CliError = BitrixError | ItemsFailedError | FileError
+export type CliError = BitrixError | ItemsFailedError | FileError | RateLimiterStoreError
 
 /**
  * The exit code for a failure: 2 for bad input (nothing was sent), 3 for items that failed, 1 otherwise.
@@ -144,6 +144,8 @@ export const errorParts = (error: CliError): { readonly code: string | number; r
       return { code: "ITEMS_FAILED", description: oneLine(error.message) }
     case "FileError":
       return { code: "FILE", description: oneLine(error.message) }
+    case "RateLimiterStoreError":
+      return { code: "LIMITER_STORE", description: oneLine(error.message) }
   }
 }
 

@@ -14,25 +14,31 @@ import * as BatchPlanner from "../BatchPlanner.js"
 import { BitrixApiError, HttpError, UnknownOutcomeError } from "../BitrixError.js"
 import * as Envelope from "../Envelope.js"
 import * as Metrics from "../Metrics.js"
-import { RateLimiter } from "../RateLimiter.js"
+import { RateLimiter, type RateLimiterStoreError } from "../RateLimiter.js"
 import { ProgressReporter } from "../ProgressReporter.js"
 import { Transport } from "../Transport.js"
 
-/** An error a single exchange can end with. */
-export type ExchangeError = HttpError | BitrixApiError
+/**
+ * An error a single exchange can end with. `RateLimiterStoreError`: a shared limiter store stayed down, so the
+ * request was never sent (the limiter already retried the store for its `storeRetry`).
+ */
+export type ExchangeError = HttpError | BitrixApiError | RateLimiterStoreError
+
+/** The errors a retry schedule sees: the portal's and the transport's (a limiter store outage is never retried here). */
+export type RetryableError = HttpError | BitrixApiError
 
 /**
  * The default retry policy: exponential backoff from 500 ms (× 1.5, jittered, as fast_bitrix24 backs off),
  * at most 8 retries. Which errors are retried is decided separately (see `shouldRetry`), never by the schedule.
  */
-export const defaultRetry: Schedule.Schedule<unknown, ExchangeError> = Schedule.exponential("500 millis", 1.5).pipe(
+export const defaultRetry: Schedule.Schedule<unknown, RetryableError> = Schedule.exponential("500 millis", 1.5).pipe(
   Schedule.jittered,
   Schedule.intersect(Schedule.recurs(8))
 )
 
 /** The retry settings of a client: the schedule, and the most retries it allows when that is known (the default's 8). */
 export interface RetrySettings {
-  readonly retry: Schedule.Schedule<unknown, ExchangeError>
+  readonly retry: Schedule.Schedule<unknown, RetryableError>
   readonly maxRetries?: number
 }
 
@@ -70,13 +76,16 @@ const connectionRefused = (detail: string): boolean => /ECONNREFUSED|connection 
 
 /** The portal refused the request before running it, or it never left: safe to repeat even for writes. */
 export const certainlyNotRun = (error: ExchangeError): boolean =>
-  error._tag === "BitrixApiError"
+  error._tag === "RateLimiterStoreError" ||
+  (error._tag === "BitrixApiError"
     ? error.code === "QUERY_LIMIT_EXCEEDED" || error.code === "OPERATION_TIME_LIMIT"
-    : (error.reason === "Transport" && connectionRefused(error.detail)) || unreachable(error)
+    : (error.reason === "Transport" && connectionRefused(error.detail)) || unreachable(error))
 
 /** What a failed exchange met, in a few words, for retry reports. */
 export const failureWords = (error: ExchangeError): string =>
-  error._tag === "BitrixApiError"
+  error._tag === "RateLimiterStoreError"
+    ? `rate limiter's ${error.store} store down`
+    : error._tag === "BitrixApiError"
     ? `${error.status} ${error.code === "" ? "" : `${error.code} `}${error.description}`.slice(0, 200)
     : connectionRefused(error.detail)
       ? "connection refused"
@@ -95,20 +104,24 @@ export const failureWords = (error: ExchangeError): string =>
  * `QUERY_LIMIT_EXCEEDED`, `OPERATION_TIME_LIMIT`, a refused connection). A portal error below 500 is a refusal.
  */
 export const outcomeUnknown = (error: ExchangeError): boolean =>
-  !certainlyNotRun(error) && (error._tag === "HttpError" || error.status >= 500)
+  error._tag !== "RateLimiterStoreError" && !certainlyNotRun(error) && (error._tag === "HttpError" || error.status >= 500)
 
 /** Failures worth another try for a read: 5xx, timeouts, transport errors, unreadable bodies. */
 const transient = (error: ExchangeError): boolean =>
-  error._tag === "HttpError" ? error.status === undefined || error.status >= 500 || error.reason !== "Status" : error.status >= 500
+  error._tag === "RateLimiterStoreError"
+    ? false
+    : error._tag === "HttpError" ? error.status === undefined || error.status >= 500 || error.reason !== "Status" : error.status >= 500
 
 /**
  * Whether a failed exchange may be sent again: always when the portal certainly did not run it, else only reads;
  * never when the portal is unreachable this way (a name that does not resolve, an untrusted certificate).
  */
 export const shouldRetry = (error: ExchangeError, kind: "read" | "write"): boolean =>
-  !unreachable(error) && (certainlyNotRun(error) || (kind === "read" && transient(error)))
+  // the limiter retried its store already; the caller decides what to do after an outage that long
+  error._tag !== "RateLimiterStoreError" && !unreachable(error) && (certainlyNotRun(error) || (kind === "read" && transient(error)))
 
 const feedbackFor = (method: string, error: ExchangeError) => {
+  if (error._tag === "RateLimiterStoreError") return Option.none()
   if (error._tag === "BitrixApiError") {
     if (error.code === "QUERY_LIMIT_EXCEEDED") return Option.some({ _tag: "Throttled" } as const)
     if (error.code === "OPERATION_TIME_LIMIT") return Option.some({ _tag: "MethodBlocked", method } as const)
@@ -186,7 +199,7 @@ export const exchangeWith = <A>(
       "bitrix.params": excerpt(options.params),
       "bitrix.items": options.itemIndexes.length
     }))
-    const retried = (error: ExchangeError) => {
+    const retried = (error: RetryableError) => {
       const again = shouldRetry(error, options.kind)
       return again ? Effect.as(Metric.increment(Metric.tagged(Metrics.retries, "method", options.method)), true) : Effect.succeed(false)
     }
@@ -208,17 +221,21 @@ export const exchangeWith = <A>(
             })
       )
     )
-    const { value } = yield* attempt.pipe(
+    const answered = yield* attempt.pipe(
       // kept for the retry report: the schedule's decision does not see its input
       Effect.tapError((error) => Effect.sync(() => void (lastError = error))),
+      // a limiter store that stayed down ends the retries: the request was never sent
+      Effect.map((result) => ({ _tag: "Answered" as const, value: result.value })),
+      Effect.catchTag("RateLimiterStoreError", (error) => Effect.succeed({ _tag: "StoreDown" as const, error })),
       Effect.retry(schedule),
       Effect.catchIf(
-        (error) => options.kind === "write" && outcomeUnknown(error),
+        (error): error is RetryableError => options.kind === "write" && outcomeUnknown(error),
         (cause) =>
           Effect.fail(new UnknownOutcomeError({ method: options.method, itemIndexes: [...options.itemIndexes], cause }))
       )
     )
-    return value
+    if (answered._tag === "StoreDown") return yield* Effect.fail(answered.error)
+    return answered.value
   }).pipe(
     Effect.withSpan("bitrix.exchange", {
       attributes: { "bitrix.method": options.method, "bitrix.batch.size": options.itemIndexes.length },
@@ -228,7 +245,9 @@ export const exchangeWith = <A>(
 
 /** The outcome tag of a request in `Metrics.requests`: `ok`, the portal's error code, or `http_<reason>`. */
 const outcomeOf = (error: ExchangeError): string =>
-  error._tag === "BitrixApiError" ? (error.code === "" ? "empty_code" : String(error.code)) : `http_${error.reason.toLowerCase()}`
+  error._tag === "RateLimiterStoreError"
+    ? "limiter_store"
+    : error._tag === "BitrixApiError" ? (error.code === "" ? "empty_code" : String(error.code)) : `http_${error.reason.toLowerCase()}`
 
 const countRequest = (method: string, outcome: string) =>
   Metric.increment(Metric.tagged(Metric.tagged(Metrics.requests, "method", method), "outcome", outcome))

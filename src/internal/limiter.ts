@@ -4,15 +4,17 @@
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Metric from "effect/Metric"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import { resolveLimits } from "../BitrixConfig.js"
 import * as Metrics from "../Metrics.js"
-import type { Capacity, LimiterStats, Options, Outcome, Service, StoreService } from "../RateLimiter.js"
+import type { Capacity, LimiterStats, Options, Outcome, RateLimiterStoreError, Service, StoreService } from "../RateLimiter.js"
 import type * as Bucket from "./limiterBucket.js"
 import * as Flights from "./limiterFlights.js"
 import { type Gate, unsafeMakeGate } from "./limiterGate.js"
@@ -28,9 +30,14 @@ const recordWait = (limit: "bucket" | "operating", waitMs: number) =>
     Metric.incrementBy(Metric.tagged(Metrics.limiterWaitMs, "limit", limit), waitMs)
   )
 
-/** The limiter's settings for one portal: its key in the store, the limits it keeps to and its concurrency ceiling. */
+/** The limiter's settings for one portal: its keys in the store, the limits it keeps to and its concurrency ceiling. */
 export interface Settings {
-  readonly key: string
+  /** The bucket's key: `bucket:<portal>:<egress>` (the portal keeps its bucket per portal and source address). */
+  readonly bucketKey: string
+  /** The budgets' key: `operating:<portal>:<credential>` (the portal keeps them per credential and method). */
+  readonly budgetKey: string
+  /** How long a failing store is retried before the limiter gives up. */
+  readonly storeRetry: Duration.Duration
   /** `undefined` when limits are off: no bucket at all. */
   readonly bucket: Bucket.BucketShape | undefined
   /** With limits off the limit is infinite, so only explicit blocks (a 429 that arrived anyway) hold a method. */
@@ -51,6 +58,16 @@ export const defaultArrivalJitterMs = 1000
 const defaultWindowMs = 600_000
 /** Multiplicative decrease happens at most once per this interval, so one burst of 503s halves once. */
 const shrinkIntervalMs = 1000
+/** How long a failing store is retried by default (a Redis failover or restart takes seconds). */
+export const defaultStoreRetry: Duration.Duration = Duration.seconds(30)
+
+/**
+ * The store retried while it fails, for `within` at most: from 100 ms apart, doubling, to at most 2 s apart. A
+ * store's operation is atomic and at worst repeats a reservation (which only makes the pacing more careful), so a
+ * retry is always safe.
+ */
+const storeSchedule = (within: Duration.Duration) =>
+  Schedule.exponential("100 millis", 2).pipe(Schedule.union(Schedule.spaced("2 seconds")), Schedule.upTo(within))
 
 /** Resolves the options to numbers. */
 export const resolveSettings = (options: Options): Settings => {
@@ -65,8 +82,12 @@ export const resolveSettings = (options: Options): Settings => {
       : { poolSize: Math.max(1, limits.poolSize - headroom), requestsPerSecond: limits.requestsPerSecond, arrivalJitterMs }
   const maxConcurrent =
     options.maxConcurrent !== undefined ? Math.max(1, Math.floor(options.maxConcurrent)) : bucket?.poolSize ?? Infinity
+  const portal = options.key ?? "default"
+  const storeRetry = options.storeRetry === undefined ? defaultStoreRetry : Duration.decode(options.storeRetry)
   return {
-    key: options.key ?? "default",
+    bucketKey: `bucket:${portal}:${options.egress ?? "default"}`,
+    budgetKey: `operating:${portal}:${options.credential ?? "default"}`,
+    storeRetry,
     bucket,
     operating:
       limits === undefined
@@ -147,6 +168,37 @@ export const makeService = (
       return ceiling.resize(next)
     }
 
+    const schedule = storeSchedule(settings.storeRetry)
+    /** A store operation retried while the store fails (a warning on the first failure), then its error. */
+    const viaStore = <A>(operation: Effect.Effect<A, RateLimiterStoreError>): Effect.Effect<A, RateLimiterStoreError> => {
+      let warned = false
+      return operation.pipe(
+        Effect.tapError((error) =>
+          warned
+            ? Effect.void
+            : Effect.zipRight(
+                Effect.sync(() => void (warned = true)),
+                Effect.logWarning("rate limiter: the store failed; no request starts until it answers").pipe(
+                  Effect.annotateLogs({ store: error.store, operation: error.operation, detail: error.detail })
+                )
+              )
+        ),
+        Effect.retry(schedule)
+      )
+    }
+    /**
+     * A store write after an answer came: retried like any, but never a failure of the request it reports on (its
+     * answer is in hand, and failing it would lose rows or invite a repeated write). Dropped with a warning.
+     */
+    const afterAnswer = (operation: Effect.Effect<void, RateLimiterStoreError>): Effect.Effect<void> =>
+      viaStore(operation).pipe(
+        Effect.catchAll((error) =>
+          Effect.logWarning("rate limiter: the store stayed unreachable; this feedback is lost").pipe(
+            Effect.annotateLogs({ store: error.store, operation: error.operation, detail: error.detail })
+          )
+        )
+      )
+
     /** The first method that must wait, or reserves the budget of all of them. */
     const tryReserveBudgets = (
       weights: ReadonlyMap<string, number>,
@@ -185,7 +237,7 @@ export const makeService = (
             const wakeUps = new Map(methods.map((method) => [method, signalOf(method)] as const))
             const nowMs = yield* Clock.currentTimeMillis
             const budgets = yield* restore(
-              store.methodBudgets({ key: settings.key, methods, nowMs, windowMs: settings.operating.windowMs })
+              viaStore(store.methodBudgets({ key: settings.budgetKey, methods, nowMs, windowMs: settings.operating.windowMs }))
             )
             const blocked = tryReserveBudgets(weights, budgets, nowMs)
             if (blocked === undefined) {
@@ -290,7 +342,7 @@ export const makeService = (
         if (bucket !== undefined) {
           // Reserved last, right before the start: a reservation followed by another wait would let starts bunch up.
           const nowMs = yield* Clock.currentTimeMillis
-          const delayMs = yield* store.reserveBucketStart({ key: settings.key, bucket, nowMs })
+          const delayMs = yield* viaStore(store.reserveBucketStart({ key: settings.bucketKey, bucket, nowMs }))
           if (delayMs > 0) {
             yield* Effect.logDebug("rate limiter: waiting for the leaky bucket").pipe(
               Effect.annotateLogs({ methods: [...weights.keys()].join(","), waitMs: delayMs })
@@ -337,7 +389,7 @@ export const makeService = (
         if (entries.length === 0) return
         const nowMs = yield* Clock.currentTimeMillis
         const normalised = entries.map((entry) => ({ method: Operating.methodKey(entry.method), time: entry.time }))
-        yield* store.recordOperating({ key: settings.key, shape: settings.operating, nowMs, entries: normalised })
+        yield* afterAnswer(store.recordOperating({ key: settings.budgetKey, shape: settings.operating, nowMs, entries: normalised }))
         yield* notify(new Set(normalised.map((entry) => entry.method)))
       })
 
@@ -356,16 +408,13 @@ export const makeService = (
     const blockMethod = (method: string, resetAtMs: number | undefined) =>
       Effect.gen(function* () {
         const key = Operating.methodKey(method)
-        const nowMs = yield* Clock.currentTimeMillis
-        const [budget] = yield* store.methodBudgets({
-          key: settings.key,
-          methods: [key],
-          nowMs,
-          windowMs: settings.operating.windowMs
-        })
-        const untilMs = Operating.blockUntil(budget!, resetAtMs, nowMs)
-        yield* store.blockMethod({ key: settings.key, method: key, untilMs })
         counters.methodBlocks++
+        const nowMs = yield* Clock.currentTimeMillis
+        const budgets = yield* viaStore(
+          store.methodBudgets({ key: settings.budgetKey, methods: [key], nowMs, windowMs: settings.operating.windowMs })
+        ).pipe(Effect.orElseSucceed(() => [Operating.emptyBudget]))
+        const untilMs = Operating.blockUntil(budgets[0] ?? Operating.emptyBudget, resetAtMs, nowMs)
+        yield* afterAnswer(store.blockMethod({ key: settings.budgetKey, method: key, untilMs, nowMs }))
         yield* Effect.logDebug("rate limiter: method blocked by the portal").pipe(
           Effect.annotateLogs({ method: key, waitMs: untilMs - nowMs })
         )
@@ -385,7 +434,7 @@ export const makeService = (
               bucket === undefined
                 ? Effect.void
                 : Effect.flatMap(Clock.currentTimeMillis, (nowMs) =>
-                    store.fillBucket({ key: settings.key, bucket, nowMs })
+                    afterAnswer(store.fillBucket({ key: settings.bucketKey, bucket, nowMs }))
                   )
             return Effect.zipRight(fill, shrink)
           }
@@ -406,10 +455,11 @@ export const makeService = (
       let concurrencyCeiling = ceilingValue
       if (bucket !== undefined) {
         const nowMs = yield* Clock.currentTimeMillis
-        const level = Math.max(
-          yield* store.bucketLevel({ key: settings.key, bucket, nowMs }),
-          Flights.flightLevel(flights, bucket, nowMs)
+        // a store that fails says nothing is free: the planner then sizes its work for a full bucket
+        const stored = yield* store.bucketLevel({ key: settings.bucketKey, bucket, nowMs }).pipe(
+          Effect.orElseSucceed(() => bucket.poolSize)
         )
+        const level = Math.max(stored, Flights.flightLevel(flights, bucket, nowMs))
         freeStarts = Math.max(0, Math.floor(bucket.poolSize - level + 1e-6))
         requestsPerSecond = bucket.requestsPerSecond
       }

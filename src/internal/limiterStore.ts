@@ -1,6 +1,7 @@
 /**
- * The in-memory limiter store: bucket counters and method budgets in Maps, one process only. A shared store
- * (Redis) implements the same operations atomically with the same pure functions.
+ * The in-memory limiter store: bucket counters and method budgets in Maps, one process only; it never fails. The
+ * shared stores implement the same operations atomically with the same arithmetic (`limiterFile.ts` under a lock
+ * file, `limiterRedis.ts` as Lua scripts).
  */
 import * as Effect from "effect/Effect"
 import type { StoreService } from "../RateLimiter.js"
