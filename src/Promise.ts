@@ -32,6 +32,7 @@ import { describe, isRecord, optionsProblem } from "./internal/validate.js"
 import type * as ListStrategy from "./ListStrategy.js"
 import * as ProgressReporter from "./ProgressReporter.js"
 import * as RateLimiter from "./RateLimiter.js"
+import * as Sync from "./Sync.js"
 
 /** What a stopped call had done: rows for the list verbs, one outcome per item for the bulk verbs. */
 const stoppedFields = {
@@ -194,6 +195,12 @@ export interface Client {
   ) => Promise<ReadonlyArray<{ readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: Bitrix.ItemError }>>
   readonly callRaw: (method: string, params?: unknown, options?: CallOptions) => Promise<Envelope.Success>
   readonly callBatch: (batch: Parameters<typeof Bitrix.callBatch>[0], options?: CallOptions) => Promise<Readonly<Record<string, unknown>>>
+  /**
+   * Keeps CRM entities in a database, as `Sync.run` does: `to` is `sqlite:PATH` or `postgres://…`; the first run
+   * copies everything, later ones only what changed. Resolves with the run's summary (rows inserted, updated and
+   * marked deleted, requests, 503/429 met, wall time); see the README's "Keep a database in sync".
+   */
+  readonly sync: (options: Sync.Options & { readonly to: string }, callOptions?: CallOptions) => Promise<Sync.Summary>
   readonly getByID: (method: string, ids: ReadonlyArray<string | number>, options?: GetByIDOptions) => Promise<ReadonlyMap<string | number, unknown>>
   /** Every row of a list method; `options` as for `Bitrix.getAll` (`strategy`, `limit`, `concurrency`), `signal`, `onProgress`. */
   readonly getAll: (method: string, params?: Bitrix.Params, options?: ListOptions) => Promise<ReadonlyArray<unknown>>
@@ -597,6 +604,24 @@ export const createClient = (options: ClientOptions): Client => {
         ),
       callRaw: (method, params, callOptions) => run(method, callOptions, single, () => Bitrix.callRaw(method, params)),
       callBatch: (batch, callOptions) => runBulk("batch", callOptions, single, () => Bitrix.callBatch(batch)),
+      sync: (syncOptions, callOptions) =>
+        run("sync", callOptions, single, () => {
+          if (!isRecord(syncOptions) || typeof syncOptions.to !== "string") {
+            return Effect.fail(
+              new ValidationError({
+                path: "sync.options.to",
+                detail: `expected options with a string \`to\`, got ${describe(syncOptions)}`,
+                suggestion: 'e.g. client.sync({ entities: ["crm.deal"], to: "sqlite:crm.db" })'
+              })
+            )
+          }
+          const { to, ...rest } = syncOptions
+          // the options are checked before the database is opened: bad input leaves nothing behind
+          return Either.match(Sync.decodeOptions(rest), {
+            onLeft: Effect.fail,
+            onRight: () => Sync.run(rest).pipe(Effect.provide(Sync.layer(to)))
+          })
+        }),
       getByID: (method, ids, getOptions) =>
         runBulk(method, getOptions, undefined, (rest) => Bitrix.getByID(method, ids, rest as Parameters<typeof Bitrix.getByID>[2])),
       getAll: (method, params, getAllOptions) => {

@@ -28,3 +28,5 @@ export * as Envelope from "./Envelope.js"
 export * as ListStrategy from "./ListStrategy.js"
 /** @since 0.1.0 */
 export * as Metrics from "./Metrics.js"
+/** @since 0.1.0 */
+export * as Sync from "./Sync.js"

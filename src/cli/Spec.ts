@@ -30,7 +30,8 @@ export const envNames = {
   maxConcurrent: "BITRIX24_MAX_CONCURRENT",
   bucketHeadroom: "BITRIX24_BUCKET_HEADROOM",
   timeout: "BITRIX24_TIMEOUT",
-  caFile: "BITRIX24_CA_FILE"
+  caFile: "BITRIX24_CA_FILE",
+  limiter: "BITRIX24_LIMITER_URL"
 } as const
 
 /**
@@ -90,6 +91,11 @@ export const sharedOptions: ReadonlyArray<Args.OptionSpec> = [
     description: `bucket slots left unused, for other apps on the same address (default 2); $${envNames.bucketHeadroom}`
   },
   { name: "timeout", value: "SECONDS", kind: "number", description: `per request (default 60); $${envNames.timeout}` },
+  {
+    name: "limiter",
+    value: "URL",
+    description: `where the portal's limits are shared: file:PATH (default: a file for this machine's runs), redis://host:port (every machine), memory; $${envNames.limiter}`
+  },
   { name: "ca", value: "FILE", description: `PEM file of the CA that signed a self-hosted portal's certificate; $${envNames.caFile}` },
   { name: "insecure", short: "k", description: "accept any TLS certificate (encrypted, but not checked: anyone on the path can read the webhook code)" },
   { name: "proxy", value: "URL", description: "send requests through this proxy; default $HTTPS_PROXY / $HTTP_PROXY, except hosts in $NO_PROXY" },
@@ -199,6 +205,32 @@ export const batch: Args.CommandSpec = {
 }
 
 /**
+ * `b24 sync`: several entities (more than one positional: `sync.ts` parses them).
+ *
+ * @since 0.1.0
+ * @category Commands
+ */
+export const sync: Args.CommandSpec = {
+  name: "sync",
+  summary: "copy CRM entities into SQLite or Postgres, then keep them in sync: changed rows only, deletions marked",
+  positional: { name: "entity...", description: "one or more of crm.deal, crm.contact, crm.company, crm.lead" },
+  options: [
+    { name: "to", value: "URL", required: true, description: "the database: sqlite:FILE (created when missing) or postgres://user:password@host/db" },
+    { name: "json", description: "print the summary as one JSON line on stdout" },
+    { name: "full", description: "read every row again instead of only the rows changed since the last run" },
+    { name: "overlap", value: "MINUTES", kind: "number", description: "how far before the last run's start to look back (default 5)" },
+    { name: "deletions-every", value: "N", kind: "integer", description: "look for deleted rows every N runs (default 1: every run; 0: never)" },
+    { name: "chunk-size", value: "N", kind: "integer", description: "rows a transaction (default 1000)" }
+  ],
+  shared: sharedOptions,
+  examples: [
+    "b24 sync crm.deal crm.contact crm.company crm.lead --to sqlite:crm.db",
+    "b24 sync crm.deal --to postgres://bi:secret@db.example.com/crm --json",
+    "*/15 * * * * cd /srv/crm && b24 sync crm.deal crm.contact --to sqlite:crm.db --quiet   # crontab"
+  ]
+}
+
+/**
  * The package's version, read from its package.json (two folders up from both `src/cli` and `dist/cli`).
  *
  * @since 0.1.0
@@ -225,13 +257,13 @@ export const help = [
   "Usage: b24 <command> [options]",
   "",
   "Commands:",
-  ...[getAll, getById, call, batch, { name: "portal", summary: "serve the fake portal of effect-bitrix24/testing on loopback" }].map(
+  ...[getAll, getById, call, batch, sync, { name: "portal", summary: "serve the fake portal of effect-bitrix24/testing on loopback" }].map(
     (spec) => `  ${spec.name.padEnd(11)}${spec.summary}`
   ),
   "",
   `Connection: --webhook or $${envNames.webhook}; or an OAuth app through $${envNames.accessToken}, $${envNames.refreshToken},`,
   `$${envNames.clientId}, $${envNames.clientSecret}, $${envNames.restUrl} (and $${envNames.tokenUrl}).`,
-  "Exit codes: 0 done, 1 failed, 2 bad input, 3 some items failed, 130 interrupted.",
+  "Exit codes: 0 done, 1 failed, 2 bad input, 3 some items failed, 4 another sync holds the database, 130 interrupted.",
   "",
   "Run 'b24 <command> --help' for a command's options.  -V, --version prints the version.",
   ""
@@ -243,7 +275,7 @@ export const help = [
  * @since 0.1.0
  * @category Commands
  */
-export const portalCommands: ReadonlyArray<Args.CommandSpec> = [getAll, getById, call, batch]
+export const portalCommands: ReadonlyArray<Args.CommandSpec> = [getAll, getById, call, batch, sync]
 
 /**
  * What `b24` prints for a command line that asks only for help or the version (`--help`, `-V`,

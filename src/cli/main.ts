@@ -38,7 +38,8 @@ import { RateLimiter } from "../RateLimiter.js"
 import { layerHttpClient, type NetworkOptions } from "../internal/network.js"
 import * as Args from "./Args.js"
 import * as Spec from "./Spec.js"
-import { type Connection, type Env, redactorOf, resolveConnection, resolveLimits, resolveTuning, type Tuning } from "./Connection.js"
+import * as SyncCommand from "./sync.js"
+import { type Connection, type Env, redactorOf, resolveConnection, resolveLimiterStore, resolveLimits, resolveTuning, type Tuning } from "./Connection.js"
 import { columnsFromSelect, itemLine, makeRowWriter, ndjsonLine, resolveFormat } from "./Format.js"
 import * as Inputs from "./Inputs.js"
 import { openSink, printError, readInput, readOptionText, writePrivateFile } from "./Output.js"
@@ -53,6 +54,7 @@ import {
   ItemsFailedError,
   listFailures,
   logLine,
+  oneLine,
   outcomeParts,
   requestLine,
   summaryLine
@@ -78,6 +80,7 @@ interface Shared extends Tuning {
   readonly plan: "standard" | "enterprise" | undefined
   readonly limits: string | undefined
   readonly tokensOut: string | undefined
+  readonly limiter: string | undefined
   readonly quiet: boolean
   readonly verbose: boolean
   readonly debug: boolean
@@ -116,6 +119,7 @@ const sharedOf = (values: Values): Shared => {
       timeout: number(values, "timeout")
     }),
     tokensOut: text(values, "tokens-out"),
+    limiter: text(values, "limiter"),
     quiet: values["quiet"] === true,
     verbose: values["verbose"] === true,
     debug: values["debug"] === true
@@ -134,7 +138,7 @@ interface Job {
   readonly noun: string
   /** The request shown by `--verbose` after an error. */
   readonly request: { readonly method: string; readonly params?: unknown }
-  readonly work: (count: Ref.Ref<number>) => Effect.Effect<void, CliError, Services>
+  readonly work: (count: Ref.Ref<number>) => Effect.Effect<void, CliError | SyncCommand.SyncCliError, Services>
 }
 
 const fromEither = <A, E>(either: Either.Either<A, E>): Effect.Effect<A, E> =>
@@ -155,8 +159,12 @@ const withLogging = (shared: Shared) => <A, E, R>(effect: Effect.Effect<A, E, R>
   )
 
 /** Prints the error line (and with `--verbose` the request and details) and ends with the error's exit code. */
-const reportFailure = (error: CliError, redact: (text: string) => string, verbose: boolean, request: string | undefined) =>
+const reportFailure = (error: CliError | SyncCommand.SyncCliError, redact: (text: string) => string, verbose: boolean, request: string | undefined) =>
   Effect.gen(function* () {
+    if (error._tag === "SinkError" || error._tag === "SyncLockedError") {
+      yield* printError(`b24: error: ${oneLine(redact(error.message))}`)
+      return yield* Effect.fail(new CliExit({ code: error._tag === "SyncLockedError" ? SyncCommand.lockedExitCode : ExitCode.failure }))
+    }
     yield* printError(errorLine(error, redact))
     if (verbose) {
       if (request !== undefined && error._tag !== "ValidationError" && error._tag !== "FileError") yield* printError(request)
@@ -168,12 +176,13 @@ const reportFailure = (error: CliError, redact: (text: string) => string, verbos
 const clientOptions = (
   connection: Connection,
   shared: Shared,
-  settings: { readonly limits: Bitrix.Options["limits"] & {}; readonly tuning: Tuning },
+  settings: { readonly limits: Bitrix.Options["limits"] & {}; readonly tuning: Tuning; readonly limiterStore: Redacted.Redacted<string> },
   onRotated: () => void
 ): Bitrix.Options => {
   const { batchSize, bucketHeadroom, maxConcurrent, timeout } = settings.tuning
   const common = {
     limits: settings.limits,
+    limiterStore: settings.limiterStore,
     ...(batchSize === undefined ? {} : { batchSize }),
     ...(bucketHeadroom === undefined ? {} : { bucketHeadroom }),
     ...(maxConcurrent === undefined ? {} : { maxConcurrent }),
@@ -215,10 +224,11 @@ const runJob = (env: Env, shared: Shared, job: Job): Effect.Effect<void, CliExit
     const setup = Either.all({
       connection: resolveConnection(shared.webhook, env),
       limits: resolveLimits(shared.plan, shared.limits, env),
-      tuning: resolveTuning(shared, env)
+      tuning: resolveTuning(shared, env),
+      limiterStore: resolveLimiterStore(shared.limiter, env)
     })
     if (Either.isLeft(setup)) return yield* reportFailure(setup.left, (text) => text, shared.verbose, undefined)
-    const { connection, limits, tuning } = setup.right
+    const { connection, limiterStore, limits, tuning } = setup.right
     const redact = redactorOf(connection.secrets)
     const request = requestLine({ endpoint: connection.endpoint, ...job.request }, redact)
     let rotated = false
@@ -232,7 +242,7 @@ const runJob = (env: Env, shared: Shared, job: Job): Effect.Effect<void, CliExit
       ...(shared.insecure ? { dangerouslyAcceptAnyCertificate: true } : {}),
       ...(shared.proxy === undefined ? {} : { proxy: shared.proxy })
     }
-    const client = Bitrix.layer(clientOptions(connection, shared, { limits, tuning }, () => void (rotated = true))).pipe(
+    const client = Bitrix.layer(clientOptions(connection, shared, { limits, tuning, limiterStore }, () => void (rotated = true))).pipe(
       Layer.provide(layerHttpClient(network, env))
     )
     // retries are shown as they happen (by the reporter) and counted by what they met for the summary
@@ -339,6 +349,8 @@ const writeRows = <E, R>(
 /** A portal subcommand: its command line, and the job it builds from the parsed values. */
 interface PortalCommand {
   readonly spec: Args.CommandSpec
+  /** A command line `Args.parseCommand` cannot read alone (several positionals). */
+  readonly parse?: (args: ReadonlyArray<string>) => Args.ParseResult
   readonly job: (method: string, values: Values) => Effect.Effect<Job, CliError>
 }
 
@@ -507,7 +519,9 @@ const batchCommand: PortalCommand = {
     })
 }
 
-const portalCommands: ReadonlyArray<PortalCommand> = [getAllCommand, getByIdCommand, callCommand, batchCommand]
+const syncCommand: PortalCommand = { spec: Spec.sync, parse: SyncCommand.parse, job: SyncCommand.job }
+
+const portalCommands: ReadonlyArray<PortalCommand> = [getAllCommand, getByIdCommand, callCommand, batchCommand, syncCommand]
 
 const usageFailure = (message: string, command: string | undefined) =>
   Effect.as(
@@ -530,7 +544,7 @@ export const run = (argv: ReadonlyArray<string>, env: Env): Effect.Effect<number
   if (name === undefined) return Effect.as(printError(Spec.help), ExitCode.usage)
   const command = portalCommands.find(({ spec }) => spec.name === name)
   if (command === undefined) return usageFailure(`unknown command "${name}"`, undefined)
-  const parsed = Args.parseCommand(command.spec, rest)
+  const parsed = command.parse?.(rest) ?? Args.parseCommand(command.spec, rest)
   if (parsed._tag === "UsageError") return usageFailure(parsed.message, name)
   if (parsed.parsed.help) return Effect.as(Effect.sync(() => void process.stdout.write(Args.commandHelp(command.spec))), ExitCode.ok)
   const { positional, values } = parsed.parsed

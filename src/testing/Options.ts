@@ -62,16 +62,21 @@ export interface FaultRule {
 }
 
 /**
- * Rows added or deleted while a client reads, to test export completeness.
+ * Rows added, updated or deleted while a client reads, to test export completeness and syncs. Added and updated
+ * rows are stamped with the portal time (`DATE_CREATE` / `DATE_MODIFY` and their equivalents), as real writes are.
  *
  * @since 0.1.0
  * @category Models
  */
 export interface MutationRule {
   readonly entity: string
-  /** After every `everyRequests` list requests on the entity, add `add` rows and delete `delete` random rows. */
+  /**
+   * After every `everyRequests` list requests on the entity, add `add` rows, update `update` random rows (a new
+   * title and `DATE_MODIFY` now) and delete `delete` random rows.
+   */
   readonly everyRequests: number
   readonly add?: number
+  readonly update?: number
   readonly delete?: number
 }
 
@@ -101,10 +106,18 @@ export interface FakePortalOptions {
    * the network and event loops between a client and a real portal make them: the path freezes now and then for up
    * to `maxMs` (the first time with the first request, as a first burst waits for its connections) and what was sent
    * meanwhile arrives together, so the leaky bucket, which counts arrivals, sees requests bunched. The answer comes
-   * that much later too. Under `TestClock` the delays are `Clock` sleeps, so a run repeats exactly. In-process forms
-   * only (`FakePortal`); the served forms have the real jitter of sockets and event loops.
+   * that much later too. Under `TestClock` the delays are `Clock` sleeps, so a run repeats exactly. Served over HTTP
+   * (`FakePortalHttp`, `startFakePortal`) they are timers, on top of the real jitter of sockets and event loops.
    */
   readonly arrivalJitter?: { readonly maxMs: number; readonly seed?: number }
+  /**
+   * A network between the client and the portal: every request travels `roundTripMs / 2` to the portal and its answer
+   * as long back, each way plus a seeded random 0..`jitterMs / 2` (`seed` defaults to `seedNumber`). Against a cloud
+   * portal in another region a round trip takes tens to hundreds of ms; on loopback it is nothing, which hides the cost
+   * of requests that must wait for each other. Under `TestClock` the delays are `Clock` sleeps; served over HTTP they
+   * are timers on top of loopback's own. Default: none.
+   */
+  readonly latency?: { readonly roundTripMs: number; readonly jitterMs?: number; readonly seed?: number }
   /** GET URLs longer than this get a 414 HTML page. Default 8192. */
   readonly maxUrlLength?: number
   /** Served over HTTP: request bodies over this many bytes get the front server's 413 page. Default 8 MiB. */

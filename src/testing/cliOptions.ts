@@ -75,8 +75,10 @@ Options:
                            html502:0.05,drop:0.01,error503@3+7,hang@5/crm.deal.list
                            kinds: error500 error500After html502 html504 error503 drop hang malformedJson
                            expireToken
-  --mutations LIST         entity:every=N[,add=N][,delete=N]; separate several rules with ';', e.g.
-                           "crm.deal:every=10,add=5,delete=2"
+  --mutations LIST         entity:every=N[,add=N][,update=N][,delete=N]; separate several rules with ';', e.g.
+                           "crm.deal:every=10,add=5,update=3,delete=2"
+  --latency SPEC           a network in front of the portal: round trip in ms, optionally with jitter, e.g.
+                           60 or 60,jitter=20 (each leg takes half the round trip plus 0..jitter/2)
   --batch-billing MODE     commands (each batch command bills its method; default) | batch (the batch bills itself)
   --max-url-length N       GET URLs longer than N get a 414 HTML page (default 8192)
   --max-body-bytes N       request bodies over N bytes get a 413 HTML page (default 8388608, 8 MiB)
@@ -250,13 +252,13 @@ export const parseMutations = (text: string): Either.Either<ReadonlyArray<Mutati
       .filter((item) => item !== "")
       .map((item): Either.Either<MutationRule, PortalArgsError> => {
         const colon = item.indexOf(":")
-        if (colon <= 0) return fail("--mutations", `--mutations: "${item}" is not entity:every=N[,add=N][,delete=N]`)
+        if (colon <= 0) return fail("--mutations", `--mutations: "${item}" is not entity:every=N[,add=N][,update=N][,delete=N]`)
         const entity = item.slice(0, colon).trim()
         return Either.flatMap(parsePairs("--mutations", item.slice(colon + 1)), (pairs) => {
           const counts: Record<string, number> = {}
           for (const [key, value] of pairs) {
-            if (key !== "every" && key !== "add" && key !== "delete") {
-              return fail("--mutations", `--mutations: unknown key "${key}"; use every, add, delete`)
+            if (key !== "every" && key !== "add" && key !== "update" && key !== "delete") {
+              return fail("--mutations", `--mutations: unknown key "${key}"; use every, add, update, delete`)
             }
             const number = parseNumber(value)
             if (number === undefined || !Number.isInteger(number) || number < 0) {
@@ -268,6 +270,7 @@ export const parseMutations = (text: string): Either.Either<ReadonlyArray<Mutati
           if (every === undefined || every < 1) return fail("--mutations", `--mutations: ${entity} needs every=N with N >= 1`)
           let rule: MutationRule = { entity, everyRequests: every }
           if (counts["add"] !== undefined) rule = { ...rule, add: counts["add"] }
+          if (counts["update"] !== undefined) rule = { ...rule, update: counts["update"] }
           if (counts["delete"] !== undefined) rule = { ...rule, delete: counts["delete"] }
           return Either.right(rule)
         })
@@ -312,6 +315,7 @@ const flagSpec = {
   "batch-billing": { type: "string" },
   "max-url-length": { type: "string" },
   "max-body-bytes": { type: "string" },
+  latency: { type: "string" },
   webhook: { type: "string" },
   oauth: { type: "boolean" },
   "token-lifetime": { type: "string" },
@@ -380,6 +384,7 @@ export const parsePortalArgs = (argv: ReadonlyArray<string>): Either.Either<Port
         : Either.flatMap(parseNonNegativeInt("--max-body-bytes", values["max-body-bytes"]), (bytes) =>
             bytes < 1 ? fail("--max-body-bytes", "--max-body-bytes must be >= 1") : Either.right(void (options.maxBodyBytes = bytes))
           ),
+    () => (values.latency === undefined ? Either.void : Either.map(parseLatency(values.latency), (latency) => void (options.latency = latency))),
     () => (values.webhook === undefined ? Either.void : Either.map(parseWebhook(values.webhook), (webhook) => void (options.webhook = webhook))),
     () => {
       const lifetimeText = values["token-lifetime"]
@@ -398,6 +403,31 @@ export const parsePortalArgs = (argv: ReadonlyArray<string>): Either.Either<Port
     if (Either.isLeft(outcome)) return Either.left(outcome.left)
   }
   return Either.right({ _tag: "Serve", host: values.host ?? defaultHost, options })
+}
+
+/**
+ * Parses `--latency`: a round trip in ms, optionally `,jitter=MS`.
+ *
+ * @since 0.1.0
+ * @category Parsing
+ */
+export const parseLatency = (text: string): Either.Either<NonNullable<FakePortalOptions["latency"]>, PortalArgsError> => {
+  const [roundTrip = "", ...rest] = text.split(",")
+  const roundTripMs = parseNumber(roundTrip.trim())
+  if (roundTripMs === undefined || roundTripMs < 0) {
+    return fail("--latency", `--latency: the round trip must be a number of ms >= 0, got "${roundTrip.trim()}"`)
+  }
+  if (rest.length === 0) return Either.right({ roundTripMs })
+  return Either.flatMap(parsePairs("--latency", rest.join(",")), (pairs) => {
+    let latency: NonNullable<FakePortalOptions["latency"]> = { roundTripMs }
+    for (const [key, value] of pairs) {
+      const number = parseNumber(value)
+      if (key !== "jitter") return fail("--latency", `--latency: unknown key "${key}"; use jitter`)
+      if (number === undefined || number < 0) return fail("--latency", `--latency: jitter must be a number of ms >= 0, got "${value}"`)
+      latency = { ...latency, jitterMs: number }
+    }
+    return Either.right(latency)
+  })
 }
 
 const parsePortNumber = (text: string): Either.Either<number, PortalArgsError> =>
@@ -431,8 +461,13 @@ export const describeOptions = (options: FakePortalOptions): ReadonlyArray<strin
   }
   if (options.mutations !== undefined && options.mutations.length > 0) {
     lines.push(
-      `mutations: ${options.mutations.map((rule) => `${rule.entity} every ${rule.everyRequests} lists +${rule.add ?? 0} -${rule.delete ?? 0}`).join("; ")}`
+      `mutations: ${options.mutations
+        .map((rule) => `${rule.entity} every ${rule.everyRequests} lists +${rule.add ?? 0} ~${rule.update ?? 0} -${rule.delete ?? 0}`)
+        .join("; ")}`
     )
+  }
+  if (options.latency !== undefined) {
+    lines.push(`latency: ${options.latency.roundTripMs} ms round trip, jitter ${options.latency.jitterMs ?? 0} ms`)
   }
   return lines
 }

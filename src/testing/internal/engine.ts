@@ -470,12 +470,12 @@ export class PortalEngine {
     } catch (error) {
       return { _tag: "Error", status: 500, error: "ERROR_CORE", description: errorMessage(error), costMs: 0 }
     }
-    if (outcome !== undefined) this.afterListCall(method, params)
+    if (outcome !== undefined) this.afterListCall(method, params, nowMs)
     return outcome
   }
 
-  /** Mutation rules: after every N list calls on an entity, rows are added and deleted. */
-  private afterListCall(method: string, params: unknown): void {
+  /** Mutation rules: after every N list calls on an entity, rows are added, updated and deleted, stamped `nowMs`. */
+  private afterListCall(method: string, params: unknown, nowMs: number): void {
     if (this.mutations.length === 0) return
     const entity = listEntity(method, params)
     if (entity === undefined) return
@@ -483,7 +483,7 @@ export class PortalEngine {
       if (rule.everyRequests <= 0 || (rule.entity !== entity.base && rule.entity !== entity.typed)) continue
       const count = (this.mutationCounts.get(rule) ?? 0) + 1
       this.mutationCounts.set(rule, count)
-      if (count % rule.everyRequests === 0) this.methodTable.mutate(rule, this.mutationRandom)
+      if (count % rule.everyRequests === 0) this.methodTable.mutate(rule, this.mutationRandom, nowMs)
     }
   }
 

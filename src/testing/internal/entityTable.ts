@@ -5,7 +5,7 @@
  * the benchmarks filter on are dictionary-coded typed-array columns. Every write bumps `version`, which
  * invalidates the cached match lists of filtered offset pages.
  */
-import type { EntityDef, FieldDef, GenEnv, Row } from "./entityModel.js"
+import { entity, type EntityDef, type FieldDef, type GenEnv, type Row } from "./entityModel.js"
 
 /** A dictionary-coded column: `dictionary[codes[position]]` is the field's value at that position. */
 export interface Column {
@@ -36,7 +36,11 @@ export class EntityTable {
   private lastPosition = -1
   private lastRow: Row | undefined = undefined
 
-  constructor(readonly def: EntityDef, readonly env: GenEnv, seededIds: Int32Array) {
+  /** The entity's definition; `addField` replaces it with one that has a new (user) field. */
+  def: EntityDef
+
+  constructor(def: EntityDef, readonly env: GenEnv, seededIds: Int32Array) {
+    this.def = def
     this.ids = seededIds
     this.length = seededIds.length
     this.seededCount = seededIds.length
@@ -112,6 +116,21 @@ export class EntityTable {
       }
     }
     return row
+  }
+
+  /**
+   * Adds a field to this table's definition (a user field created through `crm.deal.userfield.add`): `*.fields`
+   * lists it from now on, existing rows have no value for it (printed empty) until written.
+   */
+  addField(field: FieldDef): void {
+    if (this.def.byUpper.has(field.upper)) return
+    const def = this.def
+    this.def = entity(def.name, [...def.fields, field], def.generate, {
+      columns: def.columns,
+      sparse: def.sparse,
+      creationDefaults: def.creationDefaults
+    })
+    this.touch()
   }
 
   /** A seeded ID chosen by a hash (for references from other tables), or `undefined` when there is none. */

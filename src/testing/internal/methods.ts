@@ -33,7 +33,8 @@ import {
   type FieldDef,
   type GenEnv,
   type Refs,
-  type Row
+  type Row,
+  userField
 } from "./entityModel.js"
 import {
   deriveTaskFields,
@@ -324,7 +325,7 @@ export const makeMethodTable = (options: {
       }
     }
     // A new deal in another pipeline starts in that pipeline's first stage
-    if (creating && table.def === dealEntity && given.has("CATEGORY_ID") && !given.has("STAGE_ID")) {
+    if (creating && table.def.name === dealEntity.name && given.has("CATEGORY_ID") && !given.has("STAGE_ID")) {
       row.STAGE_ID = dealStageId(typeof row.CATEGORY_ID === "number" ? row.CATEGORY_ID : 0, "NEW")
     }
     const has = (upper: string): boolean => table.def.byUpper.has(upper)
@@ -337,7 +338,7 @@ export const makeMethodTable = (options: {
       for (const upper of ["DATE_CREATE", "CREATED_TIME", "CREATED_DATE"]) stamp(upper, ctx.nowMs)
       for (const upper of ["CREATED_BY_ID", "CREATED_BY"]) stamp(upper, ctx.userId)
     }
-    if (table.def === taskEntity) deriveTaskFields(seedNumber, row)
+    if (table.def.name === taskEntity.name) deriveTaskFields(seedNumber, row)
     return row
   }
 
@@ -365,6 +366,8 @@ export const makeMethodTable = (options: {
   })
 
   const handlers = new Map<string, Handler>()
+  /** IDs of user fields created through `*.userfield.add` (the seeded ones stand below). */
+  let userFieldIds = 1000
 
   // ----- classic CRM: crm.deal / crm.lead / crm.contact / crm.company -----
   for (const entityName of ["deal", "lead", "contact", "company"] as const) {
@@ -406,6 +409,25 @@ export const makeMethodTable = (options: {
       t.remove(pos)
       recordWrite(`${tableName}.delete`)
       return ok(true, deleteCost)
+    })
+    // crm.deal.userfield.add: FIELD_NAME without the prefix gets UF_CRM_; answers the new field's ID
+    handlers.set(`${tableName}.userfield.add`, (p) => {
+      const t = table()
+      const given = fieldsParam(p)
+      const rawName = typeof given.FIELD_NAME === "string" ? given.FIELD_NAME.trim().toUpperCase() : ""
+      if (!/^[A-Z0-9_]+$/.test(rawName)) return errorOutcome(400, "ERROR_CORE", "FIELD_NAME is required: letters, digits and _", cost.baseMs)
+      const upper = rawName.startsWith("UF_CRM_") ? rawName : `UF_CRM_${rawName}`
+      if (t.def.byUpper.has(upper)) return errorOutcome(400, "ERROR_CORE", `The field ${upper} already exists`, cost.baseMs)
+      const type = typeof given.USER_TYPE_ID === "string" && given.USER_TYPE_ID !== "" ? given.USER_TYPE_ID : "string"
+      const labelOf = (value: unknown): string | undefined =>
+        typeof value === "string" ? value : isRecord(value) ? (Object.values(value).find((entry) => typeof entry === "string") as string | undefined) : undefined
+      const label = labelOf(given.EDIT_FORM_LABEL) ?? labelOf(given.LIST_COLUMN_LABEL) ?? upper
+      const multiple = given.MULTIPLE === "Y" || given.MULTIPLE === true
+      const base = userField(upper, type, label)
+      t.addField(multiple ? { ...base, isMultiple: true, kind: "list" } : base)
+      recordWrite(`${tableName}.userfield.add`)
+      userFieldIds += 1
+      return ok(userFieldIds, writeCost)
     })
     handlers.set(`${tableName}.fields`, () => {
       const t = table()
@@ -729,10 +751,31 @@ export const makeMethodTable = (options: {
       const verb = name.slice(name.lastIndexOf(".") + 1)
       return !readVerbs.has(verb)
     },
-    mutate: (rule: MutationRule, randomNumber: () => number) => {
+    mutate: (rule: MutationRule, randomNumber: () => number, nowMs?: number) => {
       const table = tableOf(rule.entity)
       if (table === undefined) return
-      for (let i = 0; i < (rule.add ?? 0); i++) table.insert()
+      // A row written on a real portal carries the time of the write: a sync's DATE_MODIFY window must see it
+      const stamped = (row: Row, creating: boolean): Row => {
+        if (nowMs === undefined) return row
+        const out: Row = { ...row }
+        const stamps = creating
+          ? ["DATE_MODIFY", "UPDATED_TIME", "CHANGED_DATE", "DATE_CREATE", "CREATED_TIME", "CREATED_DATE"]
+          : ["DATE_MODIFY", "UPDATED_TIME", "CHANGED_DATE"]
+        for (const upper of stamps) if (table.def.byUpper.has(upper)) out[upper] = nowMs
+        if (table.def.byUpper.has("MOVED_TIME") && creating) out.MOVED_TIME = nowMs
+        return out
+      }
+      for (let i = 0; i < (rule.add ?? 0); i++) {
+        if (nowMs === undefined) table.insert()
+        else table.insert((id) => stamped(table.def.generate(table.env, id), true))
+      }
+      for (let i = 0; i < (rule.update ?? 0) && table.size > 0; i++) {
+        let pos = Math.min(table.length - 1, Math.floor(randomNumber() * table.length))
+        while (!table.isAlive(pos)) pos = (pos + 1) % table.length
+        const row = table.rowAt(pos)
+        const changed: Row = { ...row, ...(table.def.byUpper.has("TITLE") ? { TITLE: `${String(row.TITLE ?? "")} (изм.)`.slice(-250) } : {}) }
+        table.replace(pos, stamped(changed, false))
+      }
       for (let i = 0; i < (rule.delete ?? 0) && table.size > 0; i++) {
         let pos = Math.min(table.length - 1, Math.floor(randomNumber() * table.length))
         while (!table.isAlive(pos)) pos = (pos + 1) % table.length

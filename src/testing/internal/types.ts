@@ -44,8 +44,11 @@ export interface MethodTable {
   readonly has: (method: string) => boolean
   /** Whether the method writes (add/update/delete/set...). */
   readonly isWrite: (method: string) => boolean
-  /** Applies a mutation rule once (rows added and deleted while a client reads). */
-  readonly mutate: (rule: MutationRule, random: () => number) => void
+  /**
+   * Applies a mutation rule once (rows added, updated and deleted while a client reads); added and updated rows
+   * are stamped with `nowMs` (portal time; without it they keep the generated dates).
+   */
+  readonly mutate: (rule: MutationRule, random: () => number, nowMs?: number) => void
   /** Rows served by list calls so far. */
   readonly rowsServed: () => number
   /** Writes actually performed, per method (to prove a client never duplicated one). */
