@@ -20,7 +20,7 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as Transport from "../Transport.js"
 import { defaultPortalOrigin, type OAuthInfo, PortalEngine } from "./internal/engine.js"
-import { makeArrivalDelays } from "./internal/engineLimits.js"
+import { makeArrivalDelays, makeTrips } from "./internal/engineLimits.js"
 import type { PortalRequest, PortalStats } from "./internal/types.js"
 import type { FakePortalOptions } from "./Options.js"
 
@@ -114,26 +114,31 @@ export class FakePortal extends Context.Tag("effect-bitrix24/testing/FakePortal"
 export const fromEngine = (
   engine: PortalEngine,
   origin: string = baseUrl,
-  options: Pick<FakePortalOptions, "arrivalJitter" | "seedNumber"> = {}
+  options: Pick<FakePortalOptions, "arrivalJitter" | "latency" | "seedNumber"> = {}
 ): Effect.Effect<Service> =>
   Effect.sync(() => {
     const arrivalDelayMs = makeArrivalDelays(options.arrivalJitter, options.seedNumber ?? 1)
+    const nextTrip = makeTrips(options.latency, options.seedNumber ?? 1)
     const handle = (request: PortalRequest): Effect.Effect<PortalResponse, PortalDropped> =>
       Effect.gen(function* () {
+        const trip = nextTrip?.()
         // In transit: the leaky bucket counts the request when it arrives, not when it was sent.
+        if (trip !== undefined) yield* sleepMs(trip.upMs)
         if (arrivalDelayMs !== undefined) yield* sleepMs(arrivalDelayMs(yield* Clock.currentTimeMillis))
         const arrivedMs = yield* Clock.currentTimeMillis
         const outcome = engine.handle(request, arrivedMs)
         // The engine's own work is part of the simulated server time (as over HTTP); under TestClock it is none
         const spentMs = Math.max(0, (yield* Clock.currentTimeMillis) - arrivedMs)
+        // The answer's way back
+        const backMs = trip?.downMs ?? 0
         switch (outcome._tag) {
           case "Hang":
             return yield* Effect.never
           case "Drop":
-            yield* sleepMs(outcome.delayMs - spentMs)
+            yield* sleepMs(outcome.delayMs - spentMs + backMs)
             return yield* Effect.fail(new PortalDropped({ url: request.url }))
           case "Response":
-            yield* sleepMs(outcome.delayMs - spentMs)
+            yield* sleepMs(outcome.delayMs - spentMs + backMs)
             return { status: outcome.status, headers: outcome.headers, body: outcome.body }
         }
       })

@@ -19,7 +19,7 @@ import type { Socket } from "node:net"
 import * as FakePortal from "./FakePortal.js"
 import { PortalEngine } from "./internal/engine.js"
 import { nginxPage, rawNginxPage } from "./internal/engineHttp.js"
-import { makeArrivalDelays } from "./internal/engineLimits.js"
+import { makeArrivalDelays, makeTrips } from "./internal/engineLimits.js"
 import type { PortalOutcome, PortalRequest, PortalStats } from "./internal/types.js"
 import type { FakePortalOptions } from "./Options.js"
 
@@ -88,14 +88,20 @@ export interface ServeOptions {
    * the engine counts it that much later and its answer comes that much later too.
    */
   readonly arrivalJitter?: FakePortalOptions["arrivalJitter"]
-  /** The seed of `arrivalJitter` when it names none (as `FakePortalOptions.seedNumber`). Default 1. */
+  /** The seed of `arrivalJitter` and `latency` when they name none (as `FakePortalOptions.seedNumber`). Default 1. */
   readonly seedNumber?: number
+  /**
+   * A network in front of the server, as `FakePortalOptions.latency`: each request reaches the engine its up leg
+   * later and its answer leaves its down leg later (timers, on top of loopback's own).
+   */
+  readonly latency?: FakePortalOptions["latency"]
 }
 
 /** The serve options a portal's options carry (port aside): its front server's limits, TLS and arrival jitter. */
 export const serveOptionsOf = (options: FakePortalOptions): ServeOptions => ({
   ...(options.arrivalJitter === undefined ? {} : { arrivalJitter: options.arrivalJitter }),
   ...(options.seedNumber === undefined ? {} : { seedNumber: options.seedNumber }),
+  ...(options.latency === undefined ? {} : { latency: options.latency }),
   ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
   ...(options.tls === undefined ? {} : { tls: options.tls })
 })
@@ -168,7 +174,15 @@ export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Serve
    * the engine on this thread, requests that arrive while it works are read (and stamped) only after it; an engine
    * on another thread (`handle` answering with a promise) leaves this one free to stamp every arrival.
    */
-  const answer = (request: Http.IncomingMessage, response: Http.ServerResponse, outcome: PortalOutcome, arrivedMs: number): void => {
+  const answer = (
+    request: Http.IncomingMessage,
+    response: Http.ServerResponse,
+    settled: PortalOutcome,
+    arrivedMs: number,
+    backMs: number
+  ): void => {
+    // the answer's way back through the `latency` network is part of its delay
+    const outcome = settled._tag === "Hang" || backMs === 0 ? settled : { ...settled, delayMs: settled.delayMs + backMs }
     const spentMs = Math.max(0, now() - arrivedMs)
     switch (outcome._tag) {
       case "Response":
@@ -191,6 +205,7 @@ export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Serve
 
   const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
   const arrivalDelayMs = makeArrivalDelays(options.arrivalJitter, options.seedNumber ?? 1)
+  const nextTrip = makeTrips(options.latency, options.seedNumber ?? 1)
 
   /** The front server refuses the body: its 413 page, then the connection is closed without reading the rest. */
   const refuseBody = (request: Http.IncomingMessage, response: Http.ServerResponse): void => {
@@ -226,20 +241,29 @@ export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Serve
       }
       // the body is held once, as text, while the engine works on it
       chunks.length = 0
-      const delayMs = arrivalDelayMs === undefined ? 0 : arrivalDelayMs(readMs)
+      const trip = nextTrip?.()
+      const upMs = trip?.upMs ?? 0
+      const backMs = trip?.downMs ?? 0
+      const delayMs = upMs + (arrivalDelayMs === undefined ? 0 : arrivalDelayMs(readMs + upMs))
       if (delayMs > 0) {
         // in transit: it reaches the engine (and its leaky bucket) at its seeded arrival time
-        later(delayMs, () => work(request, response, portalRequest, readMs + delayMs))
+        later(delayMs, () => work(request, response, portalRequest, readMs + delayMs, backMs))
       } else {
         // Handled on the next turn of the event loop, so every request that arrived together is stamped with its
         // own arrival time before any of them is worked on
-        setImmediate(() => work(request, response, portalRequest, readMs))
+        setImmediate(() => work(request, response, portalRequest, readMs, backMs))
       }
     })
   }
 
   /** Hands a request that arrived at `arrivedMs` to the engine and answers it. */
-  const work = (request: Http.IncomingMessage, response: Http.ServerResponse, portalRequest: PortalRequest, arrivedMs: number): void => {
+  const work = (
+    request: Http.IncomingMessage,
+    response: Http.ServerResponse,
+    portalRequest: PortalRequest,
+    arrivedMs: number,
+    backMs: number
+  ): void => {
     let outcome: PortalOutcome | PromiseLike<PortalOutcome>
     try {
       outcome = engine.handle(portalRequest, arrivedMs)
@@ -248,11 +272,11 @@ export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Serve
     }
     if ("then" in outcome) {
       outcome.then(
-        (settled) => answer(request, response, settled, arrivedMs),
-        (error: unknown) => answer(request, response, engineFailure(error), arrivedMs)
+        (settled) => answer(request, response, settled, arrivedMs, backMs),
+        (error: unknown) => answer(request, response, engineFailure(error), arrivedMs, backMs)
       )
     } else {
-      answer(request, response, outcome, arrivedMs)
+      answer(request, response, outcome, arrivedMs, backMs)
     }
   }
 

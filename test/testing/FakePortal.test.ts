@@ -5,6 +5,7 @@ import * as Transport from "../../src/Transport.js"
 import * as FakePortal from "../../src/testing/FakePortal.js"
 import type { FakePortalOptions } from "../../src/testing/Options.js"
 import { PortalEngine } from "../../src/testing/internal/engine.js"
+import { makeTrips } from "../../src/testing/internal/engineLimits.js"
 import type { PortalRequest } from "../../src/testing/internal/types.js"
 import { makeTestTable } from "./engineTestTable.js"
 
@@ -59,13 +60,15 @@ describe("leaky bucket through the service", () => {
       expect(stats.portalSecondsElapsed).toBe(10.5)
     }))
 
-  it.effect("keeps one bucket per auth entity and client IP", () =>
+  it.effect("keeps one bucket per client address, shared by every credential calling from it", () =>
     Effect.gen(function* () {
       const portal = yield* portalWith({ oauth: { clientId: "app", clientSecret: "s" } })
       for (let i = 0; i < 5; i++) yield* call(portal, get(`${hook}echo`))
       expect((yield* call(portal, get(`${hook}echo`))).status).toBe(503)
       expect((yield* call(portal, get(`${hook}echo`, { clientIp: "10.0.0.2" }))).status).toBe(200)
-      expect((yield* call(portal, get(`/rest/echo?auth=${portal.oauth!.accessToken}`))).status).toBe(200)
+      // the app calls from the webhook's address: the same full bucket
+      expect((yield* call(portal, get(`/rest/echo?auth=${portal.oauth!.accessToken}`))).status).toBe(503)
+      expect((yield* call(portal, get(`/rest/echo?auth=${portal.oauth!.accessToken}`, { clientIp: "10.0.0.3" }))).status).toBe(200)
     }))
 
   it.effect("drains timeScale times faster and shortens the wait by timeScale", () =>
@@ -189,6 +192,51 @@ describe("service behaviour", () => {
       expect(hung.unsafePoll()).toBeNull()
       yield* Fiber.interrupt(hung)
       expect((yield* portal.stats).writesPerformed).toEqual({ "crm.deal.add": 1 })
+    }))
+})
+
+describe("latency: a network in the model", () => {
+  const withLatency = (latency: NonNullable<FakePortalOptions["latency"]>) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      FakePortal.fromEngine(
+        new PortalEngine({ costModel: "zero", limits, webhook: { userId: 1, code: "secret" } }, now, makeTestTable()),
+        "https://portal.example",
+        { latency }
+      )
+    )
+
+  it.effect("a request arrives half a round trip after it was sent, and its answer comes half a round trip after the server's time", () =>
+    Effect.gen(function* () {
+      const portal = yield* withLatency({ roundTripMs: 200 })
+      const sentMs = yield* Clock.currentTimeMillis
+      const fiber = yield* Effect.fork(portal.handle(get(`${hook}slow?ms=1000`)))
+      yield* TestClock.adjust("1199 millis")
+      expect(fiber.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("1 millis")
+      const response = yield* Fiber.join(fiber)
+      expect(response.status).toBe(200)
+      const start = (JSON.parse(response.body) as { time: { start: number } }).time.start
+      expect(start * 1000).toBe(sentMs + 100)
+    }))
+
+  it.effect("with jitter each leg is half the round trip plus a seeded 0..jitterMs/2, the same for a seed", () =>
+    Effect.gen(function* () {
+      const latency = { roundTripMs: 100, jitterMs: 80, seed: 9 }
+      const trips = makeTrips(latency, 1)!
+      const portal = yield* withLatency(latency)
+      for (let index = 0; index < 5; index++) {
+        const trip = trips()
+        expect(trip.upMs).toBeGreaterThanOrEqual(50)
+        expect(trip.upMs).toBeLessThanOrEqual(90)
+        const sentMs = yield* Clock.currentTimeMillis
+        const fiber = yield* Effect.fork(portal.handle(get(`${hook}echo`)))
+        yield* TestClock.adjust(trip.upMs + trip.downMs - 1)
+        expect(fiber.unsafePoll()).toBeNull()
+        yield* TestClock.adjust(1)
+        const response = yield* Fiber.join(fiber)
+        expect((JSON.parse(response.body) as { time: { start: number } }).time.start * 1000).toBe(sentMs + trip.upMs)
+      }
+      expect(makeTrips(undefined, 1)).toBeUndefined()
     }))
 })
 

@@ -167,6 +167,14 @@ describe("parsePortalArgs", () => {
     expect(parseMutations("tasks.task:every=1,delete=1")).toEqual(
       Either.right([{ entity: "tasks.task", everyRequests: 1, delete: 1 }])
     )
+    expect(parseMutations("crm.deal:every=10,add=5,update=3,delete=2")).toEqual(
+      Either.right([{ entity: "crm.deal", everyRequests: 10, add: 5, update: 3, delete: 2 }])
+    )
+    expect(serveOptions(["--latency", "60"]).latency).toEqual({ roundTripMs: 60 })
+    expect(serveOptions(["--latency", "60,jitter=20"]).latency).toEqual({ roundTripMs: 60, jitterMs: 20 })
+    expect(errorOf(["--latency", "soon"]).message).toMatch(/--latency: the round trip must be a number of ms >= 0, got "soon"/)
+    expect(errorOf(["--latency", "60,spread=5"]).message).toMatch(/unknown key "spread"; use jitter/)
+    expect(errorOf(["--latency", "60,jitter=-1"]).message).toMatch(/jitter must be a number of ms >= 0/)
   })
 })
 

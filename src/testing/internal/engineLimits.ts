@@ -153,3 +153,27 @@ export const makeArrivalDelays = (
     return nowMs >= freeze.startMs ? freeze.endMs - nowMs : 0
   }
 }
+
+/** The two legs of one request's trip through the `latency` option's network, in ms. */
+export interface Trip {
+  readonly upMs: number
+  readonly downMs: number
+}
+
+/**
+ * The delays of the `latency` option: each leg of each request takes `roundTripMs / 2` plus a seeded random
+ * 0..`jitterMs / 2` whole ms; `undefined` without latency. Its generator is its own, so adding latency changes no
+ * fault, token, mutation or arrival jitter.
+ */
+export const makeTrips = (
+  latency: { readonly roundTripMs: number; readonly jitterMs?: number; readonly seed?: number } | undefined,
+  seedNumber: number
+): (() => Trip) | undefined => {
+  if (latency === undefined || !(latency.roundTripMs > 0 || (latency.jitterMs ?? 0) > 0)) return undefined
+  const random = makeRandom((latency.seed ?? seedNumber) * 4256249 + 7)
+  const halfMs = Math.max(0, latency.roundTripMs) / 2
+  const halfJitterMs = Math.max(0, latency.jitterMs ?? 0) / 2
+  const leg = () => Math.round(halfMs + random() * halfJitterMs)
+  return () => ({ upMs: leg(), downMs: leg() })
+}
+
