@@ -126,6 +126,14 @@ describe("Auth: OAuth settings", () => {
 })
 
 describe("Auth: OAuth refresh", () => {
+  /** The app's settings and first token pair; the token server answers with access-1/refresh-1, then -2, … */
+  const app = {
+    restUrl: "https://portal.bitrix24.com/rest/",
+    clientId: "app.1",
+    clientSecret: "secret",
+    accessToken: "access-0",
+    refreshToken: "refresh-0"
+  }
   const tokenServer = () => {
     const requests: Array<URL> = []
     let issued = 0
@@ -165,11 +173,7 @@ describe("Auth: OAuth refresh", () => {
       const received: Array<Auth.Tokens> = []
       const auth = yield* Auth.make({
         oauth: {
-          restUrl: "https://portal.bitrix24.com/rest/",
-          clientId: "app.1",
-          clientSecret: "secret",
-          accessToken: "access-0",
-          refreshToken: "refresh-0",
+          ...app,
           onTokens: async (tokens) => {
             received.push(tokens)
           }
@@ -195,13 +199,7 @@ describe("Auth: OAuth refresh", () => {
     Effect.gen(function* () {
       const server = tokenServer()
       const auth = yield* Auth.make({
-        oauth: {
-          restUrl: "https://portal.bitrix24.com/rest/",
-          clientId: "app.1",
-          clientSecret: "secret",
-          accessToken: "access-0",
-          refreshToken: "refresh-0"
-        }
+        oauth: app
       }).pipe(Effect.provide(server.layer))
       yield* auth.refresh(Redacted.make("access-0"))
       yield* auth.refresh(Redacted.make("access-0"))
@@ -218,11 +216,7 @@ describe("Auth: OAuth refresh", () => {
       const server = tokenServer()
       const auth = yield* Auth.make({
         oauth: {
-          restUrl: "https://portal.bitrix24.com/rest/",
-          clientId: "app.1",
-          clientSecret: "secret",
-          accessToken: "access-0",
-          refreshToken: "refresh-0",
+          ...app,
           onTokens: () => Promise.reject(new Error("disk full while saving refresh-1"))
         }
       }).pipe(Effect.provide(server.layer))
@@ -250,13 +244,7 @@ describe("Auth: OAuth refresh", () => {
       )
       const scope = yield* Scope.make()
       const auth = yield* Auth.make({
-        oauth: {
-          restUrl: "https://portal.bitrix24.com/rest/",
-          clientId: "app.1",
-          clientSecret: "secret",
-          accessToken: "access-0",
-          refreshToken: "refresh-0"
-        }
+        oauth: app
       }).pipe(Effect.provide(hanging), Scope.extend(scope))
       // one request leads the refresh, two join it
       const waiters = yield* Effect.forEach([1, 2, 3], () => Effect.fork(Effect.either(auth.refresh(Redacted.make("access-0")))))
@@ -286,13 +274,7 @@ describe("Auth: OAuth refresh", () => {
         )
       )
       const auth = yield* Auth.make({
-        oauth: {
-          restUrl: "https://portal.bitrix24.com/rest/",
-          clientId: "app.1",
-          clientSecret: "secret",
-          accessToken: "access-0",
-          refreshToken: "refresh-0"
-        }
+        oauth: app
       }).pipe(Effect.provide(slow))
       const leader = yield* Effect.fork(auth.refresh(Redacted.make("access-0")))
       yield* TestClock.adjust("1 second")

@@ -10,37 +10,17 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { type RunningFakePortal, startFakePortal } from "../../src/testing/index.js"
+import { binPath, cleanEnv, collect, type Finished, spawnB24 } from "../support/b24.js"
 
-const binPath = fileURLToPath(new URL("../../dist/cli/bin.js", import.meta.url))
 const deals = 3000
-
-/** The test's own environment without any BITRIX24_* variable, so a developer's real portal is never used. */
-const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("BITRIX24_")))
-
-interface Finished {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-const collect = (child: ReturnType<typeof spawn>): Promise<Finished> =>
-  new Promise((resolve, reject) => {
-    let stdout = ""
-    let stderr = ""
-    child.stdout?.on("data", (chunk: Buffer) => void (stdout += chunk.toString("utf8")))
-    child.stderr?.on("data", (chunk: Buffer) => void (stderr += chunk.toString("utf8")))
-    child.on("error", reject)
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
-  })
 
 const b24 = (
   args: ReadonlyArray<string>,
   options: { readonly input?: string; readonly env?: Readonly<Record<string, string>> } = {}
 ): Promise<Finished> => {
-  const child = spawn(process.execPath, [binPath, ...args], { env: { ...cleanEnv, ...options.env }, stdio: ["pipe", "pipe", "pipe"] })
+  const child = spawnB24(args, options.env)
   child.stdin.end(options.input ?? "")
-  return collect(child)
+  return collect(child).finished
 }
 
 const lines = (text: string): ReadonlyArray<string> => text.split("\n").filter((line) => line !== "")
@@ -197,7 +177,7 @@ describe.concurrent("b24 (child process)", () => {
     ]
       .map(quote)
       .join(" ")
-    const run = await collect(spawn("script", ["-qfec", command, "/dev/null"], { env: cleanEnv, stdio: ["pipe", "pipe", "pipe"] }))
+    const run = await collect(spawn("script", ["-qfec", command, "/dev/null"], { env: cleanEnv, stdio: ["pipe", "pipe", "pipe"] })).finished
     expect(run.code).toBe(0)
     // cli-progress draws with escape codes; the bar line has the glyphs and the figures (offset knows the total)
     expect(run.stdout).toContain("\u001b[")
@@ -219,7 +199,7 @@ describe.concurrent("b24 (child process)", () => {
       stdio: ["pipe", "pipe", "pipe"]
     })
     child.stdin.end()
-    const finished = collect(child)
+    const finished = collect(child).finished
     const served = await new Promise<string>((resolve, reject) => {
       let text = ""
       child.stdout.on("data", (chunk: Buffer) => {
@@ -248,7 +228,7 @@ describe.concurrent("b24 (child process)", () => {
       { env: cleanEnv, stdio: ["pipe", "pipe", "pipe"] }
     )
     child.stdin.end()
-    const finished = collect(child)
+    const finished = collect(child).finished
     const rowsSoFar = () => (existsSync(out) ? lines(readFileSync(out, "utf8")).length : 0)
     for (let waited = 0; rowsSoFar() < 100; waited += 100) {
       if (waited > 45_000) throw new Error("the export wrote no rows")

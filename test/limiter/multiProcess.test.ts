@@ -17,11 +17,10 @@ import { fileURLToPath } from "node:url"
 import { startFakePortal } from "../../src/testing/index.js"
 import type { FakePortalOptions } from "../../src/testing/Options.js"
 import { seededIds } from "../support/engine.js"
+import { binPath, cleanEnv } from "../support/b24.js"
 import { type RunningRedis, startRedis } from "../support/redis.js"
 
 const workerScript = fileURLToPath(new URL("../support/exportChild.mjs", import.meta.url))
-const binPath = fileURLToPath(new URL("../../dist/cli/bin.js", import.meta.url))
-const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("BITRIX24_")))
 const workers = 4
 /** 1,000 deals a worker: about 20 requests each, 80 together, beyond the 50 the bucket holds at once. */
 const portalOptions: FakePortalOptions = { seed: { "crm.deal": 1000 }, limits: "standard" }

@@ -5,38 +5,21 @@
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { spawn } from "node:child_process"
 import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { isDeepStrictEqual } from "node:util"
 import * as FakePortalHttp from "../../src/testing/FakePortalHttp.js"
 import { PortalEngine } from "../../src/testing/internal/engine.js"
 import * as Sync from "../../src/Sync.js"
+import { binPath, collect, spawnB24 } from "../support/b24.js"
 import { syncSelect } from "./scenarios.js"
 
-const binPath = fileURLToPath(new URL("../../dist/cli/bin.js", import.meta.url))
-const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("BITRIX24_")))
-
-interface Finished {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
 const start = (args: ReadonlyArray<string>) => {
-  const child = spawn(process.execPath, [binPath, ...args], { env: cleanEnv, stdio: ["ignore", "pipe", "pipe"] })
-  let stdout = ""
-  let stderr = ""
-  child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString("utf8")))
-  child.stderr.on("data", (chunk: Buffer) => void (stderr += chunk.toString("utf8")))
-  const finished = new Promise<Finished>((resolve, reject) => {
-    child.on("error", reject)
-    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }))
-  })
-  return { child, finished, stderr: () => stderr }
+  const child = spawnB24(args)
+  child.stdin.end()
+  const { finished, stderr } = collect(child)
+  return { child, finished, stderr }
 }
 
 const b24 = (args: ReadonlyArray<string>) => start(args).finished
