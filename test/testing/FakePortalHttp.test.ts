@@ -488,9 +488,8 @@ describe("FakePortalHttp.serve", () => {
 describe("FakePortalHttp: arrivalJitter over HTTP", () => {
   const jitter = { maxMs: 40, seed: 3 }
 
-  it("serve: each request reaches the engine at its read time plus its seeded delay; requests read in a freeze arrive together", async () => {
-    const startMs = 1_000_000
-    let clockMs = startMs
+  /** An engine that answers `{"result":true}` at once and records the arrival time the server hands it. */
+  const recordingEngine = () => {
     const arrivals: Array<number> = []
     const engine: FakePortalHttp.Engine = {
       handle: (_request, realNowMs) => {
@@ -500,6 +499,13 @@ describe("FakePortalHttp: arrivalJitter over HTTP", () => {
       stats: () => new FakePortal.PortalEngine({}, 0).stats(0),
       webhookPath: "/rest/1/x/"
     }
+    return { arrivals, engine }
+  }
+
+  it("serve: each request reaches the engine at its read time plus its seeded delay; requests read in a freeze arrive together", async () => {
+    const startMs = 1_000_000
+    let clockMs = startMs
+    const { arrivals, engine } = recordingEngine()
     const server = await FakePortalHttp.serve(engine, { now: () => clockMs, arrivalJitter: jitter })
     try {
       // the arithmetic of the option, as the in-process portal applies it (FakePortal.fromEngine): a fresh generator
@@ -532,15 +538,7 @@ describe("FakePortalHttp: arrivalJitter over HTTP", () => {
 
   it("serve without arrivalJitter stamps every request with its read time", async () => {
     let clockMs = 2_000_000
-    const arrivals: Array<number> = []
-    const engine: FakePortalHttp.Engine = {
-      handle: (_request, realNowMs) => {
-        arrivals.push(realNowMs)
-        return { _tag: "Response", status: 200, headers: { "content-type": "application/json" }, body: '{"result":true}', delayMs: 0 }
-      },
-      stats: () => new FakePortal.PortalEngine({}, 0).stats(0),
-      webhookPath: "/rest/1/x/"
-    }
+    const { arrivals, engine } = recordingEngine()
     const server = await FakePortalHttp.serve(engine, { now: () => clockMs })
     try {
       for (const offsetMs of [0, 3, 11]) {
