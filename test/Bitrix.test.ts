@@ -250,6 +250,22 @@ describe("limits", () => {
       Effect.provide(testLayer({ seed: { "crm.deal": 500 }, limits: tight, costModel: "default" }, { limits: tight }))
     )
   })
+  describe.each(["commands", "batch"] as const)("a bulk call of costly commands under a tight budget, billed to %s", (batchBilling) => {
+    it.effect("meets no 429: the first batch prices the method, and each batch starts when its estimated time fits", () => {
+      const tight: LimitNumbers = { poolSize: 50, requestsPerSecond: 2, operatingLimitSeconds: 10, operatingWindowSeconds: 60 }
+      return Effect.gen(function* () {
+        const items = Array.from({ length: 600 }, () => ({ select: ["*"] }))
+        const results = yield* withClock(Bitrix.call("crm.deal.list", items), "1 second")
+        expect(results.length).toBe(600)
+        const after = yield* stats
+        expect(after.rejected429).toBe(0)
+        // 600 commands of about 0.105 s each are 6 windows' worth of the 10 s budget: the budget was waited for
+        expect(after.portalSecondsElapsed).toBeGreaterThan(5 * 60)
+      }).pipe(
+        Effect.provide(testLayer({ seed: { "crm.deal": 500 }, limits: tight, costModel: "default", batchBilling }, { limits: tight }))
+      )
+    })
+  })
 })
 
 describe("retries", () => {

@@ -299,11 +299,12 @@ describe("RateLimiter operating budget", () => {
     Effect.gen(function* () {
       const limiter = yield* makeLimiter({ limits: "standard" })
       yield* limiter.record([
-        { method: "cheap.list", time: { operating: 474, operating_reset_at: 300, processing: 1 } },
+        { method: "cheap.list", time: { operating: 473, operating_reset_at: 300, processing: 1 } },
         { method: "costly.list", time: { operating: 465, operating_reset_at: 300, processing: 10 } }
       ])
       const cheap = yield* forkOne(limiter, ["cheap.list"])
       const costly = yield* forkOne(limiter, ["costly.list"])
+      // 473 s + its own call's 1 s stay under 480 - 5 s = 475: cheap goes
       expect(cheap.starts).toEqual([0])
       // limit 480 - 2 × 10 s = 460 <= 465: costly waits.
       expect(costly.starts).toEqual([])
@@ -372,12 +373,56 @@ describe("RateLimiter operating budget", () => {
           .pipe(Effect.fork)
       )
       yield* TestClock.adjust(0)
-      // 100 s known + 2 × 100 s estimated in flight reaches 300 s: the third waits.
-      expect(starts.length).toBe(2)
+      // 100 s known + 100 s estimated in flight + its own 100 s reach 300 s: the second waits.
+      expect(starts.length).toBe(1)
       yield* Deferred.succeed(gates[0]!, undefined)
+      yield* TestClock.adjust(0)
+      expect(starts.length).toBe(2)
+      yield* Deferred.succeed(gates[1]!, undefined)
       yield* TestClock.adjust(0)
       expect(starts.length).toBe(3)
       yield* Effect.forEach(gates, (gate) => Deferred.succeed(gate, undefined))
+      yield* Fiber.joinAll(fibers)
+    }))
+
+  it.effect("a batch weighs one call per command: 50 commands of 1 s do not start beside 430 s of calls in flight", () =>
+    Effect.gen(function* () {
+      const limiter = yield* makeLimiter({ limits: "standard" })
+      yield* limiter.record([{ method: "crm.deal.list", time: { operating: 0, operating_reset_at: 600, processing: 1 } }])
+      const gate = yield* Deferred.make<void>()
+      const starts: Array<number> = []
+      const batchOf = (commands: number) => ["batch", ...Array.from({ length: commands }, () => "crm.deal.list")]
+      // 0 + 0 in flight + 430 own < 475: goes; then 430 in flight + 50 own >= 475: waits
+      const first = yield* limiter.withPermit(batchOf(430), Effect.zipRight(noteStart(starts, 0), Deferred.await(gate))).pipe(Effect.fork)
+      const second = yield* limiter.withPermit(batchOf(50), noteStart(starts, 1)).pipe(Effect.fork)
+      // a batch of 44 fits: 430 + 44 = 474 < 475
+      const third = yield* limiter.withPermit(batchOf(44), noteStart(starts, 2)).pipe(Effect.fork)
+      yield* TestClock.adjust(0)
+      expect(starts).toEqual([0, 0])
+      yield* Fiber.join(third)
+      yield* Deferred.succeed(gate, undefined)
+      yield* Fiber.join(first)
+      yield* Fiber.join(second)
+      expect(starts.length).toBe(3)
+    }))
+
+  it.effect("until a call of the method is answered each is priced at 1 s: 475 unpriced calls in flight hold the next", () =>
+    Effect.gen(function* () {
+      const limiter = yield* makeLimiter({ limits: "standard" })
+      const gate = yield* Deferred.make<void>()
+      const starts: Array<number> = []
+      const batchOf = (commands: number) => ["batch", ...Array.from({ length: commands }, () => "crm.deal.add")]
+      // nothing in use: a batch goes whatever its estimate
+      const fibers = yield* Effect.forEach([474, 1, 1], (commands, index) =>
+        limiter.withPermit(batchOf(commands), Effect.zipRight(noteStart(starts, index), Deferred.await(gate))).pipe(Effect.fork)
+      )
+      yield* TestClock.adjust(0)
+      // 474 + 1 own = 475, not under 475: only the first starts; the answer's price (1 ms) frees the others
+      expect(starts.length).toBe(1)
+      yield* limiter.record([{ method: "crm.deal.add", time: { operating: 0, operating_reset_at: 600, processing: 0.001 } }])
+      yield* TestClock.adjust(0)
+      expect(starts.length).toBe(3)
+      yield* Deferred.succeed(gate, undefined)
       yield* Fiber.joinAll(fibers)
     }))
 
@@ -393,11 +438,12 @@ describe("RateLimiter operating budget", () => {
       const other = yield* forkOne(limiter, ["crm.lead.list"])
       expect(other.starts).toEqual([60_000])
       expect(tasks.starts).toEqual([])
-      // The oldest call (t = 0) leaves the window at 600 s; 300 s remain.
-      yield* TestClock.adjust(539_999)
+      // The oldest call (t = 0) leaves the window at 600 s: 300 s remain, and with its own 60 s the call would
+      // reach the 360 s threshold. The second (t = 10 s) leaves at 610 s: 240 s + 60 s stay under it.
+      yield* TestClock.adjust(549_999)
       expect(tasks.starts).toEqual([])
       yield* TestClock.adjust(1)
-      expect(tasks.starts).toEqual([600_000])
+      expect(tasks.starts).toEqual([610_000])
     }))
 
   it.effect("runs of 0.1 s or less do not fill the local window, and the outer batch is not counted", () =>

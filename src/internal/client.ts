@@ -300,7 +300,8 @@ export const exchangeBatch = (
     {
       method: "batch",
       params,
-      limiterMethods: ["batch", ...methods],
+      // one entry per command: a batch of 50 `crm.deal.list` weighs 50 calls in that method's budget
+      limiterMethods: ["batch", ...commands.map((command) => command.method)],
       kind: methods.every(isReadMethod) ? "read" : "write",
       itemIndexes: commands.map((command) => command.index)
     },

@@ -206,8 +206,8 @@ export const makeService = (
       nowMs: number
     ): { readonly method: string; readonly verdict: Operating.Verdict & { readonly _tag: "Wait" } } | undefined => {
       let index = 0
-      for (const method of weights.keys()) {
-        const verdict = Operating.decide(budgets[index++]!, settings.operating, nowMs, pending.get(method) ?? 0)
+      for (const [method, weight] of weights) {
+        const verdict = Operating.decide(budgets[index++]!, settings.operating, nowMs, pending.get(method) ?? 0, weight)
         if (verdict._tag === "Wait") return { method, verdict }
       }
       for (const [method, weight] of weights) pending.set(method, (pending.get(method) ?? 0) + weight)

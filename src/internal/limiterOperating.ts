@@ -63,6 +63,12 @@ const resetSlackMs = 1000
 const minimumMarginSeconds = 5
 /** A 429 without any reset time: hold the method at least this long. */
 const unknownBlockMs = 10_000
+/**
+ * What a call is assumed to cost until one of the method is answered: more than the recordings' costliest
+ * (2.4 s for a whole batch, well under 0.5 s for single calls). A first wave of 50 batches of 50 unpriced
+ * commands could otherwise spend the 480 s budget before the first answer prices them.
+ */
+const unknownCallSeconds = 1
 /** The portal keeps 10 baskets per window; without `operating_reset_at` one basket is the best guess. */
 const basketsPerWindow = 10
 
@@ -153,8 +159,10 @@ export const reportLapsesAt = (report: PortalReport, budget: MethodBudget, windo
     : oldestSpendExpiry(budget, windowMs) ?? report.reportedAtMs + windowMs / basketsPerWindow
 
 /**
- * Whether a request for the method may start now, given `pendingCalls` requests of it that passed this check
- * and have not finished (their time is not in any report yet, so each is estimated at the recent per-call time).
+ * Whether a request making `ownCalls` calls of the method (50 for a batch of 50 of its commands) may start now,
+ * given `pendingCalls` calls of it that passed this check and have not finished (their time is not in any report
+ * yet, so each call, its own included, is estimated at the recent per-call time). A request that finds nothing
+ * in use goes whatever its size: waiting could not make room for it.
  *
  * The portal's total is an upper bound of the method's usage until new calls are reported (it only shrinks as
  * baskets expire). Past its reset time it is an over-estimate of unknown size, so while it is still near the
@@ -164,19 +172,22 @@ export const decide = (
   rawBudget: MethodBudget,
   shape: OperatingShape,
   nowMs: number,
-  pendingCalls: number
+  pendingCalls: number,
+  ownCalls = 1
 ): Verdict => {
   const budget = prune(rawBudget, nowMs, shape.windowMs)
   if (budget.blockedUntilMs !== undefined) {
     return { _tag: "Wait", reason: "blocked", untilMs: budget.blockedUntilMs }
   }
   const threshold = thresholdSeconds(budget, shape)
-  const pendingSeconds = pendingCalls * recentCost(budget)
+  const perCall = budget.recentCosts.length === 0 ? unknownCallSeconds : recentCost(budget)
+  const pendingSeconds = pendingCalls * perCall
+  const ownSeconds = ownCalls * perCall
   const report = budget.portal
   if (report !== undefined) {
     const lapsesAt = reportLapsesAt(report, budget, shape.windowMs)
     const usage = report.totalSeconds + pendingSeconds
-    if (usage < threshold || usage <= 0) return { _tag: "Go" }
+    if (usage + ownSeconds < threshold || usage <= 0) return { _tag: "Go" }
     if (nowMs < lapsesAt) {
       return report.totalSeconds >= threshold
         ? { _tag: "Wait", reason: "portal", untilMs: lapsesAt }
@@ -186,7 +197,7 @@ export const decide = (
   }
   const local = localUsage(budget)
   const usage = local + pendingSeconds
-  if (usage < threshold || usage <= 0) return { _tag: "Go" }
+  if (usage + ownSeconds < threshold || usage <= 0) return { _tag: "Go" }
   return local >= threshold
     ? { _tag: "Wait", reason: "local", untilMs: oldestSpendExpiry(budget, shape.windowMs) }
     : { _tag: "Wait", reason: "in-flight", untilMs: oldestSpendExpiry(budget, shape.windowMs) }
