@@ -402,8 +402,12 @@ describe("RateLimiter operating budget", () => {
       yield* Fiber.join(third)
       yield* Deferred.succeed(gate, undefined)
       yield* Fiber.join(first)
+      // the 474 calls ended with no report after them: the second waits for the reset (600 s) + 1 s
+      yield* TestClock.adjust("600 seconds")
+      expect(starts.length).toBe(2)
+      yield* TestClock.adjust("1 second")
       yield* Fiber.join(second)
-      expect(starts.length).toBe(3)
+      expect(starts).toEqual([0, 0, 601_000])
     }))
 
   it.effect("until a call of the method is answered each is priced at 1 s: 475 unpriced calls in flight hold the next", () =>
@@ -424,6 +428,47 @@ describe("RateLimiter operating budget", () => {
       expect(starts.length).toBe(3)
       yield* Deferred.succeed(gate, undefined)
       yield* Fiber.joinAll(fibers)
+    }))
+
+  it.effect("answers out of order: until the reset, a smaller total reported later does not replace a larger one", () =>
+    Effect.gen(function* () {
+      const limiter = yield* makeLimiter({ limits: "standard" })
+      yield* limiter.record([{ method: "crm.deal.list", time: { operating: 400, operating_reset_at: 600, processing: 1 } }])
+      // an answer to a request that ran earlier, with the total of then
+      yield* limiter.record([{ method: "crm.deal.list", time: { operating: 300, operating_reset_at: 600, processing: 1 } }])
+      const calls = (count: number) => Array.from({ length: count }, () => "crm.deal.list")
+      // 400 + 76 >= 475 waits (with 300 it would go); 400 + 74 < 475 goes
+      const large = yield* forkOne(limiter, calls(76))
+      const small = yield* forkOne(limiter, calls(74))
+      expect(large.starts).toEqual([])
+      expect(small.starts).toEqual([0])
+      // past the reset (600 s + 1 s) a basket may have expired: the next report is taken as it is
+      yield* TestClock.adjust("601 seconds")
+      yield* limiter.record([{ method: "crm.deal.list", time: { operating: 100, operating_reset_at: 1200, processing: 1 } }])
+      yield* TestClock.adjust(0)
+      expect(large.starts).toEqual([601_000])
+    }))
+
+  it.effect("calls that finished after the total was taken count until a later request's report includes them", () =>
+    Effect.gen(function* () {
+      const limiter = yield* makeLimiter({ limits: "standard" })
+      yield* limiter.record([{ method: "crm.deal.list", time: { operating: 400, operating_reset_at: 600, processing: 1 } }])
+      const calls = (count: number) => Array.from({ length: count }, () => "crm.deal.list")
+      // 40 calls run and end; the portal billed them, but no report has them yet
+      const starts: Array<number> = []
+      yield* limiter.withPermit(calls(40), noteStart(starts))
+      expect(starts).toEqual([0])
+      // 400 + 40 finished + 40 own = 480 >= 475: waits (without them, 440 would go)
+      const next = yield* forkOne(limiter, calls(40))
+      yield* TestClock.adjust(0)
+      expect(next.starts).toEqual([])
+      // a request admitted after they finished reports a total that includes them: 420 + 40 own < 475
+      yield* limiter.withPermit(
+        calls(1),
+        limiter.record([{ method: "crm.deal.list", time: { operating: 420, operating_reset_at: 600, processing: 1 } }])
+      )
+      yield* TestClock.adjust(0)
+      expect(next.starts).toEqual([0])
     }))
 
   it.effect("without `operating` a local window of the calls' own times paces the method", () =>

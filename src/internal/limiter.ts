@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import * as FiberRef from "effect/FiberRef"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
@@ -108,6 +109,9 @@ const methodWeights = (methods: ReadonlyArray<string>): ReadonlyMap<string, numb
   return weights
 }
 
+/** When the request running in this fiber was admitted (set by `withPermit` around it), for `record`. */
+const admittedAt = FiberRef.unsafeMake<number | undefined>(undefined)
+
 /** Acquires `gate` and registers its release in `scope`, with no gap an interruption could slip into. */
 const holdIn = (scope: Scope.Scope, gate: Gate) =>
   Effect.uninterruptibleMask((restore) =>
@@ -143,6 +147,20 @@ export const makeService = (
     let flights: Array<Flights.Flight> = []
     /** Requests per method that passed the budget check and have not finished. */
     const pending = new Map<string, number>()
+    /**
+     * Calls that finished but may be in no report held: the portal bills a request as it ends, and a report is
+     * the total when its own request ran, so it leaves out whatever was still running then. A call stays here
+     * until a report arrives from a request admitted after it finished (that total includes it), or until it
+     * leaves the window.
+     */
+    let settling: Array<{ readonly method: string; readonly weight: number; readonly finishedAtMs: number }> = []
+    const settlingCalls = (method: string, nowMs: number) => {
+      let calls = 0
+      for (const entry of settling) {
+        if (entry.method === method && entry.finishedAtMs + settings.operating.windowMs > nowMs) calls += entry.weight
+      }
+      return calls
+    }
     /** Completed (and replaced) whenever a method's budget or pending count changes, to wake its waiters. */
     const signals = new Map<string, Deferred.Deferred<void>>()
 
@@ -207,7 +225,7 @@ export const makeService = (
     ): { readonly method: string; readonly verdict: Operating.Verdict & { readonly _tag: "Wait" } } | undefined => {
       let index = 0
       for (const [method, weight] of weights) {
-        const verdict = Operating.decide(budgets[index++]!, settings.operating, nowMs, pending.get(method) ?? 0, weight)
+        const verdict = Operating.decide(budgets[index++]!, settings.operating, nowMs, pending.get(method) ?? 0, weight, settlingCalls(method, nowMs))
         if (verdict._tag === "Wait") return { method, verdict }
       }
       for (const [method, weight] of weights) pending.set(method, (pending.get(method) ?? 0) + weight)
@@ -216,13 +234,17 @@ export const makeService = (
 
     const releaseBudgets = (weights: ReadonlyMap<string, number>) =>
       Effect.zipRight(
-        Effect.sync(() => {
-          for (const [method, weight] of weights) {
-            const left = (pending.get(method) ?? 0) - weight
-            if (left > 0) pending.set(method, left)
-            else pending.delete(method)
-          }
-        }),
+        Effect.flatMap(Clock.currentTimeMillis, (nowMs) =>
+          Effect.sync(() => {
+            settling = settling.filter((entry) => entry.finishedAtMs + settings.operating.windowMs > nowMs)
+            for (const [method, weight] of weights) {
+              const left = (pending.get(method) ?? 0) - weight
+              if (left > 0) pending.set(method, left)
+              else pending.delete(method)
+              settling.push({ method, weight, finishedAtMs: nowMs })
+            }
+          })
+        ),
         notify(weights.keys())
       )
 
@@ -378,7 +400,8 @@ export const makeService = (
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(Scope.make(), (scope) =>
           restore(admit(methods, scope)).pipe(
-            Effect.zipRight(restore(request)),
+            Effect.zipRight(Clock.currentTimeMillis),
+            Effect.flatMap((admittedAtMs) => Effect.locally(restore(request), admittedAt, admittedAtMs)),
             Effect.onExit((exit) => Scope.close(scope, exit))
           )
         )
@@ -390,6 +413,12 @@ export const makeService = (
         const nowMs = yield* Clock.currentTimeMillis
         const normalised = entries.map((entry) => ({ method: Operating.methodKey(entry.method), time: entry.time }))
         yield* afterAnswer(store.recordOperating({ key: settings.budgetKey, shape: settings.operating, nowMs, entries: normalised }))
+        // the totals of a request admitted at `since` include every call that had finished by then
+        const since = yield* FiberRef.get(admittedAt)
+        if (since !== undefined) {
+          const reported = new Set(normalised.flatMap((entry) => (entry.time.operating === undefined ? [] : [entry.method])))
+          settling = settling.filter((entry) => !(reported.has(entry.method) && entry.finishedAtMs <= since))
+        }
         yield* notify(new Set(normalised.map((entry) => entry.method)))
       })
 

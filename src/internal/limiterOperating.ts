@@ -93,8 +93,21 @@ export const prune = (budget: MethodBudget, nowMs: number, windowMs: number): Me
 })
 
 /**
+ * Whether a report already held outweighs a newer one: answers arrive out of order (a long batch answers after a
+ * short request that started later), and an older, smaller total would drop calls that are neither in it nor in
+ * flight any more. Until the held report's reset (when a basket may expire and the total really shrink), the
+ * method's usage only grows, so the larger total is the better account.
+ */
+const holdsLarger = (report: PortalReport | undefined, operating: number, nowMs: number): boolean =>
+  report !== undefined &&
+  report.resetAtMs !== undefined &&
+  nowMs < report.resetAtMs + resetSlackMs &&
+  report.totalSeconds > operating
+
+/**
  * Applies one `time` block of a response (or of one batch command) to the method's budget; `countLocally`
- * comes from `countsLocally`.
+ * comes from `countsLocally`. The portal's total is assigned, not added, unless a larger one held before the
+ * reset outweighs it (see `holdsLarger`).
  */
 export const recordTime = (
   budget: MethodBudget,
@@ -108,7 +121,7 @@ export const recordTime = (
   return {
     ...pruned,
     portal:
-      time.operating === undefined
+      time.operating === undefined || holdsLarger(pruned.portal, time.operating, nowMs)
         ? pruned.portal
         : {
             totalSeconds: time.operating,
@@ -161,8 +174,9 @@ export const reportLapsesAt = (report: PortalReport, budget: MethodBudget, windo
 /**
  * Whether a request making `ownCalls` calls of the method (50 for a batch of 50 of its commands) may start now,
  * given `pendingCalls` calls of it that passed this check and have not finished (their time is not in any report
- * yet, so each call, its own included, is estimated at the recent per-call time). A request that finds nothing
- * in use goes whatever its size: waiting could not make room for it.
+ * yet, so each call, its own included, is estimated at the recent per-call time), and `settlingCalls` calls that
+ * finished after the portal's total was taken (billed, but in no report yet). A request that finds nothing in use
+ * goes whatever its size: waiting could not make room for it.
  *
  * The portal's total is an upper bound of the method's usage until new calls are reported (it only shrinks as
  * baskets expire). Past its reset time it is an over-estimate of unknown size, so while it is still near the
@@ -173,7 +187,8 @@ export const decide = (
   shape: OperatingShape,
   nowMs: number,
   pendingCalls: number,
-  ownCalls = 1
+  ownCalls = 1,
+  settlingCalls = 0
 ): Verdict => {
   const budget = prune(rawBudget, nowMs, shape.windowMs)
   if (budget.blockedUntilMs !== undefined) {
@@ -186,7 +201,7 @@ export const decide = (
   const report = budget.portal
   if (report !== undefined) {
     const lapsesAt = reportLapsesAt(report, budget, shape.windowMs)
-    const usage = report.totalSeconds + pendingSeconds
+    const usage = report.totalSeconds + pendingSeconds + settlingCalls * perCall
     if (usage + ownSeconds < threshold || usage <= 0) return { _tag: "Go" }
     if (nowMs < lapsesAt) {
       return report.totalSeconds >= threshold

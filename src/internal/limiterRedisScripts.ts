@@ -176,9 +176,14 @@ for i = 1, #KEYS do
   local counts = ARGV[base + 4] == '1'
   local b = prune(load_budget(KEYS[i]) or empty_budget(), now, window)
   if operating ~= '' then
-    b[1] = tonumber(operating)
-    if reset ~= '' then b[2] = tonumber(reset) * 1000 else b[2] = false end
-    b[3] = now
+    local o = tonumber(operating)
+    -- Operating.holdsLarger: until its reset, a larger total held outweighs an answer that arrived out of order
+    local keep = b[1] ~= false and b[2] ~= false and now < b[2] + 1000 and b[1] > o
+    if not keep then
+      b[1] = o
+      if reset ~= '' then b[2] = tonumber(reset) * 1000 else b[2] = false end
+      b[3] = now
+    end
   end
   if cost ~= '' then
     local c = tonumber(cost)
