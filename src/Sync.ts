@@ -1,9 +1,10 @@
 /**
  * A portal's CRM kept in a real database: `Sync.run` copies each entity (`crm.deal`, `crm.contact`,
- * `crm.company`, `crm.lead`) into a table shaped by the portal's own `*.fields`, first in full, then
- * incrementally (rows whose `DATE_MODIFY` is at or after the last run's start minus an overlap), and marks the
- * rows gone from the portal with `deleted_at` (never deleting data). Rows and the checkpoint are committed in
- * the same transaction, so a run killed at any moment resumes where it stopped.
+ * `crm.company`, `crm.lead`, and smart processes as `crm.item:<entityTypeId>`) into a table shaped by the portal's
+ * own `*.fields`, first in full, then incrementally (rows whose `DATE_MODIFY`, or `updatedTime` for `crm.item`, is
+ * at or after the last run's start minus an overlap), and marks the rows gone from the portal with `deleted_at`
+ * (never deleting data). Rows and the checkpoint are committed in the same transaction, so a run killed at any
+ * moment resumes where it stopped.
  *
  * ```ts
  * const summary = await Effect.runPromise(
@@ -25,6 +26,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -87,27 +89,100 @@ export type SyncError = ListStrategy.ListError | SinkError | SyncLockedError
 // ----------------------------------------------------------------------------------------------------------------
 
 /**
+ * The classic CRM entities a sync copies.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type ClassicEntity = "crm.deal" | "crm.contact" | "crm.company" | "crm.lead"
+
+/**
+ * A smart process (or any type `crm.item.list` serves), named by its `entityTypeId`: `crm.item:1032`.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type SmartProcessEntity = `crm.item:${number}`
+
+/**
  * The entities a sync copies.
  *
  * @since 0.1.0
  * @category Models
  */
-export type Entity = "crm.deal" | "crm.contact" | "crm.company" | "crm.lead"
+export type Entity = ClassicEntity | SmartProcessEntity
 
 /**
- * Every entity `run` accepts.
+ * The classic entities `run` accepts; smart processes are named `crm.item:<entityTypeId>` besides them.
  *
  * @since 0.1.0
  * @category Constants
  */
-export const entities: ReadonlyArray<Entity> = ["crm.deal", "crm.contact", "crm.company", "crm.lead"]
+export const entities: ReadonlyArray<ClassicEntity> = ["crm.deal", "crm.contact", "crm.company", "crm.lead"]
+
+/** `crm.item:` then an entityTypeId: a whole number from 1, no leading zero, within PHP's int32. */
+const smartProcessPattern = /^crm\.item:([1-9]\d{0,9})$/
+
+const maxEntityTypeId = 2_147_483_647
+
+/** What is wrong with an entity name, in a sentence. */
+const entityProblem = (actual: unknown): string =>
+  typeof actual === "string" && /^crm\.item(:|$)/i.test(actual)
+    ? `${JSON.stringify(actual)} names no smart process: the entityTypeId after crm.item: must be a whole number from 1`
+    : `unknown entity ${JSON.stringify(actual)}`
+
+const entitySuggestion = `Use ${entities.join(", ")} or crm.item:<entityTypeId> (e.g. crm.item:1032).`
+
+/**
+ * An entity's name: one of {@link entities}, or `crm.item:<entityTypeId>` with a whole entityTypeId from 1.
+ *
+ * @since 0.1.0
+ * @category Schemas
+ */
+export const EntitySchema: Schema.Schema<Entity> = Schema.Union(
+  Schema.Literal(...entities),
+  Schema.TemplateLiteral(Schema.Literal("crm.item:"), Schema.Number).pipe(
+    Schema.filter((name) => {
+      const match = smartProcessPattern.exec(name)
+      return match !== null && Number(match[1]) <= maxEntityTypeId
+    })
+  )
+).annotations({
+  identifier: "Entity",
+  message: (issue) => ({ message: entityProblem(issue.actual), override: true })
+})
+
+/**
+ * Checks one entity's name (the CLI's positional, a config value): a `ValidationError` says what is wrong.
+ *
+ * @since 0.1.0
+ * @category Options
+ */
+export const decodeEntity = (name: unknown): Either.Either<Entity, ValidationError> =>
+  Either.mapLeft(
+    Schema.decodeUnknownEither(EntitySchema)(name),
+    () => new ValidationError({ path: "entity", detail: entityProblem(name), suggestion: entitySuggestion })
+  )
+
+/**
+ * The entityTypeId of a smart process entity (`crm.item:1032` → 1032), or `undefined` for a classic one.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export const entityTypeIdOf = (entity: Entity): number | undefined => {
+  const match = smartProcessPattern.exec(entity)
+  return match === null ? undefined : Number(match[1])
+}
 
 /**
  * @since 0.1.0
  * @category Models
  */
 export interface Options {
-  /** The entities to copy, each into its own table (`crm.deal` → `crm_deal`). */
+  /**
+   * The entities to copy, each into its own table (`crm.deal` → `crm_deal`, `crm.item:1032` → `crm_item_1032`).
+   */
   readonly entities: ReadonlyArray<Entity>
   /**
    * How far before the last run's start an incremental run looks back, for clock skew and transactions that
@@ -126,7 +201,7 @@ export interface Options {
 }
 
 const OptionsSchema = Schema.Struct({
-  entities: Schema.NonEmptyArray(Schema.Literal(...entities)),
+  entities: Schema.NonEmptyArray(EntitySchema),
   overlap: Schema.optional(Schema.Unknown),
   deletionsEvery: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))),
   chunkSize: Schema.optional(Schema.Int.pipe(Schema.between(1, 10_000))),
@@ -154,14 +229,21 @@ export interface ResolvedOptions {
  * @category Options
  */
 export const decodeOptions = (options: unknown): Either.Either<ResolvedOptions, ValidationError> => {
+  const given = typeof options === "object" && options !== null ? (options as { readonly entities?: unknown }).entities : undefined
+  if (Array.isArray(given) && given.length === 0) {
+    return Either.left(new ValidationError({ path: "Sync.options.entities", detail: "the list is empty", suggestion: entitySuggestion }))
+  }
   const decoded = Schema.decodeUnknownEither(OptionsSchema, { onExcessProperty: "error", errors: "first" })(options)
   if (Either.isLeft(decoded)) {
-    const issue = decoded.left.message.split("\n").slice(-2).join(" ").trim()
+    const [first] = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
+    const where = first === undefined ? "" : first.path.map((key) => (typeof key === "number" ? `[${key}]` : `.${String(key)}`)).join("")
     return Either.left(
       new ValidationError({
-        path: "Sync.options",
-        detail: issue,
-        suggestion: `entities is a non-empty list of ${entities.join(", ")}; deletionsEvery a whole number >= 0; chunkSize 1..10000.`
+        path: `Sync.options${where}`,
+        detail: first?.message ?? decoded.left.message,
+        suggestion:
+          `entities is a non-empty list of ${entities.join(", ")} or crm.item:<entityTypeId>; deletionsEvery a whole number >= 0; ` +
+          "chunkSize 1..10000."
       })
     )
   }
@@ -237,12 +319,13 @@ export interface Summary {
 // ----------------------------------------------------------------------------------------------------------------
 
 /**
- * The SQL type of a column, mapped to each database's own.
+ * The SQL type of a column, mapped to each database's own. `decimal` (a money amount) is `numeric` in Postgres,
+ * exact at any length, and `REAL` in SQLite.
  *
  * @since 0.1.0
  * @category Models
  */
-export type ColumnType = "integer" | "real" | "boolean" | "text" | "date" | "datetime" | "json"
+export type ColumnType = "integer" | "real" | "decimal" | "boolean" | "text" | "date" | "datetime" | "json"
 
 /**
  * One column of an entity's table, from one field of `*.fields`.
@@ -251,14 +334,22 @@ export type ColumnType = "integer" | "real" | "boolean" | "text" | "date" | "dat
  * @category Models
  */
 export interface Column {
-  /** The column's name: the field's code in lower case (`uf_crm_1603211475642`). */
+  /**
+   * The column's name: the field's code in lower case (`uf_crm_1603211475642`; for `crm.item`, its `upperName`
+   * in lower case: `updated_time`, `uf_crm_1032_1712074666`).
+   */
   readonly name: string
-  /** The portal's field code (`UF_CRM_1603211475642`). */
+  /** The field's key in a row as the portal prints it (`UF_CRM_1603211475642`, `updatedTime`). */
   readonly field: string
   readonly type: ColumnType
   /** The portal's field type (`crm_status`, `money`, …) and title, kept in the sync's field table. */
   readonly portalType: string
   readonly title: string
+  /**
+   * A money field (`"123.45|RUB"`) fills two columns: `amount` (the number, under the field's name) and
+   * `currency` (the code, under `<name>_currency`). Absent for every other column: the value is the field's.
+   */
+  readonly part?: "amount" | "currency"
 }
 
 /**
@@ -337,6 +428,8 @@ export interface SinkService {
   ) => Effect.Effect<{ readonly inserted: number; readonly updated: number }, SinkError>
   /** IDs of the rows not marked deleted, ascending. */
   readonly liveIds: (table: string) => Effect.Effect<ReadonlyArray<number>, SinkError>
+  /** The highest ID of the rows not marked deleted (`undefined` for an empty table): sizes an incremental window's reads. */
+  readonly maxId: (table: string) => Effect.Effect<number | undefined, SinkError>
   /** Marks rows deleted at `at` (rows already marked keep their time), in one transaction; returns how many. */
   readonly markDeleted: (table: string, ids: ReadonlyArray<number>, at: string) => Effect.Effect<number, SinkError>
 }

@@ -1,5 +1,5 @@
 /**
- * `b24 sync crm.deal crm.contact … --to sqlite:crm.db`: the `Sync` module from the shell. Its command line takes
+ * `b24 sync crm.deal crm.contact crm.item:1032 … --to sqlite:crm.db`: the `Sync` module from the shell. Its command line takes
  * several entities (the other commands take one positional), so it is split here before `Args` parses the
  * options; the job then runs like every portal command's (connection, limits, progress bar, summary, Ctrl-C).
  *
@@ -58,7 +58,9 @@ export const parse = (args: ReadonlyArray<string>): Args.ParseResult => {
   const entities = args.filter((_, index) => positionalIndexes.has(index))
   const parsed = Args.parseCommand(withoutPositional, args.filter((_, index) => !positionalIndexes.has(index)))
   if (parsed._tag === "UsageError" || parsed.parsed.help) return parsed
-  if (entities.length === 0) return { _tag: "UsageError", message: `missing <entity> (one or more of ${Sync.entities.join(", ")})` }
+  if (entities.length === 0) {
+    return { _tag: "UsageError", message: `missing <entity> (one or more of ${Sync.entities.join(", ")}, crm.item:<entityTypeId>)` }
+  }
   return { _tag: "Parsed", parsed: { ...parsed.parsed, positional: entities.join(" ") } }
 }
 
@@ -87,13 +89,9 @@ export const job = (positional: string, values: Values): Effect.Effect<Job, CliE
   Effect.gen(function* () {
     const entities: Array<Sync.Entity> = []
     for (const name of positional.split(" ").filter((part) => part !== "")) {
-      const entity = Sync.entities.find((known) => known === name)
-      if (entity === undefined) {
-        return yield* Effect.fail(
-          new ValidationError({ path: "entity", detail: `unknown entity ${JSON.stringify(name)}`, suggestion: `Use ${Sync.entities.join(", ")}.` })
-        )
-      }
-      if (!entities.includes(entity)) entities.push(entity)
+      const entity = Sync.decodeEntity(name)
+      if (entity._tag === "Left") return yield* Effect.fail(entity.left)
+      if (!entities.includes(entity.right)) entities.push(entity.right)
     }
     const to = typeof values["to"] === "string" ? values["to"] : ""
     const target = Sync.parseTarget(to)

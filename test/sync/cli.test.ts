@@ -12,17 +12,8 @@ import { isDeepStrictEqual } from "node:util"
 import * as FakePortalHttp from "../../src/testing/FakePortalHttp.js"
 import { PortalEngine } from "../../src/testing/internal/engine.js"
 import * as Sync from "../../src/Sync.js"
-import { binPath, collect, spawnB24 } from "../support/b24.js"
-import { syncSelect } from "./scenarios.js"
-
-const start = (args: ReadonlyArray<string>) => {
-  const child = spawnB24(args)
-  child.stdin.end()
-  const { finished, stderr } = collect(child)
-  return { child, finished, stderr }
-}
-
-const b24 = (args: ReadonlyArray<string>) => start(args).finished
+import { binPath } from "../support/b24.js"
+import { b24, expectEqualsPortal, killAtRandomMoments, seeded, start, summaryOf, type TableSnapshot } from "./killRuns.js"
 
 const errorLines = (text: string) => text.split("\n").filter((line) => line.startsWith("b24: error"))
 
@@ -34,10 +25,11 @@ let files = 0
 const fresh = () => join(dir, `sync-${++files}.db`)
 const deals = 2500
 const contacts = 400
+const items = 900
 
 beforeAll(async () => {
   if (!existsSync(binPath)) throw new Error(`${binPath} is missing: run npm run build first`)
-  engine = new PortalEngine({ seed: { "crm.deal": deals, "crm.contact": contacts }, limits: "off", costModel: "zero" }, Date.now())
+  engine = new PortalEngine({ seed: { "crm.deal": deals, "crm.contact": contacts, "crm.item:1032": items }, limits: "off", costModel: "zero" }, Date.now())
   server = await FakePortalHttp.serve(engine, { port: 0 })
   webhook = server.url + engine.webhookPath
   dir = mkdtempSync(join(tmpdir(), "b24-sync-cli-"))
@@ -50,47 +42,35 @@ afterAll(async () => {
 
 type Row = Readonly<Record<string, unknown>>
 
-/** The engine's rows as the sync reads them, by ID (no request counted, no mutation fired). */
-const portalRows = (entity: string, portal: PortalEngine = engine): Map<number, Row> => {
-  const rows = new Map<number, Row>()
-  for (let start = 0; ; start += 50) {
-    const answer = portal.methodTable.call(`${entity}.list`, { select: syncSelect, order: { ID: "ASC" }, start }, { nowMs: Date.now(), userId: 1 })
-    if (answer?._tag !== "Ok" || !Array.isArray(answer.result)) throw new Error(`the engine answered ${JSON.stringify(answer)}`)
-    for (const row of answer.result as ReadonlyArray<Row>) rows.set(Number(row["ID"]), row)
-    if (answer.next === undefined) return rows
-  }
-}
-
-/** The live rows of a table in a SQLite file, by ID, and how many rows it holds in all. */
+/** The live rows of a table in a SQLite file (raw JSON by ID), the IDs marked deleted, and how many rows in all. */
 const tableRows = (file: string, table: string) =>
   Effect.runPromise(
     Effect.gen(function* () {
       const sql = yield* SqliteClient.SqliteClient
       const rows = yield* sql.unsafe<Record<string, unknown>>(`SELECT id, raw, deleted_at FROM "${table}" ORDER BY id`)
       const live = new Map<number, Row>()
-      for (const row of rows) if (row["deleted_at"] === null) live.set(Number(row["id"]), JSON.parse(String(row["raw"])) as Row)
-      return { live, total: rows.length }
+      const deleted: Array<number> = []
+      for (const row of rows) {
+        if (row["deleted_at"] === null) live.set(Number(row["id"]), JSON.parse(String(row["raw"])) as Row)
+        else deleted.push(Number(row["id"]))
+      }
+      return { live, deleted, total: rows.length } satisfies TableSnapshot & { readonly total: number }
     }).pipe(Effect.provide(SqliteClient.layer({ filename: file })))
   )
 
 /** Whether the file's table holds exactly the portal's rows (live), each as the portal has it. */
-const equalsPortal = async (file: string, entity: string, on: PortalEngine = engine) => {
-  const portal = portalRows(entity, on)
-  const { live } = await tableRows(file, entity.replace(".", "_"))
-  const ids = [...live.keys()]
-  expect(ids).toEqual([...portal.keys()])
-  const different = ids.filter((id) => !isDeepStrictEqual(live.get(id), portal.get(id)))
-  expect(different).toEqual([])
-}
+const equalsPortal = async (file: string, entity: string, on: PortalEngine = engine) =>
+  expectEqualsPortal(await tableRows(file, entity.replace(".", "_")), on, entity)
 
-const summaryOf = (stdout: string) => JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}") as Record<string, unknown>
-
-/** Seeded pseudo-random numbers in [0, 1). */
-const seeded = (seed: number) => {
-  let state = seed * 2654435761
-  return () => {
-    state = (Math.imul(state ^ (state >>> 15), 2246822507) + 0x6d2b79f5) >>> 0
-    return state / 2 ** 32
+/** The engine's items of a smart process as crm.item.list prints them with `select: ["*"]`, by ID. */
+const engineItems = (entityTypeId: number): Map<number, Row> => {
+  const rows = new Map<number, Row>()
+  for (let start = 0; ; start += 50) {
+    const answer = engine.methodTable.call("crm.item.list", { entityTypeId, select: ["*"], order: { id: "ASC" }, start }, { nowMs: Date.now(), userId: 1 })
+    const result = answer?._tag === "Ok" ? (answer.result as { readonly items?: ReadonlyArray<Row> }) : undefined
+    if (answer?._tag !== "Ok" || !Array.isArray(result?.items)) throw new Error(`the engine answered ${JSON.stringify(answer)}`)
+    for (const row of result.items) rows.set(Number(row["id"]), row)
+    if (answer.next === undefined) return rows
   }
 }
 
@@ -179,27 +159,61 @@ describe("b24 sync", () => {
 
   it("kill -9 at 10 random moments (fixed seeds), each followed by a rerun: the table ends equal to the portal", async () => {
     const file = fresh()
-    const random = seeded(20261201)
-    const moments: Array<number> = []
-    for (let round = 0; round < 10; round++) {
-      // between rounds the portal changes: rows added, updated and deleted, so later rounds kill incremental runs
-      if (round > 0) {
-        engine.methodTable.mutate({ entity: "crm.deal", everyRequests: 1, add: 7, update: 40, delete: 5 }, random, Date.now())
-      }
-      const moment = Math.floor(150 + random() * (round === 0 ? 2500 : 900))
-      moments.push(moment)
-      const run = start(["sync", "crm.deal", "--to", `sqlite:${file}`, "--chunk-size", "100", "--quiet", "--webhook", webhook])
-      await new Promise((resolve) => setTimeout(resolve, moment))
-      run.child.kill("SIGKILL")
-      const killed = await run.finished
-      expect(killed.signal === "SIGKILL" || killed.code === 0, `round ${round}: ${killed.stderr}`).toBe(true)
-      const rerun = await b24(["sync", "crm.deal", "--to", `sqlite:${file}`, "--quiet", "--json", "--webhook", webhook])
-      expect(rerun.code, `round ${round} rerun: ${rerun.stderr}`).toBe(0)
-      await equalsPortal(file, "crm.deal")
-      // no row twice, none lost: every row the table ever held is the portal's now or marked deleted
-      const { total, live } = await tableRows(file, "crm_deal")
-      expect(total).toBeGreaterThanOrEqual(live.size)
-    }
+    const phase = () =>
+      Effect.runPromise(
+        Effect.gen(function* () {
+          const sql = yield* SqliteClient.SqliteClient
+          const tables = yield* sql.unsafe(`SELECT name FROM sqlite_master WHERE name = '_b24_sync_state'`)
+          if (tables.length === 0) return undefined
+          const rows = yield* sql.unsafe<{ readonly phase: string }>(`SELECT phase FROM _b24_sync_state WHERE entity = 'crm.deal'`)
+          return rows[0]?.phase
+        }).pipe(Effect.provide(SqliteClient.layer({ filename: file })))
+      )
+    const { moments, killedMidRun } = await killAtRandomMoments({
+      to: `sqlite:${file}`,
+      read: () => tableRows(file, "crm_deal"),
+      phase,
+      seed: 20261201,
+      rounds: 10
+    })
     expect(moments.length).toBe(10)
+    // most kills land in the middle of a run (the others after it ended)
+    expect(killedMidRun).toBeGreaterThanOrEqual(3)
   }, 300_000)
+
+  it("crm.item:1032 copies a smart process into crm_item_1032, then an incremental run picks up what changed", async () => {
+    const file = fresh()
+    const first = await b24(["sync", "crm.item:1032", "--to", `sqlite:${file}`, "--json", "--webhook", webhook])
+    expect(first.code, first.stderr).toBe(0)
+    expect(first.stderr).toMatch(/b24: crm\.item:1032 → crm_item_1032: full, 900 inserted/)
+    expect(summaryOf(first.stdout)).toMatchObject({ status: "done", inserted: items, updated: 0, markedDeleted: 0 })
+    expect((await tableRows(file, "crm_item_1032")).live).toEqual(engineItems(1032))
+    const before = engineItems(1032)
+    engine.methodTable.mutate({ entity: "crm.item:1032", everyRequests: 1, add: 3, update: 11, delete: 2 }, seeded(1032), Date.now())
+    const after = engineItems(1032)
+    const added = [...after.keys()].filter((id) => !before.has(id)).length
+    const changed = [...after.keys()].filter((id) => before.has(id) && !isDeepStrictEqual(before.get(id), after.get(id))).length
+    const removed = [...before.keys()].filter((id) => !after.has(id)).length
+    expect(added).toBe(3)
+    expect(changed).toBeGreaterThan(0)
+    const second = await b24(["sync", "crm.item:1032", "--to", `sqlite:${file}`, "--json", "--quiet", "--webhook", webhook])
+    expect(second.code, second.stderr).toBe(0)
+    expect(summaryOf(second.stdout)).toMatchObject({ inserted: added, updated: changed, markedDeleted: removed })
+    const table = await tableRows(file, "crm_item_1032")
+    expect(table.live).toEqual(after)
+    expect(table.deleted.length).toBe(removed)
+  }, 120_000)
+
+  it("crm.item:abc, crm.item:0 and crm.quote are bad input: exit 2, one error line naming the entity, nothing sent", async () => {
+    const requestsBefore = engine.stats(Date.now()).httpRequests
+    const runs = await Promise.all(
+      ["crm.item:abc", "crm.item:0", "crm.quote"].map((entity) => b24(["sync", "crm.deal", entity, "--to", `sqlite:${fresh()}`, "--webhook", webhook]))
+    )
+    expect(runs.map((run) => run.code)).toEqual([2, 2, 2])
+    expect(errorLines(runs[0]!.stderr)).toEqual([expect.stringMatching(/^b24: error: Invalid entity: "crm\.item:abc" names no smart process: the entityTypeId after crm\.item: must be a whole number from 1/)])
+    expect(errorLines(runs[1]!.stderr)).toEqual([expect.stringMatching(/"crm\.item:0" names no smart process/)])
+    expect(errorLines(runs[2]!.stderr)).toEqual([expect.stringMatching(/unknown entity "crm\.quote"\. Use crm\.deal, .* or crm\.item:<entityTypeId>/)])
+    expect(engine.stats(Date.now()).httpRequests).toBe(requestsBefore)
+    expect(existsSync(join(dir, `sync-${files}.db`))).toBe(false)
+  }, 60_000)
 })

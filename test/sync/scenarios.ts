@@ -34,13 +34,41 @@ type Row = Readonly<Record<string, unknown>>
 
 const isRecord = (value: unknown): value is Row => typeof value === "object" && value !== null && !Array.isArray(value)
 
-/** The engine's rows of an entity as the sync reads them, by ID. */
-export const portalRows = (entity: string) =>
-  Effect.map(engineRows(`${entity}.list`, entity === "crm.lead" ? [...syncSelect, "LINK"] : syncSelect), (rows) => {
+/** The entityTypeId of `crm.item:<n>`, or undefined for a classic entity. */
+const entityTypeIdOf = (entity: string): number | undefined => {
+  const match = /^crm\.item:(\d+)$/.exec(entity)
+  return match === null ? undefined : Number(match[1])
+}
+
+/** An entity's table: `crm.deal` → `crm_deal`, `crm.item:1032` → `crm_item_1032`. */
+export const tableName = (entity: string): string => entity.replace(/[.:]/g, "_")
+
+/**
+ * Every item of a smart process as `crm.item.list` prints it with `select: ["*"]` (camelCase keys, rows under
+ * `result.items`), from the engine's method table, in ID order.
+ */
+export const engineItems = (entityTypeId: number) =>
+  Effect.map(FakePortal.FakePortal, (portal) => {
+    const rows: Array<Row> = []
+    for (let start = 0; ; start += 50) {
+      const answer = portal.engine.methodTable.call("crm.item.list", { entityTypeId, select: ["*"], order: { id: "ASC" }, start }, { nowMs: 0, userId: 1 })
+      const items = answer?._tag === "Ok" && isRecord(answer.result) ? answer.result["items"] : undefined
+      if (!Array.isArray(items)) throw new Error(`the engine answered ${JSON.stringify(answer)}`)
+      for (const item of items) if (isRecord(item)) rows.push(item)
+      if (answer?._tag !== "Ok" || answer.next === undefined || items.length === 0) return rows
+    }
+  })
+
+/** The engine's rows of an entity as the sync reads them, by ID (`ID` classic, `id` for crm.item). */
+export const portalRows = (entity: string) => {
+  const entityTypeId = entityTypeIdOf(entity)
+  if (entityTypeId !== undefined) return Effect.map(engineItems(entityTypeId), (rows) => new Map(rows.map((row) => [Number(row["id"]), row])))
+  return Effect.map(engineRows(`${entity}.list`, entity === "crm.lead" ? [...syncSelect, "LINK"] : syncSelect), (rows) => {
     const byId = new Map<number, Row>()
     for (const row of rows) if (isRecord(row)) byId.set(Number(row["ID"]), row)
     return byId
   })
+}
 
 /** Every row of a table, by ID, as the database returns it. */
 export const tableRows = (db: TestDatabase, url: string, name: string) =>
@@ -68,7 +96,7 @@ const rawOf = (row: Row): unknown => (typeof row["raw"] === "string" ? JSON.pars
 export const expectTableEqualsPortal = (db: TestDatabase, url: string, entity: string) =>
   Effect.gen(function* () {
     const portal = yield* portalRows(entity)
-    const table = yield* tableRows(db, url, entity.replace(".", "_"))
+    const table = yield* tableRows(db, url, tableName(entity))
     const live = [...table.values()].filter((row) => row["deleted_at"] === null)
     expect(live.map((row) => Number(row["id"]))).toEqual([...portal.keys()])
     for (const row of live) expect(rawOf(row)).toEqual(portal.get(Number(row["id"])))
@@ -151,7 +179,10 @@ export const scenarios = (db: TestDatabase) => {
         expect(flag(row["is_new"])).toBe(portal["IS_NEW"] === "Y")
         expect(epoch(row["date_modify"])).toBe(Date.parse(String(portal["DATE_MODIFY"])))
         expect(epoch(row["date_create"])).toBe(Date.parse(String(portal["DATE_CREATE"])))
-        expect(row["uf_crm_1603211497115"] ?? "").toBe(portal["UF_CRM_1603211497115"] ?? "")
+        // a money field ("158000|RUB" or ""): its amount and its currency
+        const money = String(portal["UF_CRM_1603211497115"] ?? "")
+        expect(numberOrNull(row["uf_crm_1603211497115"])).toBe(money === "" ? null : Number(money.split("|")[0]))
+        expect(row["uf_crm_1603211497115_currency"] ?? null).toBe(money === "" ? null : money.split("|")[1])
       }
       for (const id of [...contacts.portal.keys()].slice(0, 40)) {
         const portal = contacts.portal.get(id)!
@@ -262,6 +293,141 @@ export const scenarios = (db: TestDatabase) => {
       // and the run after is incremental again
       expect((yield* sync).entities[0]?.mode).toBe("incremental")
     }).pipe(Effect.provide(portalLayer({ seed: { "crm.deal": 120 } })))
+  })
+
+  it.live("crm.item: a smart process's first load holds every item, field by field, beside a classic entity", () => {
+    const url = db.fresh()
+    return Effect.gen(function* () {
+      const summary = yield* Sync.run({ entities: ["crm.item:1032", "crm.deal"] }).pipe(Effect.provide(Sync.layer(url)))
+      const items = yield* expectTableEqualsPortal(db, url, "crm.item:1032")
+      const deals = yield* expectTableEqualsPortal(db, url, "crm.deal")
+      expect(summary.entities.map((entity) => [entity.entity, entity.table, entity.mode, entity.inserted])).toEqual([
+        ["crm.item:1032", "crm_item_1032", "full", items.portal.size],
+        ["crm.deal", "crm_deal", "full", deals.portal.size]
+      ])
+      // columns named by each field's upperName in lower case
+      const columns = yield* tableColumns(db, url, "crm_item_1032")
+      for (const column of ["title", "stage_id", "category_id", "assigned_by_id", "opportunity", "updated_time", "created_time", "uf_crm_1032_1712074701"]) {
+        expect(columns).toContain(column)
+      }
+      expect(columns).not.toContain("updatedtime")
+      const sample = [...items.portal.keys()].filter((_, index) => index % 23 === 0)
+      expect(sample.length).toBeGreaterThan(20)
+      for (const id of sample) {
+        const portal = items.portal.get(id)!
+        const row = items.table.get(id)!
+        expect(row["title"]).toBe(portal["title"])
+        expect(row["stage_id"]).toBe(portal["stageId"])
+        expect(numberOrNull(row["opportunity"])).toBe(numberOrNull(portal["opportunity"]))
+        expect(numberOrNull(row["category_id"])).toBe(numberOrNull(portal["categoryId"]))
+        expect(numberOrNull(row["assigned_by_id"])).toBe(numberOrNull(portal["assignedById"]))
+        expect(numberOrNull(row["company_id"])).toBe(numberOrNull(portal["companyId"]))
+        expect(flag(row["opened"])).toBe(portal["opened"] === "Y")
+        expect(epoch(row["updated_time"])).toBe(Date.parse(String(portal["updatedTime"])))
+        expect(epoch(row["created_time"])).toBe(Date.parse(String(portal["createdTime"])))
+        expect(row["uf_crm_1032_1712074701"] ?? null).toBe(portal["ufCrm1032_1712074701"] ?? null)
+      }
+    }).pipe(Effect.provide(portalLayer({ seed: { "crm.item:1032": 700, "crm.deal": 60 } })))
+  })
+
+  it.live("crm.item: an incremental run reads the items changed since (updatedTime) and marks the deleted ones", () => {
+    const url = db.fresh()
+    return Effect.gen(function* () {
+      const sync = Sync.run({ entities: ["crm.item:1032"] }).pipe(Effect.provide(Sync.layer(url)))
+      yield* sync
+      const ids = [...(yield* portalRows("crm.item:1032")).keys()]
+      // other users add, change and delete items between the runs
+      yield* mutate({ entity: "crm.item:1032", add: 4, update: 9 })
+      const gone = [ids[0]!, ids[1500]!, ids[ids.length - 1]!]
+      for (const id of gone) yield* engineCall("crm.item.delete", { entityTypeId: 1032, id })
+      const portal = yield* portalRows("crm.item:1032")
+      const table = yield* tableRows(db, url, "crm_item_1032")
+      const inserted = [...portal.keys()].filter((id) => !table.has(id)).length
+      const updated = [...portal.keys()].filter((id) => table.has(id) && !isDeepStrictEqual(rawOf(table.get(id)!), portal.get(id))).length
+      expect(inserted).toBe(4)
+      expect(updated).toBeGreaterThanOrEqual(1)
+      const requestsBefore = yield* httpRequests
+      const second = yield* sync
+      const requests = (yield* httpRequests) - requestsBefore
+      expect(second.entities[0]?.mode).toBe("incremental")
+      expect({ inserted: second.inserted, updated: second.updated, markedDeleted: second.markedDeleted }).toEqual({ inserted, updated, markedDeleted: gone.length })
+      // crm.item.fields, ONE request for the window (all 3,000 items would take two), two for the 3,000 IDs
+      expect(requests).toBe(4)
+      const after = yield* expectTableEqualsPortal(db, url, "crm.item:1032")
+      expect(after.table.size).toBe(ids.length + inserted)
+      for (const id of gone) expect(after.table.get(id)?.["deleted_at"]).not.toBeNull()
+      // and nothing more the run after
+      const third = yield* sync
+      expect({ inserted: third.inserted, updated: third.updated, markedDeleted: third.markedDeleted }).toEqual({ inserted: 0, updated: 0, markedDeleted: 0 })
+    }).pipe(Effect.provide(portalLayer({ seed: { "crm.item:1032": 3000 } })))
+  })
+
+  it.live("money: the amount as a number and the currency as text; empty or malformed values leave both null", () => {
+    const url = db.fresh()
+    const field = "UF_CRM_1603211497115"
+    // [value written on the portal, amount expected (decimal text), currency expected]
+    const cases: ReadonlyArray<readonly [string, string | null, string | null]> = [
+      ["1234.56|USD", "1234.56", "USD"],
+      ["0|EUR", "0", "EUR"],
+      ["-15.5|RUB", "-15.5", "RUB"],
+      ["007.50|RUB", "7.5", "RUB"],
+      ["100", "100", null],
+      ["999999999999999|RUB", "999999999999999", "RUB"],
+      // 16 significant digits: exact in Postgres' numeric; SQLite's REAL would round it, so no number there
+      ["1234567890123456.5|RUB", db.dialect === "postgres" ? "1234567890123456.5" : null, "RUB"],
+      ["", null, null],
+      ["|RUB", null, null],
+      ["12,5|RUB", null, null],
+      ["1e3|RUB", null, null],
+      ["abc|RUB", null, null],
+      ["12.5|rub", null, null],
+      ["12.5|RUB|EUR", null, null],
+      [" 12.5|RUB", null, null]
+    ]
+    const amountText = (value: unknown): string | null => (value === null || value === undefined ? null : String(value))
+    return Effect.gen(function* () {
+      const ids = [...(yield* portalRows("crm.deal")).keys()]
+      const written = new Map<number, (typeof cases)[number]>()
+      for (const [index, testCase] of cases.entries()) {
+        const id = ids[index * 7 + 3]!
+        yield* engineCall("crm.deal.update", { id, fields: { [field]: testCase[0] } })
+        written.set(id, testCase)
+      }
+      yield* Sync.run({ entities: ["crm.deal"] }).pipe(Effect.provide(Sync.layer(url)))
+      const { portal, table } = yield* expectTableEqualsPortal(db, url, "crm.deal")
+      const columns = yield* tableColumns(db, url, "crm_deal")
+      expect(columns).toContain("uf_crm_1603211497115")
+      expect(columns).toContain("uf_crm_1603211497115_currency")
+      // the boundary cases, each as written through the engine (the raw row keeps the text)
+      for (const [id, [value, amount, currency]] of written) {
+        const row = table.get(id)!
+        expect(portal.get(id)?.[field], value).toBe(value)
+        expect((rawOf(row) as Row)[field], value).toBe(value)
+        expect(amountText(row["uf_crm_1603211497115"]), value).toBe(amount)
+        expect(row["uf_crm_1603211497115_currency"] ?? null, value).toBe(currency)
+      }
+      // every other row as the engine seeded it: "<thousands>|RUB" or ""
+      let filled = 0
+      for (const [id, row] of table) {
+        if (written.has(id)) continue
+        const value = String(portal.get(id)?.[field] ?? "")
+        const [amount, currency] = value === "" ? [null, null] : value.split("|")
+        if (amount !== null) filled++
+        expect(amountText(row["uf_crm_1603211497115"]), `${id}: ${value}`).toBe(amount === null ? null : String(Number(amount)))
+        expect(row["uf_crm_1603211497115_currency"] ?? null, `${id}: ${value}`).toBe(currency ?? null)
+      }
+      expect(filled).toBeGreaterThan(50)
+      if (db.dialect === "postgres") {
+        // a money amount is numeric there: exact sums
+        const sums = yield* Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          return yield* sql.unsafe<{ readonly total: unknown }>(
+            `SELECT sum(uf_crm_1603211497115) AS total FROM ${db.table(url, "crm_deal")} WHERE uf_crm_1603211497115_currency = 'USD'`
+          )
+        }).pipe(Effect.provide(db.client(url)))
+        expect(String(sums[0]?.total)).toBe("1234.56")
+      }
+    }).pipe(Effect.provide(portalLayer({ seed: { "crm.deal": 300 } })))
   })
 
   it.live("a second run against the same database while one holds it is refused", () => {

@@ -9,6 +9,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Sync from "../../src/Sync.js"
+import { stats } from "../support/engine.js"
 import { portalLayer, scenarios, type TestDatabase } from "./scenarios.js"
 
 const folder = fs.mkdtempSync(path.join(os.tmpdir(), "b24-sync-sqlite-"))
@@ -59,12 +60,40 @@ describe("Sync into SQLite", () => {
     }).pipe(Effect.provide(portalLayer({ seed: { "crm.deal": 10 } })))
   )
 
+  it.live("entity names are checked by a Schema: a clear ValidationError naming the entity, before any request", () =>
+    Effect.gen(function* () {
+      const cases: ReadonlyArray<readonly [unknown, string]> = [
+        ["crm.item:abc", 'Invalid Sync.options.entities[1]: "crm.item:abc" names no smart process: the entityTypeId after crm.item: must be a whole number from 1.'],
+        ["crm.item:0", 'Invalid Sync.options.entities[1]: "crm.item:0" names no smart process'],
+        ["crm.item:007", 'Invalid Sync.options.entities[1]: "crm.item:007" names no smart process'],
+        ["crm.quote", 'Invalid Sync.options.entities[1]: unknown entity "crm.quote".'],
+        [42, "Invalid Sync.options.entities[1]: unknown entity 42."]
+      ]
+      for (const [entity, message] of cases) {
+        const outcome = yield* Effect.either(Sync.run({ entities: ["crm.deal", entity] } as unknown as Sync.Options).pipe(Effect.provide(Sync.layer(sqlite.fresh()))))
+        expect(Either.isLeft(outcome) && outcome.left._tag).toBe("ValidationError")
+        expect(Either.isLeft(outcome) ? outcome.left.message : "").toContain(message)
+        expect(Either.isLeft(outcome) ? outcome.left.message : "").toContain("crm.item:<entityTypeId>")
+      }
+      expect((yield* stats).httpRequests).toBe(0)
+      // and the names that are fine
+      for (const entity of ["crm.item:1032", "crm.item:128", "crm.lead"]) expect(Either.isRight(Sync.decodeEntity(entity)), entity).toBe(true)
+      expect(Sync.entityTypeIdOf("crm.item:1032")).toBe(1032)
+    }).pipe(Effect.provide(portalLayer({ seed: { "crm.deal": 10 } })))
+  )
+
   it.live("bad options are a ValidationError", () =>
     Effect.gen(function* () {
       const bad: ReadonlyArray<unknown> = [
         { entities: [] },
         { entities: ["crm.quote"] },
+        { entities: ["crm.item:abc"] },
+        { entities: ["crm.item:0"] },
+        { entities: ["crm.item:1.5"] },
+        { entities: ["crm.item:-1032"] },
+        { entities: ["crm.item"] },
         { entities: ["crm.deal", "crm.deal"] },
+        { entities: ["crm.item:1032", "crm.item:1032"] },
         { entities: ["crm.deal"], overlap: "soon" },
         { entities: ["crm.deal"], chunkSize: 0 },
         { entities: ["crm.deal"], deletionsEvery: -1 },

@@ -31,6 +31,7 @@ const sqlType = (dialect: Dialect, type: ColumnType): string => {
       case "boolean":
         return "INTEGER"
       case "real":
+      case "decimal":
         return "REAL"
       default:
         return "TEXT"
@@ -41,6 +42,9 @@ const sqlType = (dialect: Dialect, type: ColumnType): string => {
       return "bigint"
     case "real":
       return "double precision"
+    case "decimal":
+      // money amounts: exact, and sums over many rows stay exact
+      return "numeric"
     case "boolean":
       return "boolean"
     case "date":
@@ -246,6 +250,15 @@ const make = (sql: SqlClient.SqlClient, options: Options) => {
       Effect.mapError(fail("read"))
     )
 
+  const maxId = (name: string) =>
+    run(`SELECT max(id) AS top FROM ${table(name)} WHERE deleted_at IS NULL`).pipe(
+      Effect.map((rows) => {
+        const top = rows[0]?.["top"]
+        return top === null || top === undefined ? undefined : Number(top)
+      }),
+      Effect.mapError(fail("read"))
+    )
+
   const markDeleted = (name: string, ids: ReadonlyArray<number>, at: string) =>
     sql
       .withTransaction(
@@ -269,7 +282,7 @@ const make = (sql: SqlClient.SqlClient, options: Options) => {
     dialect === "postgres" ? postgresLock(sql, options) : sqliteLock(sql, options, lockTable, run)
 
   return {
-    service: { dialect, database, lock, ensureTable, checkpoint, saveCheckpoint, writeRows, liveIds, markDeleted } satisfies SinkService,
+    service: { dialect, database, lock, ensureTable, checkpoint, saveCheckpoint, writeRows, liveIds, maxId, markDeleted } satisfies SinkService,
     // the sync's own tables, made once when the sink opens (entities run in parallel would race to make them)
     setup: sql.withTransaction(setup).pipe(Effect.mapError((cause) => new SinkError({ database, action: "open", detail: describe(cause) })))
   }
@@ -381,6 +394,9 @@ export const makeSqlite = (filename: string): Effect.Effect<SinkService, SinkErr
       Effect.zipRight(client.unsafe("DROP TABLE IF EXISTS _b24_sync_probe")),
       Effect.mapError((error) => openFailure(database, describe(error)))
     )
+    // WAL (the driver's default) with NORMAL sync: a commit no longer waits for the disk, and the file is never
+    // corrupted; a power cut may undo the last commits, rows and checkpoint together, and the next run redoes them
+    yield* client.unsafe("PRAGMA synchronous = NORMAL").pipe(Effect.mapError((error) => openFailure(database, describe(error))))
     const sink = make(client, { dialect: "sqlite", database, schema: undefined })
     yield* sink.setup
     return sink.service
