@@ -14,7 +14,6 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Chunk from "effect/Chunk"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -26,27 +25,32 @@ import type * as Auth from "./Auth.js"
 import * as BatchPlanner from "./BatchPlanner.js"
 import { decodeOptions, type Limits, type OptionsEntry } from "./BitrixConfig.js"
 import {
-  BitrixApiError,
   BulkCallError,
+  type CallError,
   HttpError,
+  type ItemError,
   ItemNotRun,
   type ItemOutcome,
   ItemRefused,
   ItemSucceeded,
   ItemUnknown,
+  NotRunError,
+  type RetryableError,
   UnknownOutcomeError,
   ValidationError
 } from "./BitrixError.js"
 import type * as Envelope from "./Envelope.js"
+import * as Blocked from "./internal/blocked.js"
+import { BulkOutcomes } from "./internal/bulkOutcomes.js"
 import * as Client from "./internal/client.js"
 import * as StoreUrl from "./internal/limiterStoreUrl.js"
 import * as Network from "./internal/network.js"
 import * as Validate from "./internal/validate.js"
 import * as ListStrategy from "./ListStrategy.js"
-import { outcomeOf, ProgressReporter } from "./ProgressReporter.js"
+import { outcomeOf } from "./internal/progress.js"
+import { ProgressReporter } from "./ProgressReporter.js"
 import * as Query from "./Query.js"
 import * as RateLimiter from "./RateLimiter.js"
-import type { RateLimiterStoreError } from "./RateLimiter.js"
 import * as Transport from "./Transport.js"
 
 /**
@@ -75,7 +79,7 @@ export interface ServiceOptions {
   /** Commands per batch, 1..50. Default 50. */
   readonly batchSize?: number
   /** Retry schedule. Which errors are retried is fixed by safety rules, not by the schedule. */
-  readonly retry?: Schedule.Schedule<unknown, HttpError | BitrixApiError>
+  readonly retry?: Schedule.Schedule<unknown, RetryableError>
   /** Ceiling on requests in flight. */
   readonly maxConcurrent?: number
   /** Bucket slots left unused: jitter in arrival times, other apps on the same address. Default 2. */
@@ -127,8 +131,7 @@ export const defaultBucketHeadroom = 2
  */
 export const layerServices = (
   options: ServiceOptions = {}
-): Layer.Layer<RateLimiter.RateLimiter | BatchPlanner.BatchPlanner | Client.ClientSettings, ValidationError> =>
-  servicesFor(options, undefined)
+): Layer.Layer<RateLimiter.RateLimiter | BatchPlanner.BatchPlanner, ValidationError> => servicesFor(options, undefined)
 
 /** The limiter over the store `options.limiterStore` names, keyed by the connection's `identity` when known. */
 const limiterLayer = (options: ServiceOptions, identity: { readonly key: string; readonly credential: string } | undefined) => {
@@ -240,12 +243,6 @@ export const layerConfig = (
 
 const kindOf = (method: string) => (Client.isReadMethod(method) ? ("read" as const) : ("write" as const))
 
-/** One failure per item of `callEither`: a portal error, or the whole batch's failure. */
-export type ItemError = BitrixApiError | HttpError | UnknownOutcomeError | RateLimiterStoreError
-
-/** How many times items refused by an operating block inside a batch are sent again (they did not run). */
-const blockedCommandRetries = 5
-
 /**
  * What a failed request means for each item it carried: not run when the connection was refused, unknown when
  * no answer proves the portal did not run it (`Client.outcomeUnknown`: lost answers, 5xx), else refused with the
@@ -257,10 +254,14 @@ const outcomeOfFailedRequest = (error: ItemError, index: number, commandLabel: s
       return new ItemUnknown({ index, commandLabel, item, cause: error.cause })
     case "RateLimiterStoreError":
       return new ItemNotRun({ index, commandLabel, item, reason: `not sent: ${error.message}` })
+    case "NotRunError":
+      return new ItemNotRun({ index, commandLabel, item, reason: error.reason })
     case "HttpError":
       return Client.certainlyNotRun(error)
         ? new ItemNotRun({ index, commandLabel, item, reason: `the request was not delivered: ${error.detail}` })
         : new ItemUnknown({ index, commandLabel, item, cause: error })
+    case "UnexpectedResultError":
+      return new ItemUnknown({ index, commandLabel, item, cause: error })
     case "BitrixApiError":
       return Client.outcomeUnknown(error)
         ? new ItemUnknown({ index, commandLabel, item, cause: error })
@@ -285,31 +286,6 @@ const notRunReason = (halted: boolean) =>
   halted
     ? "the batch stopped at an earlier failed command (halt)"
     : "absent from every map of the batch's answer: the portal did not run it"
-
-/**
- * What a bulk call hands whoever interrupts it. `outcomesSoFar()` gives one outcome per input item, in input order:
- * those that settled (succeeded, refused, not run), `Unknown` for items whose request was sent and had not been
- * answered, `NotRun` for items not sent (or refused and not sent again).
- *
- * @since 0.1.0
- * @category Models
- */
-export interface BulkOutcomesService {
-  /** Called by `call(method, items)`, `callEither`, `getByID` and `callBatch` once they know their items. */
-  readonly track: (outcomesSoFar: () => ReadonlyArray<ItemOutcome>) => void
-}
-
-/**
- * Where a bulk call registers the view of its items' outcomes, so code that interrupts it can still say, for every
- * item, what was done (the Promise client's `signal` and `close()` put them in `AbortedError` / `ClientClosedError`).
- * By default nobody listens.
- *
- * @since 0.1.0
- * @category Context
- */
-export class BulkOutcomes extends Context.Reference<BulkOutcomes>()("effect-bitrix24/BulkOutcomes", {
-  defaultValue: (): BulkOutcomesService => ({ track: () => undefined })
-}) {}
 
 /** The outcome of an item whose request was sent when the call was stopped: it may have run. */
 const stoppedInFlight = (method: string, index: number, commandLabel: string, item: unknown) =>
@@ -339,99 +315,97 @@ const noticingSends = (onSend: () => void) => <A, E, R>(effect: Effect.Effect<A,
 /**
  * Sends `items` as batches of one method, in parallel within the limits: one `Either` per item for `callEither`
  * and one `ItemOutcome` per item for `call`, both in input order. Commands refused inside a batch by an operating
- * block did not run, so they are sent again (the limiter has learnt the block and waits for it).
+ * block did not run, so they are sent again under the shared policy (`internal/blocked.ts`: the limiter learns the
+ * block once per answer and waits for its reset; at most five more rounds).
  */
-const runItems = (method: string, items: ReadonlyArray<Params>) =>
-  Effect.gen(function* () {
-    const planner = yield* BatchPlanner.BatchPlanner
-    const progress = yield* ProgressReporter
-    const limiter = yield* RateLimiter.RateLimiter
-    const eithers: Array<Either.Either<unknown, ItemError> | undefined> = new Array(items.length)
-    const outcomes: Array<ItemOutcome | undefined> = new Array(items.length)
-    // for a caller that stops the call: which items' requests are out, and the label each travels under
-    const inFlight: Array<boolean> = new Array(items.length).fill(false)
-    const labels: Array<string> = new Array(items.length).fill("")
-    ;(yield* BulkOutcomes).track(() =>
-      items.map(
-        (item, index) =>
-          outcomes[index] ?? (inFlight[index] ? stoppedInFlight(method, index, labels[index]!, item) : stoppedUnsent(index, labels[index]!, item))
-      )
+const runItems = Effect.fnUntraced(function* (method: string, items: ReadonlyArray<Params>) {
+  const planner = yield* BatchPlanner.BatchPlanner
+  const progress = yield* ProgressReporter
+  const eithers: Array<Either.Either<unknown, ItemError> | undefined> = new Array(items.length)
+  const outcomes: Array<ItemOutcome | undefined> = new Array(items.length)
+  // for a caller that stops the call: which items' requests are out, and the label each travels under
+  const inFlight: Array<boolean> = new Array(items.length).fill(false)
+  const labels: Array<string> = new Array(items.length).fill("")
+  ;(yield* BulkOutcomes).track(() =>
+    items.map(
+      (item, index) =>
+        outcomes[index] ?? (inFlight[index] ? stoppedInFlight(method, index, labels[index]!, item) : stoppedUnsent(index, labels[index]!, item))
     )
-    let pending: ReadonlyArray<number> = items.map((_, index) => index)
-    yield* progress.start(method, items.length)
-    // the task ends as the program does: finished, failed or interrupted (Ctrl-C), never "finished" by default
-    yield* Effect.addFinalizer((exit) => progress.finish(method, outcomeOf(exit)))
-    for (let round = 0; pending.length > 0; round++) {
-      const indexes = pending
-      const batches = yield* planner.plan(method, indexes.map((index) => items[index]))
-      for (const batch of batches) for (const command of batch.commands) labels[indexes[command.index]!] = command.label
-      const retryLater: Array<number> = []
-      yield* Effect.forEach(
-        batches,
-        (batch) =>
-          Client.sendBatch(batch, { halt: false }).pipe(
-            noticingSends(() => {
-              for (const command of batch.commands) inFlight[indexes[command.index]!] = true
-            }),
-            Effect.matchEffect({
-              onFailure: (error) =>
-                Effect.gen(function* () {
-                  if (error._tag === "ValidationError") return yield* Effect.fail(error)
-                  // the planner numbered this round's items from 0: name the caller's items instead
-                  const itemError =
-                    error._tag === "UnknownOutcomeError"
-                      ? new UnknownOutcomeError({
-                          method: error.method,
-                          itemIndexes: batch.commands.map((command) => indexes[command.index]!),
-                          cause: error.cause
-                        })
-                      : error
-                  for (const command of batch.commands) {
-                    const index = indexes[command.index]!
-                    eithers[index] = Either.left(itemError)
-                    outcomes[index] = outcomeOfFailedRequest(itemError, index, command.label, items[index])
-                  }
-                  yield* progress.advance(method, batch.commands.length)
-                }),
-              onSuccess: (commandOutcomes) =>
-                Effect.gen(function* () {
-                  let done = 0
-                  for (const outcome of commandOutcomes) {
-                    const index = indexes[outcome.index]!
-                    if (outcome._tag === "Success") {
-                      eithers[index] = Either.right(outcome.result)
-                      outcomes[index] = new ItemSucceeded({ index, commandLabel: outcome.label, result: outcome.result })
-                      done++
-                    } else if (outcome._tag === "Failure") {
-                      if (outcome.error.error === "OPERATION_TIME_LIMIT" && round < blockedCommandRetries) {
-                        // refused by the block, so not run: not in flight until it is sent again
-                        inFlight[index] = false
-                        retryLater.push(index)
-                        yield* limiter.feedback({ _tag: "MethodBlocked", method })
-                      } else {
-                        eithers[index] = Either.left(Client.commandError(method, outcome.label, outcome.error, outcome.error))
-                        outcomes[index] = refusedCommand(index, outcome.label, items[index], outcome.error)
-                        done++
-                      }
+  )
+  let pending: ReadonlyArray<number> = items.map((_, index) => index)
+  yield* progress.start(method, items.length)
+  // the task ends as the program does: finished, failed or interrupted (Ctrl-C), never "finished" by default
+  yield* Effect.addFinalizer((exit) => progress.finish(method, outcomeOf(exit)))
+  for (let round = 0; pending.length > 0; round++) {
+    const indexes = pending
+    const batches = yield* planner.plan(method, indexes.map((index) => items[index]))
+    for (const batch of batches) for (const command of batch.commands) labels[indexes[command.index]!] = command.label
+    const retryLater: Array<number> = []
+    yield* Effect.forEach(
+      batches,
+      (batch) =>
+        Client.sendBatch(batch, { halt: false }).pipe(
+          noticingSends(() => {
+            for (const command of batch.commands) inFlight[indexes[command.index]!] = true
+          }),
+          Effect.matchEffect({
+            onFailure: (error) =>
+              Effect.gen(function* () {
+                if (error._tag === "ValidationError") return yield* Effect.fail(error)
+                // the planner numbered this round's items from 0: name the caller's items instead
+                const itemError =
+                  error._tag === "UnknownOutcomeError"
+                    ? new UnknownOutcomeError({
+                        method: error.method,
+                        itemIndexes: batch.commands.map((command) => indexes[command.index]!),
+                        cause: error.cause
+                      })
+                    : error
+                for (const command of batch.commands) {
+                  const index = indexes[command.index]!
+                  eithers[index] = Either.left(itemError)
+                  outcomes[index] = outcomeOfFailedRequest(itemError, index, command.label, items[index])
+                }
+                yield* progress.advance(method, batch.commands.length)
+              }),
+            onSuccess: (commandOutcomes) =>
+              Effect.gen(function* () {
+                // commands refused by an operating block did not run: the shared policy sends them again
+                const again = commandOutcomes.some(Blocked.isBlocked) && (yield* Blocked.sendAgain(method, round))
+                let done = 0
+                for (const outcome of commandOutcomes) {
+                  const index = indexes[outcome.index]!
+                  if (outcome._tag === "Success") {
+                    eithers[index] = Either.right(outcome.result)
+                    outcomes[index] = new ItemSucceeded({ index, commandLabel: outcome.label, result: outcome.result })
+                    done++
+                  } else if (outcome._tag === "Failure") {
+                    if (again && Blocked.isBlocked(outcome)) {
+                      // refused by the block, so not run: not in flight until it is sent again
+                      inFlight[index] = false
+                      retryLater.push(index)
                     } else {
-                      const reason = notRunReason(false)
-                      eithers[index] = Either.left(
-                        new BitrixApiError({ code: "NOT_RUN", description: `the portal did not run this command (${reason})`, status: 200, method, commandLabel: outcome.label })
-                      )
-                      outcomes[index] = new ItemNotRun({ index, commandLabel: outcome.label, item: items[index], reason })
+                      eithers[index] = Either.left(Client.commandError(method, outcome.label, outcome.error, outcome.error))
+                      outcomes[index] = refusedCommand(index, outcome.label, items[index], outcome.error)
                       done++
                     }
+                  } else {
+                    const reason = notRunReason(false)
+                    eithers[index] = Either.left(new NotRunError({ method, commandLabel: outcome.label, reason }))
+                    outcomes[index] = new ItemNotRun({ index, commandLabel: outcome.label, item: items[index], reason })
+                    done++
                   }
-                  yield* progress.advance(method, done)
-                })
-            })
-          ),
-        { concurrency: "unbounded", discard: true }
-      )
-      pending = retryLater.sort((a, b) => a - b)
-    }
-    return { eithers: eithers.map((either) => either!), outcomes: outcomes.map((outcome) => outcome!) }
-  }).pipe(Effect.scoped)
+                }
+                yield* progress.advance(method, done)
+              })
+          })
+        ),
+      { concurrency: "unbounded", discard: true }
+    )
+    pending = retryLater.sort((a, b) => a - b)
+  }
+  return { eithers: eithers.map((either) => either!), outcomes: outcomes.map((outcome) => outcome!) }
+}, Effect.scoped)
 
 /** The results in input order when every item succeeded; else one `BulkCallError` accounting for every item. */
 const resultsOrFail = (method: string, outcomes: ReadonlyArray<ItemOutcome>) =>
@@ -443,6 +417,25 @@ const resultsOrFail = (method: string, outcomes: ReadonlyArray<ItemOutcome>) =>
     }
     return Effect.succeed(results)
   })
+
+/** `call`, both forms: one span `Bitrix.call` per call, with its method. */
+const callProgram = Effect.fn("Bitrix.call", { captureStackTrace: false })(
+  function* (method: string, paramsOrItems: Params | ReadonlyArray<Params> | undefined) {
+    yield* Effect.annotateCurrentSpan("bitrix.method", method)
+    yield* Validate.method(method)
+    if (Array.isArray(paramsOrItems)) {
+      const items = yield* Validate.items(paramsOrItems)
+      yield* Validate.wireItems(items)
+      if (items.length === 0) return []
+      const { outcomes } = yield* runItems(method, items)
+      return yield* resultsOrFail(method, outcomes)
+    }
+    const params = yield* Validate.params(paramsOrItems)
+    yield* Validate.wire(params, "params", "json")
+    const envelope = yield* Client.exchange({ method, params, limiterMethods: [method], kind: kindOf(method), itemIndexes: [0] })
+    return envelope.result
+  }
+)
 
 /**
  * Calls a method once with `params` (sent as JSON, not batched), or once per item of `items` (auto-batched,
@@ -463,25 +456,12 @@ export function call(
  * @since 0.1.0
  * @category Verbs
  */
-export function call(method: string, params?: Params): Effect.Effect<unknown, Client.ExchangeError | UnknownOutcomeError | ValidationError, Services>
+export function call(method: string, params?: Params): Effect.Effect<unknown, CallError, Services>
 export function call(
   method: string,
   paramsOrItems?: Params | ReadonlyArray<Params>
-): Effect.Effect<unknown, Client.ExchangeError | UnknownOutcomeError | BulkCallError | ValidationError, Services> {
-  return Effect.gen(function* () {
-    yield* Validate.method(method)
-    if (Array.isArray(paramsOrItems)) {
-      const items = yield* Validate.items(paramsOrItems)
-      yield* Validate.wireItems(items)
-      if (items.length === 0) return []
-      const { outcomes } = yield* runItems(method, items)
-      return yield* resultsOrFail(method, outcomes)
-    }
-    const params = yield* Validate.params(paramsOrItems)
-    yield* Validate.wire(params, "params", "json")
-    const envelope = yield* Client.exchange({ method, params, limiterMethods: [method], kind: kindOf(method), itemIndexes: [0] })
-    return envelope.result
-  }).pipe(Effect.withSpan("Bitrix.call", { attributes: { "bitrix.method": method }, captureStackTrace: false }))
+): Effect.Effect<unknown, CallError | BulkCallError, Services> {
+  return callProgram(method, paramsOrItems)
 }
 
 /**
@@ -490,17 +470,19 @@ export function call(
  * @since 0.1.0
  * @category Verbs
  */
-export const callEither = (
+export const callEither: (
   method: string,
   items: ReadonlyArray<Params>
-): Effect.Effect<ReadonlyArray<Either.Either<unknown, ItemError>>, ValidationError, Services> =>
-  Effect.gen(function* () {
+) => Effect.Effect<ReadonlyArray<Either.Either<unknown, ItemError>>, ValidationError, Services> = Effect.fn("Bitrix.callEither")(
+  function* (method: string, items: ReadonlyArray<Params>) {
+    yield* Effect.annotateCurrentSpan("bitrix.method", method)
     yield* Validate.method(method)
     const checked = yield* Validate.items(items)
     yield* Validate.wireItems(checked)
     if (checked.length === 0) return []
     return (yield* runItems(method, checked)).eithers
-  }).pipe(Effect.withSpan("Bitrix.callEither", { attributes: { "bitrix.method": method } }))
+  }
+)
 
 /**
  * Sends `params` as given (an object, or an array for the old positional methods such as
@@ -510,20 +492,19 @@ export const callEither = (
  * @since 0.1.0
  * @category Verbs
  */
-export const callRaw = (
-  method: string,
-  params: unknown = {}
-): Effect.Effect<Envelope.Success, Client.ExchangeError | UnknownOutcomeError | ValidationError, Services> =>
-  Effect.gen(function* () {
-    yield* Validate.method(method)
-    if (typeof params !== "object" || params === null) {
-      return yield* Effect.fail(
-        new ValidationError({ path: "params", detail: `expected an object or an array, got ${Validate.describe(params)}` })
-      )
-    }
-    yield* Validate.wire(params, "params", "json")
-    return yield* Client.exchange({ method, params, limiterMethods: [method], kind: kindOf(method), itemIndexes: [0] })
-  }).pipe(Effect.withSpan("Bitrix.callRaw", { attributes: { "bitrix.method": method } }))
+export const callRaw: (method: string, params?: unknown) => Effect.Effect<Envelope.Success, CallError, Services> = Effect.fn(
+  "Bitrix.callRaw"
+)(function* (method: string, params: unknown = {}) {
+  yield* Effect.annotateCurrentSpan("bitrix.method", method)
+  yield* Validate.method(method)
+  if (typeof params !== "object" || params === null) {
+    return yield* Effect.fail(
+      new ValidationError({ path: "params", detail: `expected an object or an array, got ${Validate.describe(params)}` })
+    )
+  }
+  yield* Validate.wire(params, "params", "json")
+  return yield* Client.exchange({ method, params, limiterMethods: [method], kind: kindOf(method), itemIndexes: [0] })
+})
 
 // ----------------------------------------------------------------------------------------------------------------
 // callBatch
@@ -538,8 +519,6 @@ export const callRaw = (
  */
 export type BatchCommand = string | { readonly method: string; readonly params?: Params }
 
-const labelPattern = /^[A-Za-z_][A-Za-z0-9_]*$/
-
 /**
  * The portal's `batch` as it is: commands run in order, may reference earlier results with
  * `$result[label][...]`, and with `halt` the batch stops at the first failure. Returns the result per command
@@ -550,38 +529,26 @@ const labelPattern = /^[A-Za-z_][A-Za-z0-9_]*$/
  * @since 0.1.0
  * @category Verbs
  */
-export const callBatch = (batch: {
+export const callBatch: (batch: {
   readonly halt?: boolean
   readonly cmd: Readonly<Record<string, BatchCommand>>
-}): Effect.Effect<Readonly<Record<string, unknown>>, BulkCallError | ValidationError, Services> =>
-  Effect.gen(function* () {
+}) => Effect.Effect<Readonly<Record<string, unknown>>, BulkCallError | ValidationError, Services> = Effect.fn("Bitrix.callBatch")(
+  function* (batch: { readonly halt?: boolean; readonly cmd: Readonly<Record<string, BatchCommand>> }) {
     yield* Validate.batch(batch)
     const planner = yield* BatchPlanner.BatchPlanner
     const entries = Object.entries(batch.cmd)
     if (entries.length === 0) return {}
-    if (entries.length > planner.batchSize) {
-      return yield* Effect.fail(
-        new ValidationError({
-          path: "cmd",
-          detail: `${entries.length} commands; the portal runs at most ${planner.batchSize} in one batch`,
-          suggestion: "Split the batch, or use call(method, items) which batches for you."
-        })
-      )
-    }
+    // the planner's rules, with paths in the caller's terms: `cmd`, `cmd.<label>`
+    yield* Validate.batchLength(entries.length, planner.batchSize, "cmd")
     const cmd: Record<string, string> = {}
     const commands: Array<BatchPlanner.PlannedCommand> = []
     for (const [index, [label, command]] of entries.entries()) {
-      if (!labelPattern.test(label)) {
-        return yield* Effect.fail(
-          new ValidationError({
-            path: `cmd.${label}`,
-            detail: "a command label must start with a letter or _ and hold only letters, digits and _",
-            suggestion: "Numeric labels turn the portal's result maps into lists; use names like c1, deal_1."
-          })
-        )
-      }
-      const method = typeof command === "string" ? command.split("?", 1)[0]! : command.method
-      yield* Validate.method(method).pipe(Effect.mapError((error) => new ValidationError({ ...error, path: `cmd.${label}` })))
+      yield* Validate.commandLabel(label, `cmd.${label}`)
+      const method = yield* Validate.methodName(
+        typeof command === "string" ? command.split("?", 1)[0]! : command.method,
+        `cmd.${label}`,
+        "batchCommand"
+      )
       if (typeof command === "string") {
         cmd[label] = command
       } else {
@@ -623,7 +590,8 @@ export const callBatch = (batch: {
       results[outcome.commandLabel] = outcome.result
     }
     return results
-  }).pipe(Effect.withSpan("Bitrix.callBatch"))
+  }
+)
 
 // ----------------------------------------------------------------------------------------------------------------
 // getByID
@@ -679,12 +647,17 @@ const atIdPositions = (
  * @since 0.1.0
  * @category Verbs
  */
-export const getByID = (
+export const getByID: (
   method: string,
   ids: ReadonlyArray<string | number>,
-  options: { readonly idField?: string; readonly params?: Params } = {}
-): Effect.Effect<ReadonlyMap<string | number, unknown>, BulkCallError | ValidationError, Services> =>
-  Effect.gen(function* () {
+  options?: { readonly idField?: string; readonly params?: Params }
+) => Effect.Effect<ReadonlyMap<string | number, unknown>, BulkCallError | ValidationError, Services> = Effect.fn("Bitrix.getByID")(
+  function* (
+    method: string,
+    ids: ReadonlyArray<string | number>,
+    options: { readonly idField?: string; readonly params?: Params } = {}
+  ) {
+    yield* Effect.annotateCurrentSpan("bitrix.method", method)
     yield* Validate.method(method)
     yield* Validate.getByIDOptions(options)
     const idField = options.idField ?? "ID"
@@ -721,7 +694,8 @@ export const getByID = (
       Effect.provideService(BulkOutcomes, { track: (soFar) => outer.track(() => atIdPositions(soFar(), ids, unique)) })
     )
     return new Map(unique.map((id, index) => [id, results[index]]))
-  }).pipe(Effect.withSpan("Bitrix.getByID", { attributes: { "bitrix.method": method } }))
+  }
+)
 
 // ----------------------------------------------------------------------------------------------------------------
 // getAll / stream
@@ -756,15 +730,16 @@ export const stream = (
  * @since 0.1.0
  * @category Verbs
  */
-export const getAll = (
+export const getAll: (
   method: string,
-  params: Params = {},
-  options: ListStrategy.Options = {}
-): Effect.Effect<ReadonlyArray<unknown>, ListStrategy.ListError, Services> =>
-  Stream.runCollect(stream(method, params, options)).pipe(
-    Effect.map(Chunk.toReadonlyArray),
-    Effect.withSpan("Bitrix.getAll", { attributes: { "bitrix.method": method } })
-  )
+  params?: Params,
+  options?: ListStrategy.Options
+) => Effect.Effect<ReadonlyArray<unknown>, ListStrategy.ListError, Services> = Effect.fn("Bitrix.getAll")(
+  function* (method: string, params: Params = {}, options: ListStrategy.Options = {}) {
+    yield* Effect.annotateCurrentSpan("bitrix.method", method)
+    return Chunk.toReadonlyArray(yield* Stream.runCollect(stream(method, params, options)))
+  }
+)
 
 // ----------------------------------------------------------------------------------------------------------------
 // slow
@@ -800,6 +775,6 @@ export const slow = <A, E, R>(
  * @category Verbs
  */
 export const withRetry =
-  (schedule: Schedule.Schedule<unknown, HttpError | BitrixApiError>) =>
+  (schedule: Schedule.Schedule<unknown, RetryableError>) =>
   <A, E, R>(program: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.provideService(program, Client.ClientSettings, { retry: schedule })

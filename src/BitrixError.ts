@@ -1,6 +1,14 @@
 /**
  * The typed failures of effect-bitrix24.
  *
+ * One meaning per `_tag`: `HttpError` the exchange itself failed (transport, timeout, status, a body that is not
+ * the portal's JSON envelope); `UnexpectedResultError` a well-formed answer that is not what the method promises;
+ * `KeysetUnsupportedError` a list the portal cannot page by keyset; `BitrixApiError` one error in the portal's
+ * words; `NotRunError` a command the portal did not run; `BulkCallError` a bulk call accounting for every item;
+ * `UnknownOutcomeError` a write that may or may not have happened; `IncompleteListError` a list that cannot be
+ * proven complete; `ValidationError` bad input, before any request; `RateLimiterStoreError` the limiter's shared
+ * store is down.
+ *
  * Branch on `_tag`, and for portal errors on `code` (the portal's own `error` string): the portal is
  * inconsistent about HTTP statuses, so the status is kept for information only.
  *
@@ -9,14 +17,18 @@
 import * as Schema from "effect/Schema"
 
 /**
- * A transport failure, a timeout, an unexpected status or a body that is not the portal's JSON
- * (an HTML 502 page from a proxy, a 414 from the front web server).
+ * The exchange itself failed: a transport failure, a timeout, an unexpected HTTP status, or a body that is not the
+ * portal's JSON envelope (an HTML 502 page from a proxy, a 414 from the front web server, malformed JSON). Only
+ * HTTP problems: a well-formed answer the client cannot use is an `UnexpectedResultError`.
  *
  * @since 0.1.0
  * @category Errors
  */
 export class HttpError extends Schema.TaggedError<HttpError>("effect-bitrix24/HttpError")("HttpError", {
-  /** What went wrong, in short: `Transport`, `Timeout`, `Status`, `Decode`. */
+  /**
+   * What went wrong, in short: `Transport` (no answer), `Timeout`, `Status` (an unexpected status with no portal
+   * error in it), `Decode` (the body is not JSON, or not a Bitrix envelope).
+   */
   reason: Schema.Literal("Transport", "Timeout", "Status", "Decode"),
   /** The Bitrix method the request was for. */
   method: Schema.String,
@@ -35,27 +47,9 @@ export class HttpError extends Schema.TaggedError<HttpError>("effect-bitrix24/Ht
 }
 
 /**
- * One failed item of a bulk call or batch: which command, which input item, and the portal's words.
- *
- * @since 0.1.0
- * @category Errors
- */
-export class ItemFailure extends Schema.Class<ItemFailure>("effect-bitrix24/ItemFailure")({
-  /** Position of the item in the caller's input. */
-  index: Schema.Number,
-  /** The batch command label the item travelled under. */
-  commandLabel: Schema.String,
-  /** The portal's `error` as spelled (may be `""` or a number). */
-  code: Schema.Union(Schema.String, Schema.Number),
-  /** The portal's `error_description`. */
-  description: Schema.String,
-  /** The item as the caller gave it. */
-  item: Schema.Unknown
-}) {}
-
-/**
- * An error reported by the portal: the `error` / `error_description` pair, at the top level of a response
- * or for one command of a batch.
+ * Exactly one error reported by the portal, in its words: the `error` / `error_description` pair of a response, or
+ * of one command of a batch (then `commandLabel` names it and `status` is 200). A bulk call in which some items
+ * failed is a `BulkCallError`, never this.
  *
  * @since 0.1.0
  * @category Errors
@@ -73,24 +67,86 @@ export class BitrixApiError extends Schema.TaggedError<BitrixApiError>("effect-b
     method: Schema.String,
     /** For a batch command: its label. */
     commandLabel: Schema.optional(Schema.String),
-    /** Failed items of a bulk call (index, label, words, input). The bulk verbs now fail with `BulkCallError` instead. */
-    failures: Schema.optional(Schema.Array(ItemFailure)),
-    /** Results of a partly failed bulk call, by input index. The bulk verbs now fail with `BulkCallError` instead. */
-    partialResults: Schema.optional(Schema.Array(Schema.Unknown)),
     /** The raw error body (or the command's error object), so nothing the server said is lost. */
     raw: Schema.optional(Schema.Unknown)
   }
 ) {
   override get message(): string {
     const label = this.commandLabel === undefined ? "" : ` [${this.commandLabel}]`
-    const head = `${this.method}${label}: ${JSON.stringify(this.code)} ${this.description} (HTTP ${this.status})`
-    if (this.failures === undefined || this.failures.length === 0) return head
-    const listed = this.failures
-      .slice(0, 5)
-      .map((f) => `#${f.index} ${JSON.stringify(f.code)} ${f.description}`)
-      .join("; ")
-    const more = this.failures.length > 5 ? `; and ${this.failures.length - 5} more` : ""
-    return `${head}; failed items: ${listed}${more}`
+    return `${this.method}${label}: ${JSON.stringify(this.code)} ${this.description} (HTTP ${this.status})`
+  }
+}
+
+/**
+ * A well-formed answer that is not what the method promises: the HTTP exchange and the envelope were fine, but the
+ * `result` cannot be used as the verb needs it (a list method whose result is not a list of rows, a row without a
+ * whole-number ID, a batch whose result lacks its five maps). Nothing to retry blindly: the portal (or a proxy in
+ * front of it) answers something this client does not know.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export class UnexpectedResultError extends Schema.TaggedError<UnexpectedResultError>(
+  "effect-bitrix24/UnexpectedResultError"
+)("UnexpectedResultError", {
+  /** The Bitrix method whose answer it is (`batch` for a batch's own envelope). */
+  method: Schema.String,
+  /** For a batch command: its label. */
+  commandLabel: Schema.optional(Schema.String),
+  /** What is unexpected, in words. */
+  detail: Schema.String,
+  /** A bounded JSON excerpt of the offending value (at most 500 characters). */
+  excerpt: Schema.optional(Schema.String)
+}) {
+  override get message(): string {
+    const label = this.commandLabel === undefined ? "" : ` [${this.commandLabel}]`
+    const excerpt = this.excerpt === undefined ? "" : `: ${this.excerpt.slice(0, 200)}`
+    return `${this.method}${label}: unexpected result: ${this.detail}${excerpt}`
+  }
+}
+
+/**
+ * A list the portal cannot page by keyset (the `keyset`, `keysetBatch` and `ranges` strategies): the method takes no
+ * `order` object (found before any request), or its answers show it ignored the keyset filter (`>ID`, `<=ID`) or the
+ * ID ordering, so the walk would repeat rows, skip them or loop. Use `strategy: "offset"` for this method.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export class KeysetUnsupportedError extends Schema.TaggedError<KeysetUnsupportedError>(
+  "effect-bitrix24/KeysetUnsupportedError"
+)("KeysetUnsupportedError", {
+  method: Schema.String,
+  /**
+   * `NoOrderObject`: the method takes no `order` object (known before any request); `FilterIgnored`: a page held
+   * rows outside the keyset filter; `OrderIgnored`: a page's IDs did not rise strictly.
+   */
+  reason: Schema.Literal("NoOrderObject", "FilterIgnored", "OrderIgnored"),
+  /** What showed it, in words (the IDs concerned). */
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `${this.method}: keyset paging cannot walk this list: ${this.detail}; use strategy "offset" for this method`
+  }
+}
+
+/**
+ * A batch command the portal did not run because of something else: absent from every map of the batch's answer
+ * (after another command's failure with `halt`, or past what the portal ran). Its input is untouched: it may be sent
+ * again.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export class NotRunError extends Schema.TaggedError<NotRunError>("effect-bitrix24/NotRunError")("NotRunError", {
+  method: Schema.String,
+  /** The batch label the command travelled under. */
+  commandLabel: Schema.String,
+  /** Why it did not run, in words. */
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `${this.method} [${this.commandLabel}]: not run: ${this.reason}`
   }
 }
 
@@ -133,10 +189,10 @@ export class UnknownOutcomeError extends Schema.TaggedError<UnknownOutcomeError>
   /** Input indexes of the items whose writes may or may not have happened. */
   itemIndexes: Schema.Array(Schema.Number),
   /**
-   * The answer that made the outcome unknown: a transport failure, a timeout, an unreadable body, or a 5xx
-   * portal error (other than 503 `QUERY_LIMIT_EXCEEDED`), after which the portal may have run the write.
+   * The answer that made the outcome unknown: a transport failure, a timeout, an unreadable body or result, or a
+   * 5xx portal error (other than 503 `QUERY_LIMIT_EXCEEDED`), after which the portal may have run the write.
    */
-  cause: Schema.Union(HttpError, BitrixApiError),
+  cause: Schema.Union(HttpError, BitrixApiError, UnexpectedResultError),
   /**
    * For a bulk call: the results of the items that did complete, by input index (`undefined` for the others),
    * so the IDs of records created by the other batches are not lost.
@@ -261,7 +317,7 @@ export class ItemUnknown extends Schema.TaggedClass<ItemUnknown>("effect-bitrix2
   /** The item as the caller gave it. */
   item: Schema.Unknown,
   /** The answer (or its absence) that left the outcome unknown. */
-  cause: Schema.Union(HttpError, BitrixApiError)
+  cause: Schema.Union(HttpError, BitrixApiError, UnexpectedResultError)
 }) {}
 
 /**
@@ -372,6 +428,38 @@ export class RateLimiterStoreError extends Schema.TaggedError<RateLimiterStoreEr
 }
 
 /**
+ * What a retry schedule (`Bitrix.withRetry`, the `retry` option) sees: the failures of one exchange. Which of them
+ * are retried is fixed by safety rules (a write whose outcome is unknown never is), not by the schedule.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export type RetryableError = HttpError | BitrixApiError | UnexpectedResultError
+
+/**
+ * The failures of one call sent alone (`call(method, params)`, `callRaw`).
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export type CallError = HttpError | BitrixApiError | UnknownOutcomeError | RateLimiterStoreError | ValidationError
+
+/**
+ * The failure of one item of `callEither`: the portal's error for its command, a command it did not run, or the
+ * failure of the whole request that carried it.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export type ItemError =
+  | BitrixApiError
+  | NotRunError
+  | HttpError
+  | UnexpectedResultError
+  | UnknownOutcomeError
+  | RateLimiterStoreError
+
+/**
  * Every failure the client's programs can produce.
  *
  * @since 0.1.0
@@ -379,7 +467,10 @@ export class RateLimiterStoreError extends Schema.TaggedError<RateLimiterStoreEr
  */
 export type BitrixError =
   | HttpError
+  | UnexpectedResultError
+  | KeysetUnsupportedError
   | BitrixApiError
+  | NotRunError
   | ValidationError
   | UnknownOutcomeError
   | BulkCallError
@@ -394,7 +485,10 @@ export type BitrixError =
  */
 export const BitrixError = Schema.Union(
   HttpError,
+  UnexpectedResultError,
+  KeysetUnsupportedError,
   BitrixApiError,
+  NotRunError,
   ValidationError,
   UnknownOutcomeError,
   BulkCallError,

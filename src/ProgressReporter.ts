@@ -5,15 +5,14 @@
  * @since 0.1.0
  */
 import type { SingleBar } from "cli-progress"
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
+import { figures, formatBar, formatDuration, formatLine, formatRate, type TaskState } from "./internal/progress.js"
 
 /**
  * @since 0.1.0
@@ -63,15 +62,6 @@ const retryLine = (retry: Retry): string =>
 export type Outcome = "done" | "failed" | "interrupted"
 
 /**
- * The outcome of a program's exit, for `finish`.
- *
- * @since 0.1.0
- * @category Models
- */
-export const outcomeOf = (exit: Exit.Exit<unknown, unknown>): Outcome =>
-  Exit.isSuccess(exit) ? "done" : Cause.isInterruptedOnly(exit.cause) ? "interrupted" : "failed"
-
-/**
  * Reports nothing: the library's default, so programs never print unless asked to.
  *
  * @since 0.1.0
@@ -105,81 +95,6 @@ export const layerSilent: Layer.Layer<ProgressReporter> = Layer.succeed(Progress
 // ---------------------------------------------------------------------------------------------------------------
 // Task state and its text, shared by the log and terminal reporters
 // ---------------------------------------------------------------------------------------------------------------
-
-/**
- * The state of one task as a reporter sees it.
- *
- * @since 0.1.0
- * @category Models
- */
-export interface TaskState {
-  readonly label: string
-  readonly done: number
-  readonly total: number | undefined
-  /** Clock time of `start`, epoch ms. */
-  readonly startedAt: number
-  /** Clock time of the last progress line, epoch ms. */
-  readonly reportedAt: number
-}
-
-/**
- * Rate, elapsed time and ETA of a task at `now` (Clock ms).
- *
- * @since 0.1.0
- * @category Models
- */
-export interface TaskFigures {
-  readonly done: number
-  readonly total: number | undefined
-  /** Items per second since the start (0 before any time has passed). */
-  readonly rate: number
-  readonly elapsedMs: number
-  /** `undefined` when the total or the rate is unknown. */
-  readonly etaMs: number | undefined
-}
-
-/**
- * Figures of a task at `now`; pure, so reporters and tests agree.
- *
- * @since 0.1.0
- * @category Formatting
- */
-export const figures = (task: TaskState, now: number): TaskFigures => {
-  const elapsedMs = Math.max(0, now - task.startedAt)
-  const rate = elapsedMs > 0 ? (task.done * 1000) / elapsedMs : 0
-  const remaining = task.total === undefined ? undefined : Math.max(0, task.total - task.done)
-  const etaMs = remaining === undefined ? undefined : remaining === 0 ? 0 : rate > 0 ? (remaining / rate) * 1000 : undefined
-  return { done: task.done, total: task.total, rate, elapsedMs, etaMs }
-}
-
-/**
- * `42s`, `3m05s`, `1h02m`: short durations for progress lines.
- *
- * @since 0.1.0
- * @category Formatting
- */
-export const formatDuration = (ms: number): string => {
-  const seconds = Math.round(ms / 1000)
-  if (seconds < 60) return `${seconds}s`
-  const minutes = Math.floor(seconds / 60)
-  if (minutes < 60) return `${minutes}m${String(seconds % 60).padStart(2, "0")}s`
-  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, "0")}m`
-}
-
-const formatRate = (rate: number): string => (rate >= 100 ? rate.toFixed(0) : rate >= 10 ? rate.toFixed(1) : rate.toFixed(2))
-
-/**
- * `crm.deal.list: 1200/7531 (15.9%) | 240/s | elapsed 5s | ETA 26s` — one progress line.
- *
- * @since 0.1.0
- * @category Formatting
- */
-export const formatLine = (label: string, f: TaskFigures): string => {
-  const total = f.total === undefined ? "?" : String(f.total)
-  const percent = f.total === undefined || f.total === 0 ? "" : ` (${((f.done / f.total) * 100).toFixed(1)}%)`
-  const eta = f.etaMs === undefined ? "?" : formatDuration(f.etaMs)
-  return `${label}: ${f.done}/${total}${percent} | ${formatRate(f.rate)}/s | elapsed ${formatDuration(f.elapsedMs)} | ETA ${eta}`
-}
 
 type Tasks = ReadonlyMap<string, TaskState>
 
@@ -272,24 +187,6 @@ export const layerLog: Layer.Layer<ProgressReporter> = Layer.effect(ProgressRepo
 export interface TerminalOptions {
   readonly stream?: NodeJS.WritableStream & { readonly isTTY?: boolean; readonly columns?: number }
 }
-
-const barWidth = 30
-
-/** The bar glyphs: filled in proportion to the total, empty while the total is unknown. */
-const barOf = (f: TaskFigures): string => {
-  const filled = f.total === undefined || f.total <= 0 ? 0 : Math.round(Math.min(1, f.done / f.total) * barWidth)
-  return "=".repeat(filled) + "-".repeat(barWidth - filled)
-}
-
-/**
- * `crm.deal.list [=========---------------------] 3/10 (30.0%) | 1.50/s | elapsed 2s | ETA 5s` — one bar line.
- * Drawn from Clock-based figures, so cli-progress's own timers only repaint.
- *
- * @since 0.1.0
- * @category Formatting
- */
-export const formatBar = (label: string, f: TaskFigures): string =>
-  formatLine(label, f).replace(`${label}: `, `${label} [${barOf(f)}] `)
 
 /** One cli-progress bar per task on a TTY stream, stopped (final frame drawn, cursor restored) with the scope. */
 const makeBars = (stream: NonNullable<TerminalOptions["stream"]>): Effect.Effect<Service, never, Scope.Scope> =>

@@ -25,9 +25,11 @@ import * as Stream from "effect/Stream"
 import * as Bitrix from "./Bitrix.js"
 import { layerHttpClient } from "./internal/network.js"
 import { decodeOptions } from "./BitrixConfig.js"
-import { type ItemNotRun, ItemOutcome, type ItemSucceeded, type ItemUnknown, ValidationError } from "./BitrixError.js"
+import { type ItemError, type ItemNotRun, ItemOutcome, type ItemSucceeded, type ItemUnknown, ValidationError } from "./BitrixError.js"
 import type * as Envelope from "./Envelope.js"
+import { BulkOutcomes, type BulkOutcomesService } from "./internal/bulkOutcomes.js"
 import { makeSlowProgram } from "./internal/limiterSlow.js"
+import { figures } from "./internal/progress.js"
 import { describe, isRecord, optionsProblem } from "./internal/validate.js"
 import type * as ListStrategy from "./ListStrategy.js"
 import * as ProgressReporter from "./ProgressReporter.js"
@@ -192,7 +194,7 @@ export interface Client {
     method: string,
     items: ReadonlyArray<Bitrix.Params>,
     options?: BulkOptions
-  ) => Promise<ReadonlyArray<{ readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: Bitrix.ItemError }>>
+  ) => Promise<ReadonlyArray<{ readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: ItemError }>>
   readonly callRaw: (method: string, params?: unknown, options?: CallOptions) => Promise<Envelope.Success>
   readonly callBatch: (batch: Parameters<typeof Bitrix.callBatch>[0], options?: CallOptions) => Promise<Readonly<Record<string, unknown>>>
   /**
@@ -321,7 +323,7 @@ const withTally =
           : Effect.flatMap(Clock.currentTimeMillis, (now) =>
               Effect.sync(() => {
                 const startedAt = tally.startedAt ?? now
-                const { rate } = ProgressReporter.figures({ label: method, done: tally.done, total: tally.total, startedAt, reportedAt: now }, now)
+                const { rate } = figures({ label: method, done: tally.done, total: tally.total, startedAt, reportedAt: now }, now)
                 onProgress({ done: tally.done, total: tally.total, rate })
               })
             )
@@ -462,12 +464,12 @@ export const createClient = (options: ClientOptions): Client => {
       build: (rest: unknown) => Effect.Effect<A, E, Bitrix.Services>
     ): Promise<A> => {
       let outcomesSoFar: (() => ReadonlyArray<ItemOutcome>) | undefined
-      const ledger: Bitrix.BulkOutcomesService = { track: (soFar) => void (outcomesSoFar = soFar) }
+      const ledger: BulkOutcomesService = { track: (soFar) => void (outcomesSoFar = soFar) }
       return run(
         method,
         options,
         known,
-        (rest) => Effect.provideService(build(rest), Bitrix.BulkOutcomes, ledger),
+        (rest) => Effect.provideService(build(rest), BulkOutcomes, ledger),
         (tally) => ({ done: tally.done, ...(outcomesSoFar === undefined ? {} : { outcomes: outcomesSoFar() }) })
       )
     }

@@ -3,6 +3,7 @@ import { Effect, Either, Exit, Schema } from "effect"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import * as BatchPlanner from "../src/BatchPlanner.js"
+import * as Batch from "../src/internal/batch.js"
 import * as Envelope from "../src/Envelope.js"
 import * as Query from "../src/Query.js"
 
@@ -214,7 +215,7 @@ describe("BatchPlanner.unpack over recorded batch responses", () => {
     const decoded = decodeBatch(raw)
     // outcomes follow the batch's order, whatever order the maps list the labels in
     const order = [...labels].reverse()
-    const outcomes = BatchPlanner.unpack(batchOf(order), decoded)
+    const outcomes = Batch.unpack(batchOf(order), decoded)
     expect(outcomes.map((outcome) => outcome.label)).toEqual(order)
     expect(outcomes.map((outcome) => outcome.index)).toEqual(order.map((_, index) => index))
     for (const outcome of outcomes) {
@@ -234,12 +235,12 @@ describe("BatchPlanner.unpack over recorded batch responses", () => {
     const expected = expectations[name]
     expect(expected).toBeDefined()
     expect(tally(outcomes)).toEqual(expected!.tally)
-    expected!.check?.(BatchPlanner.unpack(batchOf(labels), decoded))
+    expected!.check?.(Batch.unpack(batchOf(labels), decoded))
   })
 
   it("a label absent from every map is Missing", () => {
     const lists = batches.find((batch) => batch.name === "lists_element_add_batch[0]")!
-    const outcomes = BatchPlanner.unpack(batchOf(["order0000000000", "order0000000001", "order0000000002"]), decodeBatch(lists.raw))
+    const outcomes = Batch.unpack(batchOf(["order0000000000", "order0000000001", "order0000000002"]), decodeBatch(lists.raw))
     expect(outcomes.map((outcome) => outcome._tag)).toEqual(["Success", "Success", "Missing"])
   })
 
@@ -255,7 +256,7 @@ describe("BatchPlanner.unpack over recorded batch responses", () => {
       result_next: [],
       result_time: { "35943": { start: 1, finish: 2, duration: 1, processing: 1 } }
     }
-    const outcomes = BatchPlanner.unpack(batchOf(["0", "1", "35943"]), decodeBatch(raw))
+    const outcomes = Batch.unpack(batchOf(["0", "1", "35943"]), decodeBatch(raw))
     expect(outcomes.map((outcome) => outcome._tag)).toEqual(["Failure", "Failure", "Success"])
     expect(failure(outcomes[1]!).error.error_description).toBe("Not found")
     expect(success(outcomes[2]!).result).toEqual({ ID: "35943", TITLE: "lead" })
@@ -270,14 +271,14 @@ describe("BatchPlanner.unpack over recorded batch responses", () => {
       result_next: [],
       result_time: { c0000: { duration: 0.01 } }
     }
-    const outcomes = BatchPlanner.unpack(batchOf(["c0000", "c0001", "c0002", "c0003"]), decodeBatch(raw))
+    const outcomes = Batch.unpack(batchOf(["c0000", "c0001", "c0002", "c0003"]), decodeBatch(raw))
     expect(outcomes.map((outcome) => outcome._tag)).toEqual(["Success", "Failure", "Missing", "Missing"])
     expect(failure(outcomes[1]!).error.error).toBe("ERROR_CORE")
   })
 
   it("a null result is still a Success (the command ran)", () => {
     const raw = { result: { c0000: null }, result_error: [], result_total: [], result_next: [], result_time: [] }
-    const outcomes = BatchPlanner.unpack(batchOf(["c0000"]), decodeBatch(raw))
+    const outcomes = Batch.unpack(batchOf(["c0000"]), decodeBatch(raw))
     expect(success(outcomes[0]!).result).toBeNull()
   })
 })
@@ -294,7 +295,7 @@ describe("BatchPlanner.plan", () => {
     [120, 10, Array.from({ length: 12 }, () => 10)],
     [25, 10, [10, 10, 5]]
   ])("%i items with batchSize %i -> batches of %j", (count, batchSize, sizes) => {
-    const batches = right(BatchPlanner.plan("crm.lead.get", items(count), { batchSize }))
+    const batches = right(Batch.plan("crm.lead.get", items(count), { batchSize }))
     expect(batches.map((batch) => batch.commands.length)).toEqual(sizes)
     const commands = batches.flatMap((batch) => batch.commands)
     expect(commands.map((command) => command.index)).toEqual(items(count).map((_, index) => index))
@@ -303,10 +304,10 @@ describe("BatchPlanner.plan", () => {
   })
 
   it("labels are c0000…, unique, never pure digits, and sort in input order", () => {
-    const small = right(BatchPlanner.plan("crm.lead.get", items(120))).flatMap((batch) => batch.commands)
+    const small = right(Batch.plan("crm.lead.get", items(120))).flatMap((batch) => batch.commands)
     expect(small.slice(0, 2).map((command) => command.label)).toEqual(["c0000", "c0001"])
     expect(small[119]!.label).toBe("c0119")
-    const large = right(BatchPlanner.plan("crm.lead.get", items(12_345))).flatMap((batch) => batch.commands)
+    const large = right(Batch.plan("crm.lead.get", items(12_345))).flatMap((batch) => batch.commands)
     const labels = large.map((command) => command.label)
     expect(labels[0]).toBe("c00000")
     expect(labels[12_344]).toBe("c12344")
@@ -316,16 +317,16 @@ describe("BatchPlanner.plan", () => {
   })
 
   it("refuses a bad batch size, a bad method and a nested batch", () => {
-    expect(left(BatchPlanner.plan("crm.lead.get", items(3), { batchSize: 0 })).path).toBe("batchSize")
-    expect(left(BatchPlanner.plan("crm.lead.get", items(3), { batchSize: 51 })).path).toBe("batchSize")
-    expect(left(BatchPlanner.plan("crm.lead.get", items(3), { batchSize: 2.5 })).path).toBe("batchSize")
-    expect(left(BatchPlanner.plan("crm.lead.get?id=1", items(3))).path).toBe("method")
-    expect(left(BatchPlanner.plan("batch", items(3))).detail).toMatch(/another batch/)
+    expect(left(Batch.plan("crm.lead.get", items(3), { batchSize: 0 })).path).toBe("batchSize")
+    expect(left(Batch.plan("crm.lead.get", items(3), { batchSize: 51 })).path).toBe("batchSize")
+    expect(left(Batch.plan("crm.lead.get", items(3), { batchSize: 2.5 })).path).toBe("batchSize")
+    expect(left(Batch.plan("crm.lead.get?id=1", items(3))).path).toBe("method")
+    expect(left(Batch.plan("batch", items(3))).detail).toMatch(/another batch/)
   })
 
   it("validates every item before any batch is sent, naming the item", () => {
     const input = [{ id: 1 }, { id: 2 }, { id: 3 }, { fields: { TITLE: null } }]
-    const error = left(BatchPlanner.plan("crm.lead.update", input))
+    const error = left(Batch.plan("crm.lead.update", input))
     expect(error.path).toBe("items[3].fields.TITLE")
     expect(error.suggestion).toBe("null cannot travel in a batch query string; use callRaw")
   })
@@ -334,13 +335,13 @@ describe("BatchPlanner.plan", () => {
 describe("BatchPlanner.toBatchParams", () => {
   it("writes halt as 0/1 and each command as method?query in PHP encoding", () => {
     const [batch] = right(
-      BatchPlanner.plan("crm.deal.list", [
+      Batch.plan("crm.deal.list", [
         { filter: { ">ID": 0 }, order: { ID: "ASC" }, select: ["ID"], start: -1 },
         { filter: { ">ID": Query.reference("result", "c0000", 49, "ID") }, order: { ID: "ASC" }, select: ["ID"], start: -1 },
         { fields: { OPENED: true, TITLE: "A & B" } }
       ])
     )
-    const params = right(BatchPlanner.toBatchParams(batch!, false))
+    const params = right(Batch.toBatchParams(batch!, false))
     expect(params.halt).toBe(0)
     expect(params.cmd).toEqual({
       c0000: "crm.deal.list?filter%5B%3EID%5D=0&order%5BID%5D=ASC&select%5B0%5D=ID&start=-1",
@@ -350,12 +351,12 @@ describe("BatchPlanner.toBatchParams", () => {
     })
     // execution follows the key order of cmd: the planner's labels keep insertion order in JSON
     expect(Object.keys(JSON.parse(JSON.stringify(params.cmd)))).toEqual(["c0000", "c0001", "c0002"])
-    expect(right(BatchPlanner.toBatchParams(batch!, true)).halt).toBe(1)
+    expect(right(Batch.toBatchParams(batch!, true)).halt).toBe(1)
   })
 
   it("a method without params is sent bare", () => {
-    const [batch] = right(BatchPlanner.plan("user.current", [undefined, {}]))
-    expect(right(BatchPlanner.toBatchParams(batch!, false)).cmd).toEqual({ c0000: "user.current", c0001: "user.current" })
+    const [batch] = right(Batch.plan("user.current", [undefined, {}]))
+    expect(right(Batch.toBatchParams(batch!, false)).cmd).toEqual({ c0000: "user.current", c0001: "user.current" })
   })
 
   it("an encoding problem names the item's input index", () => {
@@ -365,18 +366,18 @@ describe("BatchPlanner.toBatchParams", () => {
         { label: "c0004", method: "crm.lead.add", params: { fields: { TITLE: undefined } }, index: 4 }
       ]
     }
-    expect(left(BatchPlanner.toBatchParams(batch, false)).path).toBe("items[4].fields.TITLE")
+    expect(left(Batch.toBatchParams(batch, false)).path).toBe("items[4].fields.TITLE")
   })
 
   it("refuses duplicate labels and more than 50 commands", () => {
     const twice: BatchPlanner.PlannedBatch = { commands: batchOf(["a", "a"]).commands }
-    expect(left(BatchPlanner.toBatchParams(twice, false)).detail).toMatch(/used twice/)
+    expect(left(Batch.toBatchParams(twice, false)).detail).toMatch(/used twice/)
     const tooMany = batchOf(Array.from({ length: 51 }, (_, index) => `x${index}`))
-    expect(left(BatchPlanner.toBatchParams(tooMany, false)).path).toBe("batch")
+    expect(left(Batch.toBatchParams(tooMany, false)).path).toBe("batch")
   })
 
   it("a label like __proto__ stays an own key of cmd", () => {
-    const params = right(BatchPlanner.toBatchParams(batchOf(["__proto__"], "user.current"), false))
+    const params = right(Batch.toBatchParams(batchOf(["__proto__"], "user.current"), false))
     expect(Object.keys(params.cmd)).toEqual(["__proto__"])
   })
 })
@@ -384,7 +385,7 @@ describe("BatchPlanner.toBatchParams", () => {
 describe("BatchPlanner.planCommands", () => {
   it("keeps the caller's labels and order, and fills missing labels by position", () => {
     const batch = right(
-      BatchPlanner.planCommands([
+      Batch.planCommands([
         { label: "deal", method: "crm.deal.add", params: { fields: { TITLE: "x" } } },
         { method: "crm.deal.get", params: { id: Query.reference("result", "deal") } },
         { label: "me", method: "user.current" }
@@ -395,7 +396,7 @@ describe("BatchPlanner.planCommands", () => {
       ["c0001", 1],
       ["me", 2]
     ])
-    expect(right(BatchPlanner.toBatchParams(batch, true)).cmd).toEqual({
+    expect(right(Batch.toBatchParams(batch, true)).cmd).toEqual({
       deal: "crm.deal.add?fields%5BTITLE%5D=x",
       c0001: "crm.deal.get?id=%24result%5Bdeal%5D",
       me: "user.current"
@@ -408,21 +409,21 @@ describe("BatchPlanner.planCommands", () => {
     ["a bracket", "deal[1]"],
     ["all digits", "205364"]
   ])("refuses a label with %s", (_, label) => {
-    expect(left(BatchPlanner.planCommands([{ label, method: "crm.deal.get", params: { id: 1 } }])).path).toBe(
+    expect(left(Batch.planCommands([{ label, method: "crm.deal.get", params: { id: 1 } }])).path).toBe(
       "commands[0].label"
     )
   })
 
   it("refuses duplicate labels, including a clash with a filled-in one", () => {
     const duplicate = left(
-      BatchPlanner.planCommands([
+      Batch.planCommands([
         { label: "a", method: "crm.deal.get", params: { id: 1 } },
         { label: "a", method: "crm.deal.get", params: { id: 2 } }
       ])
     )
     expect(duplicate.path).toBe("commands[1].label")
     const clash = left(
-      BatchPlanner.planCommands([
+      Batch.planCommands([
         { method: "crm.deal.get", params: { id: 1 } },
         { label: "c0000", method: "crm.deal.get", params: { id: 2 } }
       ])
@@ -432,25 +433,25 @@ describe("BatchPlanner.planCommands", () => {
 
   it("refuses more than 50 commands, bad methods and unencodable params", () => {
     const many = Array.from({ length: 51 }, () => ({ method: "crm.deal.get", params: { id: 1 } }))
-    expect(left(BatchPlanner.planCommands(many)).path).toBe("commands")
-    expect(left(BatchPlanner.planCommands([{ method: "batch" }])).path).toBe("commands[0].method")
-    expect(left(BatchPlanner.planCommands([{ method: "crm.deal.get", params: { id: null } }])).path).toBe(
+    expect(left(Batch.planCommands(many)).path).toBe("commands")
+    expect(left(Batch.planCommands([{ method: "batch" }])).path).toBe("commands[0].method")
+    expect(left(Batch.planCommands([{ method: "crm.deal.get", params: { id: null } }])).path).toBe(
       "commands[0].params.id"
     )
-    expect(right(BatchPlanner.planCommands([])).commands).toEqual([])
+    expect(right(Batch.planCommands([])).commands).toEqual([])
   })
 })
 
 describe("BatchPlanner.methodsOf", () => {
   it("lists each method once, in first-use order", () => {
     const batch = right(
-      BatchPlanner.planCommands([
+      Batch.planCommands([
         { method: "crm.deal.list" },
         { method: "user.current" },
         { method: "crm.deal.list" }
       ])
     )
-    expect(BatchPlanner.methodsOf(batch)).toEqual(["crm.deal.list", "user.current"])
+    expect(Batch.methodsOf(batch)).toEqual(["crm.deal.list", "user.current"])
   })
 })
 
@@ -474,8 +475,8 @@ describe("BatchPlanner service", () => {
   )
 
   it("the default service plans 50 per batch", () => {
-    expect(BatchPlanner.defaultService.batchSize).toBe(50)
-    const batches = right(BatchPlanner.defaultService.plan("crm.lead.get", Array.from({ length: 51 }, (_, id) => ({ id }))))
+    expect(Batch.defaultService.batchSize).toBe(50)
+    const batches = right(Batch.defaultService.plan("crm.lead.get", Array.from({ length: 51 }, (_, id) => ({ id }))))
     expect(batches.map((batch) => batch.commands.length)).toEqual([50, 1])
   })
 })

@@ -285,7 +285,7 @@ describe("keyset walks fail with a typed error when the cursor stalls, repeats o
     const { layer, sent } = scripted([page(range(1, 50)), page([...range(51, 80), 70, ...range(81, 99)])])
     return Effect.gen(function* () {
       const error = yield* Effect.flip(withClock(Bitrix.getAll("vendor.thing.list", {}, { strategy: "keyset" })))
-      expect(error).toMatchObject({ _tag: "HttpError", reason: "Decode" })
+      expect(error).toMatchObject({ _tag: "KeysetUnsupportedError", reason: "OrderIgnored" })
       expect(error.message).toContain("ran backwards: ID 70 came after ID 80")
       expect(sent.length).toBe(2)
     }).pipe(Effect.provide(layer))
@@ -304,6 +304,7 @@ describe("keyset walks fail with a typed error when the cursor stalls, repeats o
     const { layer, sent } = scripted([page(range(1, 50)), page(range(51, 100)), page(range(1, 50))])
     return Effect.gen(function* () {
       const error = yield* Effect.flip(withClock(Bitrix.getAll("vendor.thing.list", {}, { strategy: "keyset" })))
+      expect(error).toMatchObject({ _tag: "KeysetUnsupportedError", reason: "FilterIgnored" })
       expect(error.message).toContain("ignored the keyset filter >ID=100")
       expect(sent.length).toBe(3)
     }).pipe(Effect.provide(layer))
@@ -313,6 +314,7 @@ describe("keyset walks fail with a typed error when the cursor stalls, repeats o
     const { layer } = scripted([page([...range(1, 20), 61])])
     return Effect.gen(function* () {
       const error = yield* Effect.flip(withClock(Bitrix.getAll("vendor.thing.list", { filter: { "<=ID": 60 } }, { strategy: "keyset" })))
+      expect(error).toMatchObject({ _tag: "KeysetUnsupportedError", reason: "FilterIgnored" })
       expect(error.message).toContain("ignored the filter <=ID=60: a row with ID 61 came")
     }).pipe(Effect.provide(layer))
   })
@@ -330,7 +332,7 @@ describe("keyset walks fail with a typed error when the cursor stalls, repeats o
     const { layer, sent } = scripted([chained])
     return Effect.gen(function* () {
       const error = yield* Effect.flip(withClock(Bitrix.getAll("vendor.thing.list", {}, { strategy: "keysetBatch" })))
-      expect(error).toMatchObject({ _tag: "HttpError", reason: "Decode" })
+      expect(error).toMatchObject({ _tag: "KeysetUnsupportedError", reason: "OrderIgnored" })
       expect(error.message).toContain("ran backwards: ID 26 came after ID 50")
       expect(sent.length).toBe(1)
     }).pipe(Effect.provide(layer))

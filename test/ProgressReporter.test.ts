@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger, TestClock } from "effect"
 import { Writable } from "node:stream"
+import * as Progress from "../src/internal/progress.js"
 import * as ProgressReporter from "../src/ProgressReporter.js"
 
 /** A logger that keeps each line with its `progress` annotation. */
@@ -167,14 +168,14 @@ describe("ProgressReporter", () => {
 describe("ProgressReporter formatting", () => {
   it("figures: rate, elapsed and ETA from the clock", () => {
     const task = { label: "x", done: 50, total: 200, startedAt: 1_000, reportedAt: 1_000 }
-    expect(ProgressReporter.figures(task, 11_000)).toEqual({ done: 50, total: 200, rate: 5, elapsedMs: 10_000, etaMs: 30_000 })
-    expect(ProgressReporter.figures({ ...task, total: undefined }, 11_000).etaMs).toBeUndefined()
-    expect(ProgressReporter.figures(task, 1_000)).toMatchObject({ rate: 0, etaMs: undefined })
+    expect(Progress.figures(task, 11_000)).toEqual({ done: 50, total: 200, rate: 5, elapsedMs: 10_000, etaMs: 30_000 })
+    expect(Progress.figures({ ...task, total: undefined }, 11_000).etaMs).toBeUndefined()
+    expect(Progress.figures(task, 1_000)).toMatchObject({ rate: 0, etaMs: undefined })
   })
 
   it("formatDuration: seconds, minutes, hours", () => {
-    expect(ProgressReporter.formatDuration(42_400)).toBe("42s")
-    expect(ProgressReporter.formatDuration(185_000)).toBe("3m05s")
-    expect(ProgressReporter.formatDuration(3_720_000)).toBe("1h02m")
+    expect(Progress.formatDuration(42_400)).toBe("42s")
+    expect(Progress.formatDuration(185_000)).toBe("3m05s")
+    expect(Progress.formatDuration(3_720_000)).toBe("1h02m")
   })
 })

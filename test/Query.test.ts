@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
+import * as PhpText from "../src/internal/phpText.js"
 import * as Query from "../src/Query.js"
 
 /** A small PHP `parse_str`: `+` is a space, `%XX` decoded, `a[b][0]=x` nests, top-level `.`/` ` become `_`. */
@@ -61,7 +62,7 @@ describe("Query.encode", () => {
 
   it("percent-encodes like PHP's urlencode: space as +, only A-Z a-z 0-9 - _ . kept", () => {
     expect(encoded({ q: "a b&c=d?e#f+g%h~!*'()$-_." })).toBe("q=a+b%26c%3Dd%3Fe%23f%2Bg%25h%7E%21%2A%27%28%29%24-_.")
-    expect(Query.urlencode("Новый лид")).toBe("%D0%9D%D0%BE%D0%B2%D1%8B%D0%B9+%D0%BB%D0%B8%D0%B4")
+    expect(PhpText.urlencode("Новый лид")).toBe("%D0%9D%D0%BE%D0%B2%D1%8B%D0%B9+%D0%BB%D0%B8%D0%B4")
   })
 
   it("round-trips through parse_str: nesting, unicode, reserved characters, spaces", () => {
@@ -96,7 +97,7 @@ describe("Query.encode", () => {
 
   it("decimal never uses exponent notation and keeps every digit", () => {
     for (const value of [1e21, 1.2345e25, 1e-7, 9.87654321e-10, -3e30, 123.456, 0.1]) {
-      const text = Query.decimal(value)
+      const text = PhpText.decimal(value)
       expect(text).not.toMatch(/e/i)
       expect(Number(text)).toBe(value)
     }

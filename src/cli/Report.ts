@@ -6,7 +6,7 @@
  */
 import * as Schema from "effect/Schema"
 import type { BitrixError, ItemOutcome } from "../BitrixError.js"
-import { formatDuration } from "../ProgressReporter.js"
+import { formatDuration } from "../internal/progress.js"
 import type { LimiterStats, RateLimiterStoreError } from "../RateLimiter.js"
 
 /**
@@ -132,6 +132,12 @@ export const errorParts = (error: CliError): { readonly code: string | number; r
       return { code: error.code, description: error.description }
     case "HttpError":
       return { code: `HTTP_${error.reason.toUpperCase()}`, description: oneLine(error.message) }
+    case "UnexpectedResultError":
+      return { code: "UNEXPECTED_RESULT", description: oneLine(error.message) }
+    case "KeysetUnsupportedError":
+      return { code: "KEYSET_UNSUPPORTED", description: oneLine(error.message) }
+    case "NotRunError":
+      return { code: "NOT_RUN", description: oneLine(error.reason) }
     case "UnknownOutcomeError":
       return { code: "UNKNOWN_OUTCOME", description: oneLine(error.message) }
     case "BulkCallError":
@@ -212,21 +218,20 @@ export const requestLine = (
  */
 export const detailLines = (error: CliError, redact: (text: string) => string): ReadonlyArray<string> => {
   const lines: Array<string> = []
-  if (error._tag === "BitrixApiError") {
-    for (const failure of error.failures ?? []) {
-      lines.push(
-        `b24: failed item #${failure.index}${failure.commandLabel === "" ? "" : ` [${failure.commandLabel}]`}: ` +
-          `${JSON.stringify(failure.code)} ${oneLine(redact(failure.description), 300)}; input ` +
-          oneLine(JSON.stringify(redactValue(failure.item, redact)) ?? "", 1000)
-      )
-    }
-    if (error.raw !== undefined) lines.push(`b24: portal answer: ${oneLine(JSON.stringify(redactValue(error.raw, redact)) ?? "", 2000)}`)
+  if (error._tag === "BitrixApiError" && error.raw !== undefined) {
+    lines.push(`b24: portal answer: ${oneLine(JSON.stringify(redactValue(error.raw, redact)) ?? "", 2000)}`)
+  }
+  if (error._tag === "UnexpectedResultError" && error.excerpt !== undefined) {
+    lines.push(`b24: result: ${oneLine(redact(error.excerpt), 1000)}`)
   }
   if (error._tag === "HttpError" && error.bodyExcerpt !== undefined) {
     lines.push(`b24: body: ${oneLine(redact(error.bodyExcerpt), 1000)}`)
   }
   if (error._tag === "UnknownOutcomeError" && error.cause._tag === "HttpError" && error.cause.bodyExcerpt !== undefined) {
     lines.push(`b24: body: ${oneLine(redact(error.cause.bodyExcerpt), 1000)}`)
+  }
+  if (error._tag === "UnknownOutcomeError" && error.cause._tag === "UnexpectedResultError" && error.cause.excerpt !== undefined) {
+    lines.push(`b24: result: ${oneLine(redact(error.cause.excerpt), 1000)}`)
   }
   if (error._tag === "UnknownOutcomeError" && error.cause._tag === "BitrixApiError" && error.cause.raw !== undefined) {
     lines.push(`b24: portal answer: ${oneLine(JSON.stringify(redactValue(error.cause.raw, redact)) ?? "", 2000)}`)

@@ -213,7 +213,10 @@ export const batch: Args.CommandSpec = {
 export const sync: Args.CommandSpec = {
   name: "sync",
   summary: "copy CRM entities into SQLite or Postgres, then keep them in sync: changed rows only, deletions marked",
-  positional: { name: "entity...", description: "one or more of crm.deal, crm.contact, crm.company, crm.lead" },
+  positional: {
+    name: "entity...",
+    description: "one or more of crm.deal, crm.contact, crm.company, crm.lead, crm.item:<entityTypeId> (a smart process, e.g. crm.item:1032)"
+  },
   options: [
     { name: "to", value: "URL", required: true, description: "the database: sqlite:FILE (created when missing) or postgres://user:password@host/db" },
     { name: "json", description: "print the summary as one JSON line on stdout" },
@@ -226,6 +229,7 @@ export const sync: Args.CommandSpec = {
   examples: [
     "b24 sync crm.deal crm.contact crm.company crm.lead --to sqlite:crm.db",
     "b24 sync crm.deal --to postgres://bi:secret@db.example.com/crm --json",
+    "b24 sync crm.deal crm.item:1032 --to sqlite:crm.db",
     "*/15 * * * * cd /srv/crm && b24 sync crm.deal crm.contact --to sqlite:crm.db --quiet   # crontab"
   ]
 }

@@ -36,6 +36,7 @@ import type * as ListStrategy from "../ListStrategy.js"
 import * as ProgressReporter from "../ProgressReporter.js"
 import { RateLimiter } from "../RateLimiter.js"
 import { layerHttpClient, type NetworkOptions } from "../internal/network.js"
+import { outcomeOf } from "../internal/progress.js"
 import * as Args from "./Args.js"
 import * as Spec from "./Spec.js"
 import * as SyncCommand from "./sync.js"
@@ -277,7 +278,7 @@ const runJob = (env: Env, shared: Shared, job: Job): Effect.Effect<void, CliExit
                 if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause) && stats.started === 0) return
                 const now = yield* Clock.currentTimeMillis
                 const counted = yield* Ref.get(count)
-                yield* printError(summaryLine({ status: ProgressReporter.outcomeOf(exit), count: counted, noun: job.noun, wallMs: now - startedAt, stats, retries }))
+                yield* printError(summaryLine({ status: outcomeOf(exit), count: counted, noun: job.noun, wallMs: now - startedAt, stats, retries }))
               })
         )
       )

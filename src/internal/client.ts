@@ -11,21 +11,20 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as BatchPlanner from "../BatchPlanner.js"
-import { BitrixApiError, HttpError, UnknownOutcomeError } from "../BitrixError.js"
+import { BitrixApiError, type RetryableError, UnexpectedResultError, UnknownOutcomeError } from "../BitrixError.js"
 import * as Envelope from "../Envelope.js"
 import * as Metrics from "../Metrics.js"
+import { excerptOf } from "./excerpt.js"
 import { RateLimiter, type RateLimiterStoreError } from "../RateLimiter.js"
 import { ProgressReporter } from "../ProgressReporter.js"
 import { Transport } from "../Transport.js"
 
 /**
- * An error a single exchange can end with. `RateLimiterStoreError`: a shared limiter store stayed down, so the
- * request was never sent (the limiter already retried the store for its `storeRetry`).
+ * An error a single exchange can end with: the ones a retry schedule sees (`RetryableError`: the transport's, the
+ * portal's, an answer that cannot be read as the request needs), and `RateLimiterStoreError`: a shared limiter
+ * store stayed down, so the request was never sent (the limiter already retried the store for its `storeRetry`).
  */
-export type ExchangeError = HttpError | BitrixApiError | RateLimiterStoreError
-
-/** The errors a retry schedule sees: the portal's and the transport's (a limiter store outage is never retried here). */
-export type RetryableError = HttpError | BitrixApiError
+export type ExchangeError = RetryableError | RateLimiterStoreError
 
 /**
  * The default retry policy: exponential backoff from 500 ms (× 1.5, jittered, as fast_bitrix24 backs off),
@@ -75,16 +74,26 @@ export const unreachable = (error: ExchangeError): boolean =>
 const connectionRefused = (detail: string): boolean => /ECONNREFUSED|connection refused/i.test(detail)
 
 /** The portal refused the request before running it, or it never left: safe to repeat even for writes. */
-export const certainlyNotRun = (error: ExchangeError): boolean =>
-  error._tag === "RateLimiterStoreError" ||
-  (error._tag === "BitrixApiError"
-    ? error.code === "QUERY_LIMIT_EXCEEDED" || error.code === "OPERATION_TIME_LIMIT"
-    : (error.reason === "Transport" && connectionRefused(error.detail)) || unreachable(error))
+export const certainlyNotRun = (error: ExchangeError): boolean => {
+  switch (error._tag) {
+    case "RateLimiterStoreError":
+      return true
+    case "BitrixApiError":
+      return error.code === "QUERY_LIMIT_EXCEEDED" || error.code === "OPERATION_TIME_LIMIT"
+    case "UnexpectedResultError":
+      // the portal answered: whatever it ran, it ran
+      return false
+    case "HttpError":
+      return (error.reason === "Transport" && connectionRefused(error.detail)) || unreachable(error)
+  }
+}
 
 /** What a failed exchange met, in a few words, for retry reports. */
 export const failureWords = (error: ExchangeError): string =>
   error._tag === "RateLimiterStoreError"
     ? `rate limiter's ${error.store} store down`
+    : error._tag === "UnexpectedResultError"
+    ? "unexpected result"
     : error._tag === "BitrixApiError"
     ? `${error.status} ${error.code === "" ? "" : `${error.code} `}${error.description}`.slice(0, 200)
     : connectionRefused(error.detail)
@@ -104,13 +113,23 @@ export const failureWords = (error: ExchangeError): string =>
  * `QUERY_LIMIT_EXCEEDED`, `OPERATION_TIME_LIMIT`, a refused connection). A portal error below 500 is a refusal.
  */
 export const outcomeUnknown = (error: ExchangeError): boolean =>
-  error._tag !== "RateLimiterStoreError" && !certainlyNotRun(error) && (error._tag === "HttpError" || error.status >= 500)
+  error._tag !== "RateLimiterStoreError" &&
+  !certainlyNotRun(error) &&
+  (error._tag !== "BitrixApiError" || error.status >= 500)
 
-/** Failures worth another try for a read: 5xx, timeouts, transport errors, unreadable bodies. */
-const transient = (error: ExchangeError): boolean =>
-  error._tag === "RateLimiterStoreError"
-    ? false
-    : error._tag === "HttpError" ? error.status === undefined || error.status >= 500 || error.reason !== "Status" : error.status >= 500
+/** Failures worth another try for a read: 5xx, timeouts, transport errors, unreadable bodies or results. */
+const transient = (error: ExchangeError): boolean => {
+  switch (error._tag) {
+    case "RateLimiterStoreError":
+      return false
+    case "UnexpectedResultError":
+      return true
+    case "HttpError":
+      return error.status === undefined || error.status >= 500 || error.reason !== "Status"
+    case "BitrixApiError":
+      return error.status >= 500
+  }
+}
 
 /**
  * Whether a failed exchange may be sent again: always when the portal certainly did not run it, else only reads;
@@ -122,6 +141,8 @@ export const shouldRetry = (error: ExchangeError, kind: "read" | "write"): boole
 
 const feedbackFor = (method: string, error: ExchangeError) => {
   if (error._tag === "RateLimiterStoreError") return Option.none()
+  // an answer that cannot be read is taken as the server struggling, as an unreadable body is
+  if (error._tag === "UnexpectedResultError") return Option.some({ _tag: "ServerError" } as const)
   if (error._tag === "BitrixApiError") {
     if (error.code === "QUERY_LIMIT_EXCEEDED") return Option.some({ _tag: "Throttled" } as const)
     if (error.code === "OPERATION_TIME_LIMIT") return Option.some({ _tag: "MethodBlocked", method } as const)
@@ -156,7 +177,7 @@ export const exchangeWith = <A>(
   options: ExchangeOptions,
   interpret: (
     envelope: Envelope.Success
-  ) => Effect.Effect<{ readonly value: A; readonly times: ReadonlyArray<TimeRecord> }, HttpError>
+  ) => Effect.Effect<{ readonly value: A; readonly times: ReadonlyArray<TimeRecord> }, UnexpectedResultError>
 ) =>
   Effect.gen(function* () {
     const limiter = yield* RateLimiter
@@ -247,6 +268,8 @@ export const exchangeWith = <A>(
 const outcomeOf = (error: ExchangeError): string =>
   error._tag === "RateLimiterStoreError"
     ? "limiter_store"
+    : error._tag === "UnexpectedResultError"
+    ? "unexpected_result"
     : error._tag === "BitrixApiError" ? (error.code === "" ? "empty_code" : String(error.code)) : `http_${error.reason.toLowerCase()}`
 
 const countRequest = (method: string, outcome: string) =>
@@ -271,16 +294,14 @@ export const exchange = (options: ExchangeOptions) =>
 
 const decodeBatchResult = Schema.decodeUnknown(Envelope.BatchResult)
 
-/** Decodes a batch's `result` (the five maps); anything else is an unreadable response. */
+/** Decodes a batch's `result` (the five maps); anything else is a result the client cannot read. */
 export const decodeBatch = (result: unknown) =>
   decodeBatchResult(result).pipe(
     Effect.mapError(
       (error) =>
-        new HttpError({
-          reason: "Decode",
+        new UnexpectedResultError({
           method: "batch",
-          status: 200,
-          bodyExcerpt: (JSON.stringify(result) ?? "").slice(0, 500),
+          excerpt: excerptOf(result),
           detail: `the batch result does not have the five maps: ${error.message.slice(0, 300)}`
         })
     )

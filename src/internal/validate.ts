@@ -3,6 +3,7 @@
  * reaches the portal (whose answers to it are often silent: a mistyped filter key widens the query).
  */
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import { ValidationError } from "../BitrixError.js"
 
 const methodPattern = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$/i
@@ -13,34 +14,91 @@ const dotlessMethods = new Set(["profile", "methods", "scope", "events"])
 export const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 
-/** A Bitrix method name: dotted words (`crm.deal.list`), not `batch` (which has its own verb). */
-export const method = (name: unknown, options: { readonly allowBatch?: boolean } = {}) =>
-  Effect.suspend(() => {
-    if (typeof name !== "string" || name.trim() === "") {
-      return Effect.fail(
-        new ValidationError({ path: "method", detail: "the method name is empty", suggestion: 'Pass a name like "crm.deal.list".' })
-      )
-    }
-    if (name.toLowerCase() === "batch" && options.allowBatch !== true) {
-      return Effect.fail(
-        new ValidationError({
-          path: "method",
+/**
+ * Where a method name stands: the method of a verb (`batch` has its own verb, `callBatch`), or the method of a
+ * command inside a batch (the portal refuses a nested `batch`: ERROR_BATCH_METHOD_NOT_ALLOWED).
+ */
+export type MethodPlace = "verb" | "batchCommand"
+
+/**
+ * A method name, checked: it must be dotted words (`crm.deal.list`) or one of the portal's dotless
+ * methods, so a webhook URL, a `.json` suffix or a query (`?` `#` `&` `=`, which `parse_url` would split a batch
+ * command at) never pass; and never `batch` (see `MethodPlace`).
+ */
+export const methodName = (name: unknown, path = "method", place: MethodPlace = "verb"): Either.Either<string, ValidationError> => {
+  if (typeof name !== "string" || name.trim() === "") {
+    return Either.left(new ValidationError({ path, detail: "the method name is empty", suggestion: 'Pass a name like "crm.deal.list".' }))
+  }
+  if (name.toLowerCase() === "batch") {
+    return Either.left(place === "verb"
+      ? new ValidationError({
+          path,
           detail: "batch cannot be called through call",
           suggestion: "Use callBatch({ halt, cmd }) for the portal's batch, or call(method, items) for auto-batching."
         })
-      )
-    }
-    if (!methodPattern.test(name) && name.toLowerCase() !== "batch" && !dotlessMethods.has(name.toLowerCase())) {
-      return Effect.fail(
+      : new ValidationError({
+          path,
+          detail: "a batch cannot contain another batch",
+          suggestion: "Put the inner batch's commands into this one (at most 50)."
+        }))
+  }
+  if (!methodPattern.test(name) && !dotlessMethods.has(name.toLowerCase())) {
+    return Either.left(
+      new ValidationError({
+        path,
+        detail: `${JSON.stringify(name)} is not a Bitrix method name`,
+        suggestion: 'Method names are dotted words such as "crm.deal.list", without the webhook URL or ".json".'
+      })
+    )
+  }
+  return Either.right(name)
+}
+
+/** A verb's method name (see `methodName`): dotted words (`crm.deal.list`), not `batch` (which has its own verb). */
+export const method = (name: unknown): Effect.Effect<string, ValidationError> => Effect.suspend(() => methodName(name))
+
+/** Command labels the portal and PHP read as written: a letter or `_`, then letters, digits and `_`. */
+const labelPattern = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/**
+ * A batch command label, checked. Labels travel as `cmd` keys and inside `$result[label][…]`
+ * references: the portal's reference pattern stops at spaces and brackets; PHP turns keys 0..n-1 into a list and
+ * JavaScript moves integer-like keys of `cmd` to the front (changing the order the commands run in); and
+ * `__proto__` would not stay an own key of a plain object.
+ */
+export const commandLabel = (label: string, path: string): Either.Either<string, ValidationError> => {
+  const detail =
+    label === ""
+      ? "a command label is empty"
+      : /^\d+$/.test(label)
+        ? `the label ${JSON.stringify(label)} is all digits`
+        : label === "__proto__"
+          ? `the label ${JSON.stringify(label)} is reserved`
+          : labelPattern.test(label)
+            ? undefined
+            : `the label ${JSON.stringify(label)} must start with a letter or _ and hold only letters, digits and _`
+  return detail === undefined
+    ? Either.right(label)
+    : Either.left(
         new ValidationError({
-          path: "method",
-          detail: `${JSON.stringify(name)} is not a Bitrix method name`,
-          suggestion: 'Method names are dotted words such as "crm.deal.list", without the webhook URL or ".json".'
+          path,
+          detail,
+          suggestion: "Use names like c1, deal_1; numeric labels turn the portal's result maps into lists."
         })
       )
-    }
-    return Effect.succeed(name)
-  })
+}
+
+/** The number of commands of one caller-built batch, checked: at most `max` (the portal runs 50). */
+export const batchLength = (count: number, max: number, path: string): Either.Either<number, ValidationError> =>
+  count <= max
+    ? Either.right(count)
+    : Either.left(
+        new ValidationError({
+          path,
+          detail: `${count} commands; the portal runs at most ${max} in one batch`,
+          suggestion: "Split the batch (references cannot cross batches), or use call(method, items), which batches for you."
+        })
+      )
 
 /** Keys whose value the portal reads as a structure; a wrong type is silently ignored by some methods. */
 const structuredKeys: ReadonlyArray<{ readonly key: string; readonly kind: "object" | "array"; readonly hint: string }> = [

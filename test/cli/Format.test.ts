@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import { BitrixApiError, HttpError } from "../../src/BitrixError.js"
+import { BitrixApiError, HttpError, NotRunError } from "../../src/BitrixError.js"
 import {
   columnsFromSelect,
   csvCell,
@@ -119,5 +119,7 @@ describe("itemLine", () => {
     expect(line.endsWith("\n")).toBe(true)
     expect(line.slice(0, -1)).not.toContain("\n")
     expect(JSON.parse(line)).toMatchObject({ index: 3, error: { code: "HTTP_STATUS" } })
+    const notRun = new NotRunError({ method: "crm.deal.add", commandLabel: "c0004", reason: "the portal did not run it" })
+    expect(JSON.parse(itemLine(4, Either.left(notRun)))).toEqual({ index: 4, error: { code: "NOT_RUN", description: "the portal did not run it" } })
   })
 })

@@ -1,5 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
-import { BitrixApiError, HttpError, ItemFailure, ValidationError } from "../../src/BitrixError.js"
+import {
+  BitrixApiError,
+  BulkCallError,
+  HttpError,
+  ItemRefused,
+  ItemSucceeded,
+  KeysetUnsupportedError,
+  NotRunError,
+  UnexpectedResultError,
+  ValidationError
+} from "../../src/BitrixError.js"
 import {
   detailLines,
   errorLine,
@@ -34,6 +44,9 @@ describe("exit codes", () => {
     expect(exitCodeOf(new ValidationError({ path: "--filter", detail: "x" }))).toBe(ExitCode.usage)
     expect(exitCodeOf(new ItemsFailedError({ method: "m.a", noun: "items", failed: 1, total: 2, failures: '#0 "" x' }))).toBe(ExitCode.itemsFailed)
     expect(exitCodeOf(new BitrixApiError({ code: "X", description: "y", status: 400, method: "m.a" }))).toBe(ExitCode.failure)
+    expect(exitCodeOf(new UnexpectedResultError({ method: "m.list", detail: "the result is not a list of rows" }))).toBe(ExitCode.failure)
+    expect(exitCodeOf(new KeysetUnsupportedError({ method: "m.list", reason: "FilterIgnored", detail: "x" }))).toBe(ExitCode.failure)
+    expect(exitCodeOf(new NotRunError({ method: "m.a", commandLabel: "c0", reason: "halt" }))).toBe(ExitCode.failure)
     expect(exitCodeOf(new FileError({ path: "a", action: "read", detail: "ENOENT" }))).toBe(ExitCode.failure)
     expect(ExitCode.interrupted).toBe(130)
   })
@@ -69,20 +82,28 @@ describe("verbose lines", () => {
     expect(line).toBe('b24: request: POST https://portal.example/rest/1/***/crm.deal.list {"filter":{">ID":5},"auth":"***"}')
   })
 
-  it("lists each failed item with its input, and the portal's raw answer", () => {
-    const error = new BitrixApiError({
-      code: "",
-      description: "1 of 2 items failed",
-      status: 200,
+  it("lists each failed item of a bulk call with its input", () => {
+    const error = new BulkCallError({
       method: "crm.deal.update",
-      failures: [new ItemFailure({ index: 1, commandLabel: "c1", code: "", description: "Not found", item: { ID: 9, password: "pw" } })],
+      outcomes: [
+        new ItemSucceeded({ index: 0, commandLabel: "c0", result: true }),
+        new ItemRefused({ index: 1, commandLabel: "c1", code: "", description: "Not found", status: 200, item: { ID: 9, password: "pw" } })
+      ]
+    })
+    expect(detailLines(error, redactSecret)).toEqual(['b24: failed item #1 [c1]: "" Not found; input {"ID":9,"password":"***"}'])
+  })
+
+  it("shows the portal's raw answer of a portal error, and the excerpt of an unexpected result", () => {
+    const refused = new BitrixApiError({
+      code: "",
+      description: "Not found",
+      status: 400,
+      method: "crm.deal.get",
       raw: { error: "", error_description: "Not found" }
     })
-    const lines = detailLines(error, redactSecret)
-    expect(lines).toEqual([
-      'b24: failed item #1 [c1]: "" Not found; input {"ID":9,"password":"***"}',
-      'b24: portal answer: {"error":"","error_description":"Not found"}'
-    ])
+    expect(detailLines(refused, redactSecret)).toEqual(['b24: portal answer: {"error":"","error_description":"Not found"}'])
+    const unexpected = new UnexpectedResultError({ method: "crm.deal.list", detail: "the result is not a list of rows", excerpt: '{"s3cr3t":1}' })
+    expect(detailLines(unexpected, redactSecret)).toEqual(['b24: result: {"***":1}'])
   })
 
   it("redacts nested values and keys", () => {

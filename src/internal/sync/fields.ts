@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { HttpError } from "../../BitrixError.js"
+import { UnexpectedResultError } from "../../BitrixError.js"
 import { type Column, type ColumnType, type Entity, entityTypeIdOf, type PreparedRow, type TableShape } from "../../Sync.js"
 
 /** How an entity is read: its methods, the parameters every call carries, the spelling of its keys. */
@@ -74,8 +74,8 @@ const ItemFieldsResult = Schema.Struct({ fields: FieldsResult })
 /** The field metadata of one entity, keyed by the field's key in a row, in the portal's order. */
 export type Fields = typeof FieldsResult.Type
 
-/** Decodes a `*.fields` result; a shape we cannot read is an `HttpError` (Decode) naming the method. */
-export const decodeFields = (source: EntitySource, result: unknown): Either.Either<Fields, HttpError> => {
+/** Decodes a `*.fields` result; a shape we cannot read is an `UnexpectedResultError` naming the method. */
+export const decodeFields = (source: EntitySource, result: unknown): Either.Either<Fields, UnexpectedResultError> => {
   const decoded =
     source.listMethod === "crm.item.list"
       ? Either.map(Schema.decodeUnknownEither(ItemFieldsResult)(result), (value) => value.fields)
@@ -83,11 +83,9 @@ export const decodeFields = (source: EntitySource, result: unknown): Either.Eith
   return Either.mapLeft(
     decoded,
     (error) =>
-      new HttpError({
-        reason: "Decode",
+      new UnexpectedResultError({
         method: source.fieldsMethod,
-        status: 200,
-        bodyExcerpt: (JSON.stringify(result) ?? "").slice(0, 500),
+        excerpt: (JSON.stringify(result) ?? "").slice(0, 500),
         detail: `the field list is not a map of field descriptions: ${error.message.slice(0, 300)}`
       })
   )

@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Stream from "effect/Stream"
 import * as Bitrix from "../../Bitrix.js"
-import * as ListStrategy from "../../ListStrategy.js"
+import { chainLength } from "../list/plan.js"
 import { RateLimiter } from "../../RateLimiter.js"
 import {
   type Checkpoint,
@@ -93,7 +93,7 @@ const windowStream = (method: string, params: Bitrix.Params, idKey: "ID" | "id",
       if (!first.full || first.last === undefined) return Stream.fromIterable(first.rows)
       const density = pageSize / Math.max(1, first.last - after)
       const expected = knownTop === undefined ? 0 : density * Math.max(0, knownTop - first.last)
-      const sized = yield* read(first.last, "keysetBatch", ListStrategy.chainLength(expected) * pageSize)
+      const sized = yield* read(first.last, "keysetBatch", chainLength(expected) * pageSize)
       const head = Stream.fromIterable([...first.rows, ...sized.rows])
       if (!sized.full || sized.last === undefined) return head
       // more rows than the IDs foretold (rows added since the last run lie above the table's highest ID)

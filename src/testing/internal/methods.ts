@@ -24,6 +24,7 @@ import { userMethods } from "./methods/users.js"
 import { workgroupMethods } from "./methods/workgroups.js"
 import type { MethodOutcome, MethodTable } from "./types.js"
 
+/** The cost models: the default (calibrated) and zero. */
 export { defaultCost, zeroCost } from "./methods/cost.js"
 
 const families: ReadonlyArray<(ctx: MethodContext) => Handlers> = [

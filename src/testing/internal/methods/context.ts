@@ -9,6 +9,7 @@ import type { Tables } from "./tables.js"
 /** A method's parameters, as a PHP array (keys as sent). */
 export type Params = Readonly<Record<string, unknown>>
 
+/** One method of the table: its params and the call's context to an outcome. */
 export type Handler = (params: Params, ctx: CallContext) => MethodOutcome
 
 /** The handlers of one method family, by lower-case method name. */
@@ -32,6 +33,7 @@ export interface MethodContext {
   readonly applyFields: FieldWriter
 }
 
+/** A successful outcome with `result` and its server time. */
 export const ok = (result: unknown, costMs: number): MethodOutcome => ({ _tag: "Ok", result, costMs })
 
 /** The list parameters as sent (any case). */

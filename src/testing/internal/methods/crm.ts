@@ -29,6 +29,7 @@ const fieldMeta = (f: FieldDef): Record<string, unknown> => ({
 const labelOf = (value: unknown): string | undefined =>
   typeof value === "string" ? value : isRecord(value) ? Object.values(value).find((entry): entry is string => typeof entry === "string") : undefined
 
+/** The classic CRM entities (deal, lead, contact, company): list, get, add, update, delete, fields, userfield.add, contact items. */
 export const crmMethods = (ctx: MethodContext): Handlers => {
   const { tables, fail, getCost, writeCost, deleteCost, recordWrite } = ctx
   const handlers: Record<string, Handler> = {}

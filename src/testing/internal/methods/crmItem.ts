@@ -7,6 +7,7 @@ import { fieldsParam, listRequest, ok, positionOfId, printWhole, type Handler, t
 import { categoriesFamily, crmItemFamily } from "./families.js"
 import { isItemType } from "./tables.js"
 
+/** `crm.item.*` (smart processes and the classic types through crm.item) and `crm.category.list`. */
 export const crmItemMethods = (ctx: MethodContext): Handlers => {
   const { tables, fail, getCost, writeCost, deleteCost, recordWrite } = ctx
 

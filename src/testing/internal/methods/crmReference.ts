@@ -5,6 +5,7 @@ import { param, toId } from "../entityModel.js"
 import { listRequest, ok, type Handlers, type MethodContext } from "./context.js"
 import { stageHistoryFamily } from "./families.js"
 
+/** Reference lists: `crm.status.entity.items`, `crm.dealcategory.stage.list`, `crm.stagehistory.list`. */
 export const crmReferenceMethods = (ctx: MethodContext): Handlers => ({
   "crm.status.entity.items": (p) => {
     const entityId = param(p, "entityId")

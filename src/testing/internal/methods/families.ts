@@ -32,6 +32,7 @@ export const d7 = (wrapper: string): ListFamily => ({
   starIncludesUserFields: true
 })
 
+/** crm.item for `entityTypeId`: camelCase keys, raw numbers, results under `items`. */
 export const crmItemFamily = (entityTypeId: number): ListFamily => ({
   ...d7("items"),
   errors: "crmItem",
@@ -66,12 +67,17 @@ export const tasksFamily: ListFamily = {
   }
 }
 
+/** `user.get`: classic paging, `*` also selects user fields. */
 export const userFamily: ListFamily = { ...classic, starIncludesUserFields: true }
 
+/** `crm.category.list`: every row in one answer. */
 export const categoriesFamily: ListFamily = { ...d7("categories"), paging: "all" }
 
+/** `crm.stagehistory.list`: UPPER_SNAKE keys in and out, values as strings. */
 export const stageHistoryFamily: ListFamily = { ...d7("items"), input: "upper", output: "upper", values: "strings" }
 
+/** `socialnetwork.api.workgroup.list`: select in either case, values as strings. */
 export const workgroupFamily: ListFamily = { ...d7("workgroups"), input: "upper", selectEitherCase: true, values: "strings" }
 
+/** `task.elapseditem.getlist`: classic paging. */
 export const elapsedFamily: ListFamily = classic

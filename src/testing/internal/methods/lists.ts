@@ -2,6 +2,7 @@
 import { asPhpArray, param, toId } from "../entityModel.js"
 import { ok, type Handlers, type MethodContext } from "./context.js"
 
+/** `lists.element.add`. */
 export const listMethods = (ctx: MethodContext): Handlers => {
   const { tables, fail, recordWrite } = ctx
   const listCodes = new Set<string>()

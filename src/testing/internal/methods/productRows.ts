@@ -5,6 +5,7 @@ import { listRequest, type Handlers, type MethodContext } from "./context.js"
 import { d7 } from "./families.js"
 import { isItemType } from "./tables.js"
 
+/** `crm.item.productrow.list`, derived from the owners. */
 export const productRowMethods = (ctx: MethodContext): Handlers => ({
   "crm.item.productrow.list": (p) => {
     const request = listRequest(p)

@@ -11,6 +11,7 @@ import { elapsedFamily, taskFullFamily, tasksFamily } from "./families.js"
 /** Task fields are written by UPPER name or, failing that, camelCase. */
 const upperOrCamel = (t: EntityTable) => (name: string): FieldDef | undefined => t.def.byUpper.get(name) ?? t.def.byCamel.get(name)
 
+/** `tasks.task.*` and `task.elapseditem.getlist`. */
 export const taskMethods = (ctx: MethodContext): Handlers => {
   const { tables, fail, getCost, writeCost, deleteCost, recordWrite } = ctx
   const tasks = (): EntityTable => tables.fixed("tasks.task")

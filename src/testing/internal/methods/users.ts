@@ -9,6 +9,7 @@ import { userFamily } from "./families.js"
 /** Parameters of user.get that are not filter fields. */
 const userReserved = new Set(["SORT", "ORDER", "FILTER", "START", "SELECT", "ADMIN_MODE", "AUTH", "ACCESS_TOKEN", "NAME_SEARCH", "USER_TYPE_FILTER"])
 
+/** `user.get`, `user.current`, `user.fields`. */
 export const userMethods = (ctx: MethodContext): Handlers => {
   const users = () => ctx.tables.fixed("user")
   return {

@@ -1,0 +1,183 @@
+/**
+ * The batch planner's pure functions: items -> batches of at most 50 labelled commands, a caller-built batch checked
+ * and labelled, a batch -> the `batch` call's params, a batch answer -> one outcome per command. `BatchPlanner` binds
+ * them to a batch size as a service.
+ */
+import * as Either from "effect/Either"
+import type { CommandOutcome, Options, PlannedBatch, PlannedCommand, Service } from "../BatchPlanner.js"
+import { ValidationError } from "../BitrixError.js"
+import type * as Envelope from "../Envelope.js"
+import * as Query from "../Query.js"
+import * as Validate from "./validate.js"
+
+/** The most commands the portal runs in one batch (`CRestUtil::BATCH_MAX_LENGTH`). */
+export const maxBatchSize = 50
+
+/** Checks a batch size: an integer in 1..50. */
+export const checkBatchSize = (batchSize: number): Either.Either<number, ValidationError> =>
+  Number.isInteger(batchSize) && batchSize >= 1 && batchSize <= maxBatchSize
+    ? Either.right(batchSize)
+    : Either.left(
+        new ValidationError({
+          path: "batchSize",
+          detail: `${batchSize} is not an integer from 1 to ${maxBatchSize}`,
+          suggestion: `The portal runs at most ${maxBatchSize} commands per batch; leave batchSize out for ${maxBatchSize}.`
+        })
+      )
+
+/**
+ * The planner's label for the item at `index`: `c0000`, `c0001`, …, zero-padded to `width` digits so labels
+ * sort in input order. Never pure digits: PHP turns keys 0..n-1 into a list, and JavaScript moves
+ * integer-like keys of `cmd` to the front, which would change the execution order.
+ */
+export const labelFor = (index: number, width: number = 4): string => `c${String(index).padStart(width, "0")}`
+
+const labelWidth = (count: number): number => Math.max(4, String(Math.max(count - 1, 0)).length)
+
+const chunk = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
+  const chunks: Array<ReadonlyArray<A>> = []
+  for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size))
+  return chunks
+}
+
+/** Encodes every command's params once, so bad input fails before the first batch is sent. */
+const checkEncodable = (
+  commands: ReadonlyArray<{ readonly params: unknown; readonly path: string }>
+): Either.Either<void, ValidationError> => {
+  for (const command of commands) {
+    const encoded = Query.encode(command.params, command.path)
+    if (Either.isLeft(encoded)) return Either.left(encoded.left)
+  }
+  return Either.void
+}
+
+/**
+ * Splits the items (the params of `method`, one per item) into batches of at most `batchSize` commands
+ * (default 50), labelled `c0000`… by input position. No items, no batches. Every item is encoded once here,
+ * so a `ValidationError` (path `items[3].fields.TITLE`) comes before any request.
+ */
+export const plan = (
+  method: string,
+  items: ReadonlyArray<unknown>,
+  options: Options = {}
+): Either.Either<ReadonlyArray<PlannedBatch>, ValidationError> =>
+  Either.gen(function* () {
+    const batchSize = yield* checkBatchSize(options.batchSize ?? maxBatchSize)
+    yield* Validate.methodName(method, "method", "batchCommand")
+    yield* checkEncodable(items.map((params, index) => ({ params, path: `items[${index}]` })))
+    const width = labelWidth(items.length)
+    const commands = items.map((params, index): PlannedCommand => ({ label: labelFor(index, width), method, params, index }))
+    return chunk(commands, batchSize).map((batchCommands): PlannedBatch => ({ commands: batchCommands }))
+  })
+
+/** A command of a caller-built batch: its own label, or one given by position. */
+export interface UserCommand {
+  readonly label?: string
+  readonly method: string
+  readonly params?: unknown
+}
+
+/**
+ * Plans one caller-built batch: labels checked (`Validate.commandLabel`, and unique), missing labels filled in by
+ * position (`c0000`…), at most 50 commands, methods checked as batch commands, every params encodable. The commands
+ * stay in one batch so `$result[label]` references between them keep working. No commands, an empty batch.
+ */
+export const planCommands = (commands: ReadonlyArray<UserCommand>): Either.Either<PlannedBatch, ValidationError> =>
+  Either.gen(function* () {
+    yield* Validate.batchLength(commands.length, maxBatchSize, "commands")
+    const width = labelWidth(commands.length)
+    const seen = new Set<string>()
+    const planned: Array<PlannedCommand> = []
+    for (const [index, command] of commands.entries()) {
+      const label = yield* Validate.commandLabel(command.label ?? labelFor(index, width), `commands[${index}].label`)
+      if (seen.has(label)) {
+        return yield* Either.left(
+          new ValidationError({
+            path: `commands[${index}].label`,
+            detail: `the label ${JSON.stringify(label)} is used twice`,
+            suggestion: "Give every command its own label."
+          })
+        )
+      }
+      seen.add(label)
+      yield* Validate.methodName(command.method, `commands[${index}].method`, "batchCommand")
+      yield* checkEncodable([{ params: command.params, path: `commands[${index}].params` }])
+      planned.push({ label, method: command.method, params: command.params, index })
+    }
+    return { commands: planned }
+  })
+
+/** The distinct methods of a batch in first-use order, for the limiter's per-method operating budgets. */
+export const methodsOf = (batch: PlannedBatch): ReadonlyArray<string> => [
+  ...new Set(batch.commands.map((command) => command.method))
+]
+
+/**
+ * The `batch` call's params: `halt` as `0`/`1` (the portal casts it with PHP `(bool)`, so a string "false"
+ * would halt) and `cmd` mapping each label to `method?query` (just `method` when there are no params). An
+ * encoding problem names the item: `items[3].fields.TITLE`.
+ */
+export const toBatchParams = (
+  batch: PlannedBatch,
+  halt: boolean
+): Either.Either<{ readonly halt: 0 | 1; readonly cmd: Readonly<Record<string, string>> }, ValidationError> =>
+  Either.gen(function* () {
+    yield* Validate.batchLength(batch.commands.length, maxBatchSize, "batch")
+    const entries: Array<readonly [string, string]> = []
+    const seen = new Set<string>()
+    for (const command of batch.commands) {
+      if (seen.has(command.label)) {
+        return yield* Either.left(
+          new ValidationError({
+            path: `items[${command.index}]`,
+            detail: `the label ${JSON.stringify(command.label)} is used twice in one batch`,
+            suggestion: "Give every command its own label."
+          })
+        )
+      }
+      seen.add(command.label)
+      const query = yield* Query.encode(command.params, `items[${command.index}]`)
+      entries.push([command.label, query === "" ? command.method : `${command.method}?${query}`])
+    }
+    // fromEntries defines own properties, so no label can reach Object.prototype
+    return { halt: halt ? 1 : 0, cmd: Object.fromEntries(entries) }
+  })
+
+const has = (record: Readonly<Record<string, unknown>>, label: string): boolean =>
+  Object.prototype.hasOwnProperty.call(record, label)
+
+/**
+ * One outcome per command of the batch, in the batch's order:
+ * - in `result_error`: `Failure` with the portal's error object (a failed command is absent from `result`);
+ * - in `result` (or only in `result_time`, a command that ran and returned nothing): `Success` with its
+ *   `result_total` / `result_next` / `result_time` entries, which the portal lists only where they exist;
+ * - in no map: `Missing`, the command did not run (after `halt`, or past the batch length).
+ *
+ * The maps must have been decoded with `Envelope.BatchResult`, which gives PHP's lists (keys 0..n-1) and
+ * empty `[]` maps back as records keyed by label.
+ */
+export const unpack = (batch: PlannedBatch, response: Envelope.BatchResult): ReadonlyArray<CommandOutcome> =>
+  batch.commands.map(({ index, label }): CommandOutcome => {
+    if (has(response.result_error, label)) return { _tag: "Failure", index, label, error: response.result_error[label]! }
+    if (!has(response.result, label) && !has(response.result_time, label)) return { _tag: "Missing", index, label }
+    return {
+      _tag: "Success",
+      index,
+      label,
+      result: response.result[label],
+      ...(has(response.result_total, label) ? { total: response.result_total[label]! } : {}),
+      ...(has(response.result_next, label) ? { next: response.result_next[label]! } : {}),
+      ...(has(response.result_time, label) ? { time: response.result_time[label]! } : {})
+    }
+  })
+
+/** The planner's functions bound to a batch size that is known to be good. */
+export const serviceOf = (batchSize: number): Service => ({
+  batchSize,
+  plan: (method, items) => plan(method, items, { batchSize }),
+  toBatchParams,
+  unpack
+})
+
+/** The planner with the portal's maximum of 50 commands per batch. */
+export const defaultService: Service = serviceOf(maxBatchSize)

@@ -1,0 +1,263 @@
+/**
+ * Keyset paging by ID with `start: -1`: the plan (the user's params split into the walk's ID bounds and the rest),
+ * one walk from a cursor to an upper bound, a page or a chain of pages a request, and the checks that keep a walk
+ * from looping or repeating rows on a portal that ignores the keyset filter or ordering.
+ */
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type * as BatchPlanner from "../../BatchPlanner.js"
+import type { KeysetUnsupportedError, UnexpectedResultError } from "../../BitrixError.js"
+import type { ListError } from "../../ListStrategy.js"
+import * as Query from "../../Query.js"
+import { type ListMethodInfo, listMethodInfo, rowId } from "../methodRegistry.js"
+import { chainLength } from "./plan.js"
+import { listBatch, page, pagesOf } from "./send.js"
+import {
+  asIdNumber,
+  cursorNotAdvancing,
+  findKey,
+  ignoredKeysetFilter,
+  ignoredUpperBound,
+  isParams,
+  label,
+  type PageBudget,
+  pageCeilingReached,
+  pageSize,
+  type Params,
+  type Row,
+  rowWithoutId,
+  type Services,
+  userFilterOf,
+  without
+} from "./shared.js"
+
+/** A keyset walk's plan: the user's params split into the parts the walk owns (ID bounds) and the rest. */
+export interface KeysetPlan {
+  readonly info: ListMethodInfo
+  /** The user's params without order/start; `filter` without the ID bounds. */
+  readonly base: Params
+  readonly filter: Params
+  /** Exclusive lower bound from the user's filter (`>ID` / `>=ID`), if any. */
+  readonly lower: number | undefined
+  /** Inclusive upper bound from the user's filter (`<ID` / `<=ID`), if any. */
+  readonly upper: number | undefined
+}
+
+/**
+ * Why keyset paging cannot serve a request: the method itself (it takes no `order` object), or the user's params
+ * (an order not by ID, an OR filter, an ID bound that is not a whole number).
+ */
+export interface NoKeyset {
+  readonly cause: "method" | "params"
+  readonly why: string
+}
+
+/**
+ * Whether keyset paging can serve the request, and how. It needs the ID order (no order, or ascending by the ID
+ * field) and a method that takes an `order` object.
+ */
+export const keysetPlan = (method: string, params: Params): Either.Either<KeysetPlan, NoKeyset> => {
+  const info = listMethodInfo(method)
+  if (info.orderStyle !== "orderObject") return Either.left({ cause: "method", why: `${method} does not take an order object` })
+  const orderKey = findKey(params, "order")
+  if (orderKey !== undefined) {
+    const order = params[orderKey]
+    if (!isParams(order)) return Either.left({ cause: "params", why: "the order is not an object" })
+    const entries = Object.entries(order)
+    const byIdAscending =
+      entries.length === 0 ||
+      (entries.length === 1 &&
+        entries[0]![0].toLowerCase() === info.filterIdKey.toLowerCase() &&
+        String(entries[0]![1]).toUpperCase() === "ASC")
+    if (!byIdAscending) return Either.left({ cause: "params", why: "the order is not by ID ascending" })
+  }
+  return Either.mapLeft(filterPlan(info, params), (why): NoKeyset => ({ cause: "params", why }))
+}
+
+/**
+ * The user's filter split into its ID bounds and the rest, for a walk in ID order whatever order the user asked
+ * for (the ID pass that verifies an offset export). A filter whose top level is an OR group cannot take the
+ * walk's own `>ID` condition beside it without widening the query.
+ */
+export const filterPlan = (info: ListMethodInfo, params: Params): Either.Either<KeysetPlan, string> => {
+  if (info.orderStyle !== "orderObject") return Either.left("the method does not take an order object")
+  const userFilter = userFilterOf(params)
+  const logicKey = findKey(userFilter, "logic")
+  if (logicKey !== undefined && String(userFilter[logicKey]).toUpperCase() === "OR") {
+    return Either.left("the filter is an OR group, which an ID condition beside it would widen")
+  }
+  const filter: Record<string, unknown> = {}
+  let lower: number | undefined
+  let upper: number | undefined
+  const id = info.filterIdKey.toLowerCase()
+  for (const [key, value] of Object.entries(userFilter)) {
+    const folded = key.toLowerCase()
+    const bound = folded === `>${id}` ? "gt" : folded === `>=${id}` ? "ge" : folded === `<${id}` ? "lt" : folded === `<=${id}` ? "le" : undefined
+    if (bound === undefined) {
+      filter[key] = value
+      continue
+    }
+    const number = asIdNumber(value)
+    if (number === undefined) return Either.left(`the filter ${key} is not a whole number`)
+    if (bound === "gt") lower = Math.max(lower ?? -Infinity, number)
+    if (bound === "ge") lower = Math.max(lower ?? -Infinity, number - 1)
+    if (bound === "lt") upper = Math.min(upper ?? Infinity, number - 1)
+    if (bound === "le") upper = Math.min(upper ?? Infinity, number)
+  }
+  const base = without(without(without(params, "order"), "filter"), "start")
+  return Either.right({ info, base, filter, lower, upper })
+}
+
+/** The params of one keyset page after `cursor` (exclusive), up to `upper` (inclusive). */
+export const keysetParams = (plan: KeysetPlan, cursor: number | Query.Reference | undefined, upper: number | undefined): Params => {
+  const id = plan.info.filterIdKey
+  const filter: Record<string, unknown> = { ...plan.filter }
+  if (cursor !== undefined) filter[`>${id}`] = cursor
+  if (upper !== undefined) filter[`<=${id}`] = upper
+  // An empty filter cannot travel in a query string (PHP drops empty arrays): leave the key out
+  return Object.keys(filter).length === 0
+    ? { ...plan.base, order: { [id]: "ASC" }, start: -1 }
+    : { ...plan.base, filter, order: { [id]: "ASC" }, start: -1 }
+}
+
+/**
+ * The first row of a walk's page that breaks it, as an error: every ID must rise strictly from `cursor` and stay
+ * at or below `upper`. A method that ignores the cursor answers the same page again (stall), a cycle of pages runs
+ * backwards, a page out of order repeats: each would repeat rows or loop for ever.
+ */
+export const checkWalkPage = (
+  method: string,
+  info: ListMethodInfo,
+  rows: ReadonlyArray<Row>,
+  cursor: number | undefined,
+  upper: number | undefined
+): { readonly last: number | undefined; readonly error: UnexpectedResultError | KeysetUnsupportedError | undefined } => {
+  let previous = cursor
+  for (let index = 0; index < rows.length; index++) {
+    const id = asIdNumber(rowId(info, rows[index]))
+    if (id === undefined) return { last: previous, error: rowWithoutId(method, info, rows[index]) }
+    if (previous !== undefined && id <= previous) {
+      // A first row at or before the cursor: the method does not know the filter's ID spelling
+      const error = index === 0 ? ignoredKeysetFilter(method, info, previous, id) : cursorNotAdvancing(method, info, previous, id)
+      return { last: previous, error }
+    }
+    if (upper !== undefined && id > upper) return { last: previous, error: ignoredUpperBound(method, info, upper, id) }
+    previous = id
+  }
+  return { last: previous, error: undefined }
+}
+
+/**
+ * Pages to chain in the next request of a walk. A range that spilled over its first chain (its IDs sit closer than
+ * the average) is finished with a chain sized to what is left of it at the density seen so far, not another full
+ * one: every command after the short page still runs at the portal and costs a page of server time.
+ */
+export const followUpChain = (
+  options: { readonly cursor: number | undefined; readonly upper: number | undefined; readonly pagesPerRequest: number },
+  state: { readonly cursor: number | undefined; readonly sent: number }
+): number => {
+  const { cursor: from, upper } = options
+  if (options.pagesPerRequest === 1 || state.sent === 0 || from === undefined || upper === undefined || state.cursor === undefined) {
+    return options.pagesPerRequest
+  }
+  const density = state.sent / Math.max(1, state.cursor - from)
+  return chainLength(density * Math.max(0, upper - state.cursor))
+}
+
+/**
+ * Up to `commands` keyset pages chained in one batch after `cursor`. Returns the rows in ID order and whether the
+ * walk is finished. The reference `$result[prev][49][ID]` only resolves when the previous page was full; after
+ * the first short page the portal substitutes something else, so every later command's rows are discarded.
+ */
+export const chainedPages = Effect.fnUntraced(function* (method: string, plan: KeysetPlan, cursor: number | undefined, upper: number | undefined, commands: number) {
+  const wrapper = plan.info.wrapper === undefined ? [] : [plan.info.wrapper]
+  const planned: Array<BatchPlanner.PlannedCommand> = []
+  for (let index = 0; index < commands; index++) {
+    const after =
+      index === 0
+        ? cursor
+        : Query.reference("result", label(index - 1), ...wrapper, pageSize - 1, plan.info.rowIdKey)
+    planned.push({ label: label(index), method, params: keysetParams(plan, after, upper), index })
+  }
+  return yield* Effect.flatMap(listBatch(method, planned), (outcomes) => pagesOf(method, outcomes, { stopAtShortPage: true }))
+})
+
+/**
+ * A keyset walk from `cursor` (exclusive) to `upper` (inclusive) as a stream of pages, `pagesPerRequest` pages a
+ * request (1 = plain keyset pages, otherwise chained in a batch). `maxRows` caps the requests sent; `budget` the
+ * pages read (the walk fails when it runs out before the end).
+ */
+export const keysetWalk = (
+  method: string,
+  plan: KeysetPlan,
+  options: {
+    readonly cursor: number | undefined
+    readonly upper: number | undefined
+    readonly pagesPerRequest: number
+    readonly budget: PageBudget
+    readonly maxRows?: number
+  }
+): Stream.Stream<Row, ListError, Services> =>
+  Stream.paginateChunkEffect({ cursor: options.cursor, sent: 0 }, (state) =>
+    Effect.gen(function* () {
+      const remaining = options.maxRows === undefined ? Infinity : options.maxRows - state.sent
+      let pages = Math.max(1, Math.min(followUpChain(options, state), Math.ceil(remaining / pageSize)))
+      const budget = options.budget
+      // One page more than the ceiling leaves: an empty one ends the walk within it, rows in it exceed it
+      if (budget.maxPages !== undefined) pages = Math.min(pages, Math.max(0, budget.maxPages - budget.pages) + 1)
+      const result =
+        pages === 1 && options.pagesPerRequest === 1
+          ? yield* page(method, keysetParams(plan, state.cursor, options.upper)).pipe(
+              Effect.map(({ rows }) => ({ rows: [...rows], done: rows.length < pageSize, pages: rows.length > 0 ? 1 : 0 }))
+            )
+          : yield* chainedPages(method, plan, state.cursor, options.upper, pages)
+      // Without this check a method that ignores `>ID` (or a cycle of pages) would be walked for ever
+      const checked = checkWalkPage(method, plan.info, result.rows, state.cursor, options.upper)
+      if (checked.error !== undefined) return yield* Effect.fail(checked.error)
+      budget.pages += result.pages
+      if (budget.maxPages !== undefined && budget.pages > budget.maxPages) return yield* Effect.fail(pageCeilingReached(method, budget))
+      budget.rows += result.rows.length
+      const cursor = checked.last
+      const last = result.rows.at(-1)
+      const sent = state.sent + result.rows.length
+      const finished = result.done || last === undefined || sent >= remaining + state.sent
+      return [
+        Chunk.fromIterable(result.rows),
+        finished ? Option.none() : Option.some({ cursor, sent })
+      ] as const
+    })
+  )
+
+/**
+ * The last page of the list (ID descending, `start: -1`, the user's select and filter): the top of the ID span,
+ * the last rows of the export, and the server time of a page that did not COUNT.
+ */
+export const topPage = (method: string, plan: KeysetPlan) =>
+  page(method, { ...keysetParams(plan, plan.lower, plan.upper), order: { [plan.info.filterIdKey]: "DESC" } })
+
+/**
+ * The rows of a keyset export as they leave it: IDs strictly ascending across pages, walks and ranges, so a row
+ * can never come twice (end pages that overlap the walk between them, ranges that overlap) without a typed failure.
+ */
+export const strictlyAscending = (
+  method: string,
+  info: ListMethodInfo,
+  rows: Stream.Stream<Row, ListError, Services>
+): Stream.Stream<Row, ListError, Services> =>
+  Stream.suspend(() => {
+    let previous: number | undefined
+    return Stream.mapChunksEffect(rows, (chunk) =>
+      Effect.suspend((): Effect.Effect<Chunk.Chunk<Row>, UnexpectedResultError | KeysetUnsupportedError> => {
+        for (const row of chunk) {
+          const id = asIdNumber(rowId(info, row))
+          if (id === undefined) return Effect.fail(rowWithoutId(method, info, row))
+          if (previous !== undefined && id <= previous) return Effect.fail(cursorNotAdvancing(method, info, previous, id))
+          previous = id
+        }
+        return Effect.succeed(chunk)
+      })
+    )
+  })

@@ -1,0 +1,115 @@
+/**
+ * The planning arithmetic of the list strategies, pure: how many pages to chain in one batch, how to split an ID
+ * span into ranges for the limiter's room right now, how many rows lie between two end pages.
+ */
+import type * as Envelope from "../../Envelope.js"
+import { commandsPerBatch, pageSize } from "./shared.js"
+
+/**
+ * Pages to chain in one batch for about `rows` rows: room for a quarter more (IDs are not spread evenly) and one
+ * row more, so a walk of exactly 50·k rows still meets the short page that ends it in the same request. Every
+ * command after the first short page is wasted (its reference does not resolve and the portal answers with rows
+ * from the start of the table, at the cost of a page), so chains are not longer than that; a range that spills
+ * is finished by a short follow-up chain.
+ */
+export const chainLength = (rows: number): number =>
+  Math.min(commandsPerBatch, Math.max(2, Math.ceil((rows * 1.25 + 1) / pageSize)))
+
+/** Rows a range is sized to per request: 90 % of a chained batch, so the uneven spread of IDs rarely spills it. */
+export const rowsPerRequestTarget = Math.floor(pageSize * commandsPerBatch * 0.9)
+
+/**
+ * What a `ranges` export knows before it splits the span: the rows left, the server time of one page (a page's
+ * `time.processing`), and the limiter's room right now.
+ */
+export interface RangePlanInput {
+  readonly rows: number
+  readonly pageSeconds: number
+  /** Starts the bucket allows at once (`Infinity` with the limits off). */
+  readonly freeStarts: number
+  /** The bucket's drain rate (`Infinity` with the limits off). */
+  readonly requestsPerSecond: number
+  /** Ranges walked at once. */
+  readonly concurrency: number
+}
+
+/**
+ * How to split: `ranges` disjoint ID ranges, each walked in `requestsPerRange` chained requests of
+ * `pagesPerRequest` pages; `estimatedSeconds` is the time the plan expects.
+ */
+export interface RangePlan {
+  readonly ranges: number
+  readonly requestsPerRange: number
+  readonly pagesPerRequest: number
+  readonly estimatedSeconds: number
+}
+
+/**
+ * Splits an export the way the lower bound does: a chained batch runs its pages one after another, so fewer,
+ * longer requests take longer, while requests beyond the starts the bucket allows now wait `1 / drain` each.
+ * Every range count is tried; the fastest plan wins, and among plans within 5 % of it the one with the fewest
+ * requests (bucket starts are the portal's scarcest resource for whatever runs next), then the most ranges.
+ * With a full bucket a small export is spread over many short requests; with a drained one it is chained into
+ * full batches.
+ */
+export const planRanges = (input: RangePlanInput): RangePlan => {
+  const rows = Math.max(1, input.rows)
+  const pages = Math.ceil(rows / pageSize)
+  const concurrency = Math.max(1, input.concurrency)
+  const evaluate = (ranges: number): RangePlan => {
+    const rowsPerRange = rows / ranges
+    const requestsPerRange = Math.max(1, Math.ceil(rowsPerRange / rowsPerRequestTarget))
+    const pagesPerRequest = chainLength(rowsPerRange / requestsPerRange)
+    const requestSeconds = pagesPerRequest * input.pageSeconds
+    const critical = Math.ceil(ranges / concurrency) * requestsPerRange * requestSeconds
+    const overPool = Math.max(0, ranges * requestsPerRange - input.freeStarts)
+    const bucketSeconds = overPool === 0 ? 0 : overPool / input.requestsPerSecond
+    return { ranges, requestsPerRange, pagesPerRequest, estimatedSeconds: Math.max(critical, bucketSeconds + requestSeconds) }
+  }
+  const plans = Array.from({ length: pages }, (_, index) => evaluate(index + 1))
+  // A loop, not Math.min(...plans): ten million rows are 200,000 candidates, too many arguments for a call
+  const fastest = plans.reduce((least, plan) => Math.min(least, plan.estimatedSeconds), Infinity)
+  const requestsOf = (plan: RangePlan) => plan.ranges * plan.requestsPerRange
+  return plans
+    .filter((plan) => plan.estimatedSeconds <= fastest * 1.05 + 1e-9)
+    .reduce((best, plan) =>
+      requestsOf(plan) < requestsOf(best) || (requestsOf(plan) === requestsOf(best) && plan.ranges > best.ranges) ? plan : best
+    )
+}
+
+/** Disjoint ID ranges `[from, to]` covering `[low, high]`, about `rowsPerRange` rows each at the given density. */
+export const splitRanges = (low: number, high: number, count: number): ReadonlyArray<readonly [number, number]> => {
+  const span = high - low + 1
+  const parts = Math.max(1, Math.min(count, span))
+  const width = Math.ceil(span / parts)
+  const ranges: Array<readonly [number, number]> = []
+  for (let from = low; from <= high; from += width) ranges.push([from, Math.min(high, from + width - 1)] as const)
+  return ranges
+}
+
+/**
+ * The rows between the two end pages of a list, estimated from the ID gaps inside those pages (the IDs of each
+ * page in ascending order), with the relative standard error of that estimate. Used to split the export without
+ * waiting for a COUNT, which costs server time in proportion to the whole table, not to the rows exported.
+ */
+export const estimateRows = (
+  pages: ReadonlyArray<ReadonlyArray<number>>,
+  span: { readonly from: number; readonly to: number }
+): { readonly rows: number; readonly relativeError: number } => {
+  const gaps: Array<number> = []
+  for (const ids of pages) for (let index = 1; index < ids.length; index++) gaps.push(ids[index]! - ids[index - 1]!)
+  const width = Math.max(0, span.to - span.from + 1)
+  if (gaps.length < 2) return { rows: width, relativeError: 1 }
+  const mean = gaps.reduce((sum, gap) => sum + gap, 0) / gaps.length
+  const variance = gaps.reduce((sum, gap) => sum + (gap - mean) ** 2, 0) / (gaps.length - 1)
+  return { rows: width / Math.max(1, mean), relativeError: Math.sqrt(variance) / Math.max(1, mean) / Math.sqrt(gaps.length) }
+}
+
+/** A page of unknown cost is taken for a narrow one of the default cost model (5 ms + 50 × 0.1 ms). */
+export const unknownPageSeconds = 0.01
+
+/** The server time of a page, from its `time` block. */
+export const pageSecondsOf = (time: Envelope.TimeBlock | undefined): number => {
+  const seconds = time?.processing ?? time?.duration ?? unknownPageSeconds
+  return seconds > 0 ? seconds : unknownPageSeconds
+}

@@ -1,0 +1,164 @@
+/**
+ * The `ranges` strategy (and `auto` without a limit): the end pages and the COUNT raced together, the split of the
+ * ID span between them for the limiter's room right now, and the ranges walked in parallel.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type * as Envelope from "../../Envelope.js"
+import type { ListError } from "../../ListStrategy.js"
+import { ProgressReporter } from "../../ProgressReporter.js"
+import { RateLimiter } from "../../RateLimiter.js"
+import { checkWalkPage, type KeysetPlan, keysetParams, keysetWalk, topPage } from "./keyset.js"
+import { estimateRows, pageSecondsOf, type RangePlan, planRanges, rowsPerRequestTarget, splitRanges } from "./plan.js"
+import { page } from "./send.js"
+import { type PageBudget, pageSize, type Row, rowIdNumber, type Services } from "./shared.js"
+
+/** The split of `rows` rows, from the server time one page took and the room the limiter has now. */
+export const planSplit = Effect.fnUntraced(function* (time: Envelope.TimeBlock | undefined, rows: number, concurrency: number) {
+  const capacity = yield* (yield* RateLimiter).capacity
+  return planRanges({
+    rows,
+    pageSeconds: pageSecondsOf(time),
+    freeStarts: capacity.freeStarts,
+    requestsPerSecond: capacity.requestsPerSecond,
+    concurrency: Math.min(concurrency, capacity.concurrencyCeiling)
+  })
+})
+
+/**
+ * `ranges`: disjoint ID ranges walked by chained keyset batches, up to `concurrency` at once, handed out in ID
+ * order as workers free up; rows come out in ID order.
+ */
+export const rangesStream = (
+  method: string,
+  plan: KeysetPlan,
+  options: {
+    readonly low: number
+    readonly high: number
+    readonly split: RangePlan
+    readonly concurrency: number
+    readonly budget: PageBudget
+  }
+): Stream.Stream<Row, ListError, Services> =>
+  Stream.fromIterable(splitRanges(options.low, options.high, options.split.ranges)).pipe(
+    Stream.mapEffect(
+      ([from, to]) =>
+        Stream.runCollect(
+          keysetWalk(method, plan, { cursor: from - 1, upper: to, pagesPerRequest: options.split.pagesPerRequest, budget: options.budget })
+        ),
+      { concurrency: options.concurrency }
+    ),
+    Stream.flattenChunks
+  )
+
+/**
+ * `ranges` (and `auto` without a limit). Three requests go out together: the first page and the last page (ID
+ * descending), both `start: -1`, and the COUNT (`start: 0`, the ID alone), which only the progress total needs
+ * (with fewer than three free starts in the bucket, the first page is counted instead).
+ * The end pages give the span, the rows at both ends (the ranges walk only the IDs between them), the server time
+ * of a page, and an estimate of the rows between. The split waits for the COUNT no longer than the COUNT could save
+ * (the plan for the estimate's high end against the plan for its low end): on a small table the COUNT is as quick
+ * as a page and makes the chains exact; a small filtered export from a large table goes ahead without it; an
+ * export near what the free starts carry waits, since a wrong guess there costs bucket turns of half a second.
+ */
+export const rangesExport = Effect.fnUntraced(function* (
+  method: string,
+  keyset: KeysetPlan,
+  options: { readonly concurrency: number; readonly auto: boolean; readonly budget: PageBudget }
+) {
+  const progress = yield* ProgressReporter
+  const firstParams = keysetParams(keyset, keyset.lower, keyset.upper)
+  // With the bucket drained every request waits its turn, and a third one would delay the walk by a turn more
+  // than the COUNT costs: the first page is counted instead
+  const separateCount = (yield* (yield* RateLimiter).capacity).freeStarts >= 3
+  const counting = separateCount
+    ? yield* page(method, { ...firstParams, select: [keyset.info.rowIdKey], start: 0 }).pipe(
+        Effect.flatMap(({ total }) =>
+          total === undefined ? Effect.succeed(undefined) : Effect.as(progress.setTotal(method, total), total)
+        ),
+        Effect.catchAll((error) =>
+          Effect.as(Effect.logDebug(`list ${method}: the COUNT for the progress total failed: ${error.message}`), undefined)
+        ),
+        Effect.forkScoped
+      )
+    : undefined
+  const [first, top] = yield* Effect.all(
+    [page(method, separateCount ? firstParams : { ...firstParams, start: 0 }), topPage(method, keyset)],
+    { concurrency: 2 }
+  )
+  if (!separateCount && first.total !== undefined) yield* progress.setTotal(method, first.total)
+  options.budget.pages += (first.rows.length > 0 ? 1 : 0) + (top.rows.length > 0 ? 1 : 0)
+  options.budget.rows += first.rows.length
+  // Both end pages are pages of the walk: ascending IDs (the last one once reversed) inside the bounds
+  for (const rows of [first.rows, [...top.rows].reverse()]) {
+    const checked = checkWalkPage(method, keyset.info, rows, keyset.lower, keyset.upper)
+    if (checked.error !== undefined) return yield* Effect.fail(checked.error)
+  }
+  const head = Stream.fromIterable(first.rows)
+  const headIds: Array<number> = []
+  for (const row of first.rows) headIds.push(yield* rowIdNumber(method, keyset.info, row))
+  const lastId = headIds.at(-1)
+  const tail: Array<Row> = []
+  const topIds: Array<number> = []
+  for (const row of [...top.rows].reverse()) {
+    const id = yield* rowIdNumber(method, keyset.info, row)
+    topIds.push(id)
+    if (lastId !== undefined && id > lastId) tail.push(row)
+  }
+  const lowestTopId = topIds[0] ?? Infinity
+  const alone = options.auto ? ("keysetBatch" as const) : ("ranges" as const)
+  if (first.rows.length < pageSize || lastId === undefined) {
+    // The first page holds the whole list
+    yield* progress.setTotal(method, first.rows.length)
+    return { chosen: alone, body: head }
+  }
+  if (top.rows.length < pageSize || lowestTopId <= lastId + 1) {
+    // The two pages meet: every row after the first page is in the last one
+    yield* progress.setTotal(method, first.rows.length + tail.length)
+    return { chosen: alone, body: Stream.concat(head, Stream.fromIterable(tail)) }
+  }
+  const upper = lowestTopId - 1
+  const estimate = estimateRows([headIds, topIds], { from: lastId + 1, to: upper })
+  // Plans for two standard errors fewer and more rows; the cautious one never goes past what the free starts
+  // carry in full chains when the estimate fits in them (more rows than that would not fit whatever the count)
+  const margin = 2 * estimate.relativeError
+  const fitsNow = (yield* (yield* RateLimiter).capacity).freeStarts * rowsPerRequestTarget
+  const hopeful = yield* planSplit(top.time, estimate.rows * Math.max(0, 1 - margin), options.concurrency)
+  const cautious = yield* planSplit(
+    top.time,
+    Math.min(estimate.rows * (1 + margin), Math.max(estimate.rows, fitsNow)),
+    options.concurrency
+  )
+  // The most the COUNT can save: the split waits for it no longer than that
+  const patience = cautious.estimatedSeconds - hopeful.estimatedSeconds
+  const total =
+    counting === undefined
+      ? first.total
+      : patience > 0
+        ? Option.getOrUndefined(yield* Effect.timeoutOption(Fiber.join(counting), Duration.seconds(patience)))
+        : undefined
+  const split =
+    total === undefined
+      ? cautious
+      : yield* planSplit(top.time, Math.max(0, total - first.rows.length - tail.length), options.concurrency)
+  yield* Effect.logDebug(`list ${method}: about ${Math.round(estimate.rows)} rows between the first and the last page`).pipe(
+    Effect.annotateLogs({
+      counted: total ?? "not waited for",
+      ranges: split.ranges,
+      pagesPerRequest: split.pagesPerRequest,
+      estimatedSeconds: split.estimatedSeconds
+    })
+  )
+  // One chained walk is as fast as any split the limits allow now: ranges would only add requests
+  const middle =
+    options.auto && split.ranges === 1
+      ? keysetWalk(method, keyset, { cursor: lastId, upper, pagesPerRequest: split.pagesPerRequest, budget: options.budget })
+      : rangesStream(method, keyset, { low: lastId + 1, high: upper, split, concurrency: options.concurrency, budget: options.budget })
+  return {
+    chosen: options.auto && split.ranges === 1 ? ("keysetBatch" as const) : ("ranges" as const),
+    body: Stream.concat(Stream.concat(head, middle), Stream.fromIterable(tail))
+  }
+})

@@ -1,0 +1,59 @@
+/**
+ * Sending list requests: one plain page, or a batch of list commands under the shared policy for commands blocked by
+ * `OPERATION_TIME_LIMIT`, and reading the rows out of the answers.
+ */
+import * as Effect from "effect/Effect"
+import type * as BatchPlanner from "../../BatchPlanner.js"
+import { NotRunError } from "../../BitrixError.js"
+import type { ListError } from "../../ListStrategy.js"
+import * as Blocked from "../blocked.js"
+import * as Client from "../client.js"
+import { rowsOf } from "../methodRegistry.js"
+import { notAList, pageSize, type Params, type Row } from "./shared.js"
+
+/** One plain page (no batch). */
+export const page = (method: string, params: Params) =>
+  Client.exchange({ method, params, limiterMethods: [method], kind: "read", itemIndexes: [0] }).pipe(
+    Effect.flatMap((envelope) => {
+      const rows = rowsOf(method, envelope.result)
+      return rows === undefined
+        ? Effect.fail(notAList(method, envelope.result))
+        : Effect.succeed({ rows, total: envelope.total, next: envelope.next, time: envelope.time })
+    })
+  )
+
+/**
+ * Sends one batch of list commands; returns one outcome per command. The commands of a chained walk refer to each
+ * other, so a batch with a command refused by an operating block is sent again whole (`Blocked.sendWhole`).
+ */
+export const listBatch = (method: string, commands: ReadonlyArray<BatchPlanner.PlannedCommand>) => Blocked.sendWhole(method, commands)
+
+/** The failure of a list command that did not succeed: the portal's error, or a command it did not run. */
+export const commandFailure = (method: string, outcome: BatchPlanner.CommandOutcome) =>
+  outcome._tag === "Failure"
+    ? Client.commandError(method, outcome.label, outcome.error, outcome.error)
+    : new NotRunError({
+        method,
+        commandLabel: outcome.label,
+        reason: "absent from every map of the batch's answer: the portal did not run it"
+      })
+
+/**
+ * The rows of a batch of list commands, in command order; a failed command fails the whole. With
+ * `stopAtShortPage`, the rows end at the first page of fewer than 50 rows and `done` says whether one came;
+ * `pages` counts the pages of rows kept (not an empty one).
+ */
+export const pagesOf = (method: string, outcomes: ReadonlyArray<BatchPlanner.CommandOutcome>, options: { readonly stopAtShortPage: boolean }) =>
+  Effect.suspend((): Effect.Effect<{ readonly rows: Array<Row>; readonly done: boolean; readonly pages: number }, ListError> => {
+    const rows: Array<Row> = []
+    let pages = 0
+    for (const outcome of outcomes) {
+      if (outcome._tag !== "Success") return Effect.fail(commandFailure(method, outcome))
+      const pageRows = rowsOf(method, outcome.result)
+      if (pageRows === undefined) return Effect.fail(notAList(method, outcome.result, outcome.label))
+      rows.push(...pageRows)
+      if (pageRows.length > 0) pages++
+      if (options.stopAtShortPage && pageRows.length < pageSize) return Effect.succeed({ rows, done: true, pages })
+    }
+    return Effect.succeed({ rows, done: false, pages })
+  })
