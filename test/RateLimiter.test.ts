@@ -410,22 +410,24 @@ describe("RateLimiter operating budget", () => {
       expect(starts).toEqual([0, 0, 601_000])
     }))
 
-  it.effect("until a call of the method is answered each is priced at 1 s: 475 unpriced calls in flight hold the next", () =>
+  it.effect("until a call of the method is answered each is priced at 0.2 s: 2,370 unpriced calls in flight hold 10 more", () =>
     Effect.gen(function* () {
       const limiter = yield* makeLimiter({ limits: "standard" })
       const gate = yield* Deferred.make<void>()
       const starts: Array<number> = []
+      const labels: Array<number> = []
       const batchOf = (commands: number) => ["batch", ...Array.from({ length: commands }, () => "crm.deal.add")]
       // nothing in use: a batch goes whatever its estimate
-      const fibers = yield* Effect.forEach([474, 1, 1], (commands, index) =>
-        limiter.withPermit(batchOf(commands), Effect.zipRight(noteStart(starts, index), Deferred.await(gate))).pipe(Effect.fork)
+      const fibers = yield* Effect.forEach([2370, 10, 1], (commands, index) =>
+        limiter.withPermit(batchOf(commands), Effect.zipRight(noteStart(starts, index, labels), Deferred.await(gate))).pipe(Effect.fork)
       )
       yield* TestClock.adjust(0)
-      // 474 + 1 own = 475, not under 475: only the first starts; the answer's price (1 ms) frees the others
-      expect(starts.length).toBe(1)
+      // 474 s in flight: 10 more (2 s) reach the 475 s threshold and wait, 1 more (0.2 s) stays under it
+      expect(labels).toEqual([0, 2])
       yield* limiter.record([{ method: "crm.deal.add", time: { operating: 0, operating_reset_at: 600, processing: 0.001 } }])
       yield* TestClock.adjust(0)
-      expect(starts.length).toBe(3)
+      // the answer's price (1 ms a call) frees the others
+      expect(labels).toEqual([0, 2, 1])
       yield* Deferred.succeed(gate, undefined)
       yield* Fiber.joinAll(fibers)
     }))
