@@ -8,8 +8,11 @@
  *
  * - leaky bucket: `max(0, r − pool) / drain` (the first `pool` start at once, the rest at the drain rate);
  * - critical path: the server time of the longest request, `⌈units / r⌉ × unitMs (+ baseMs for a batch)`;
- * - operating budget: `max(0, window × (S(r) / limit − 1))`, `S(r)` the billed server time: per request the
- *   method's time counts only above 0.1 s, as the portal's LoadLimiter does.
+ * - operating budget: `window × (⌈S(r) / limit⌉ − 1)`, `S(r)` the billed server time: per request the method's
+ *   time counts only above 0.1 s, as the portal's LoadLimiter does. A time counts until its basket expires, one
+ *   window after the basket's first call; the last call at T counts everything since T − window, so work that bills
+ *   more than `limit` must span a window from its first call (and each further `limit` one more window). (The call
+ *   that crosses the limit still runs; that moves the bound only when S is within one call of a multiple of it.)
  *
  * bound = min over r of max(leaky(r), critical(r), operating(r)): more requests shorten the longest one but
  * cost bucket time. List pages are keyset pages (`start = -1`: no COUNT, no offset scan).
@@ -78,7 +81,9 @@ const billed = (work: Work, requests: number) => {
 }
 
 const operating = (limits: LimitNumbers, seconds: number) =>
-  Math.max(0, limits.operatingWindowSeconds * (seconds / limits.operatingLimitSeconds - 1))
+  seconds <= limits.operatingLimitSeconds
+    ? 0
+    : limits.operatingWindowSeconds * (Math.ceil(seconds / limits.operatingLimitSeconds) - 1)
 
 /** The lower bound of `work` (see the module comment). */
 export const lowerBound = (cost: CostNumbers, limits: LimitNumbers, work: Work): Bound => {

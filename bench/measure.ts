@@ -15,7 +15,7 @@ import { type ClientTime, type HttpChoice, type LimiterCapture, runWithClient } 
 import { type Bound, itemWork, listWork, lowerBound, singleCallsBound, strategyFloor } from "./lowerBound.js"
 import type { PortalHost } from "./portal.js"
 import type { Probes } from "./portalProtocol.js"
-import { narrowSelect, type Scenario, wideSelect } from "./scenarios.js"
+import { narrowSelect, type Scenario, type SharedScenario, wideSelect } from "./scenarios.js"
 
 /** Settings shared by every run. */
 export interface RunSettings {
@@ -188,7 +188,7 @@ const portalSetup = (scenario: Scenario): { readonly options: FakePortalOptions;
   switch (scenario.kind) {
     case "list":
       return {
-        options: { seed: { "crm.deal": scenario.tableSize } },
+        options: { seed: { "crm.deal": scenario.tableSize }, ...(scenario.batchBilling === undefined ? {} : { batchBilling: scenario.batchBilling }) },
         probes: scenario.filter === undefined ? {} : { filterTotal: { method: "crm.deal.list", filter: scenario.filter } }
       }
     case "overhead":
@@ -202,6 +202,8 @@ const portalSetup = (scenario: Scenario): { readonly options: FakePortalOptions;
       }
     case "calls":
       return { options: {}, probes: {} }
+    case "shared":
+      throw new Error("shared scenarios run in bench/shared.ts")
   }
 }
 
@@ -216,6 +218,8 @@ const plannedCount = (scenario: Scenario): number => {
     case "getByID":
     case "calls":
       return scenario.items
+    case "shared":
+      return scenario.workers * scenario.rowsEach
   }
 }
 
@@ -270,7 +274,7 @@ const cpuRealSeconds = (scenario: Scenario, count: number, settings: RunSettings
  * Single calls are answered in a few real ms, so `calls` runs take a higher ts (10: calls-2000 in about 100 real s
  * instead of 490), and list runs keep ts <= 2 so their figures compare with earlier runs.
  */
-const jitterTimeScale = (scenario: Scenario) => (scenario.kind === "calls" ? 10 : 2)
+const jitterTimeScale = (scenario: Scenario) => (scenario.kind === "calls" ? 10 : scenario.kind === "list" ? (scenario.maxTimeScale ?? 2) : 2)
 
 /** The time scale and the portal-time cap of a run. */
 export const planRun = (scenario: Scenario, strategy: string, settings: RunSettings) => {
@@ -300,7 +304,7 @@ const sumValues = (record: Readonly<Record<string, number>>) => Object.values(re
 /** Runs one scenario with one strategy. */
 export const measure = async (
   host: PortalHost,
-  scenario: Scenario,
+  scenario: Exclude<Scenario, SharedScenario>,
   strategy: Strategy | "default",
   settings: RunSettings,
   gc: () => void

@@ -7,6 +7,7 @@ import * as os from "node:os"
 import { presets } from "../src/BitrixConfig.js"
 import { defaultCost } from "../src/testing/internal/methods.js"
 import type { RunResult } from "./measure.js"
+import { type SyncBenchResult, syncMarkdown } from "./sync.js"
 
 /** Where and how the benchmark ran. */
 export interface Machine {
@@ -217,6 +218,8 @@ export interface Report {
   }
   readonly calibration: ReadonlyArray<RunResult>
   readonly results: ReadonlyArray<RunResult>
+  /** The sync benchmark (bench/sync.ts), when it ran. */
+  readonly sync?: ReadonlyArray<SyncBenchResult>
 }
 
 /** The heap in use right after a full GC at each tenth of the rows, where the run traced it. */
@@ -309,9 +312,14 @@ carrying the work evenly (R = ⌈units / 50⌉ ≤ r ≤ units):
 
     leaky(r)     = max(0, r − pool) / drain                                  (pool ${l.poolSize}, drain ${l.requestsPerSecond}/s)
     critical(r)  = ⌈units / r⌉ × unitMs (+ ${c.baseMs} ms when a batch)          (the longest request)
-    operating(r) = max(0, window × (S(r) / limit − 1))                       (window ${l.operatingWindowSeconds} s, limit ${l.operatingLimitSeconds} s)
+    operating(r) = window × (⌈S(r) / limit⌉ − 1), 0 when S(r) <= limit      (window ${l.operatingWindowSeconds} s, limit ${l.operatingLimitSeconds} s)
     S(r)         = Σ per request of its server time, counted only when > 0.1 s (as the portal bills)
     bound        = min over r of max(leaky(r), critical(r), operating(r))
+
+A second counts until its basket expires, one window after the basket's first call, so the last call at T counts
+everything since T − window: work that bills more than the limit spans a window from its first call, and each further
+limit's worth one window more (the call that crosses the limit still runs, which moves this only when S is within
+one call of a multiple of the limit).
 
 At r = R this is the issue's "largest of leaky(R), operating(S), critical path" (column "at R"); letting r grow
 only lowers the critical path of small exports (spreading 200 pages over 50 requests beats 4 full batches), so the
@@ -337,7 +345,9 @@ ${scenarios
   })
   .join("\n\n")}
 
-## Against the targets
+${options.sync === undefined || options.sync.length === 0 ? "" : `${syncMarkdown(options.sync)}
+
+`}## Against the targets
 
 Targets: zero 503s and 429s everywhere; default strategy within 1.15× of the lower bound on every list scenario;
 offset failing or crawling on 1M rows; flat memory streaming 1M rows.

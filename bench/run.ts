@@ -3,14 +3,16 @@
  * bench/RESULTS.md and bench/results.json.
  *
  *   --quick               a small version of every scenario (well under a minute; writes nothing unless --write)
- *   --only a,b            only these scenarios (by name, e.g. narrow-1M; `narrow-1M:offset` for one strategy)
+ *   --only a,b            only these scenarios (by name, e.g. narrow-1M; `narrow-1M:offset` for one strategy; `sync`
+ *                         for the sync benchmark of bench/sync.ts, which a run without --only ends with)
  *   --time-scale N        the same time scale for every limited run
  *   --client-time MODE    scaled (default: the client reads portal time) | limits (wall clock, rewritten limits)
  *   --http CLIENT         undici (default) | fetch
  *   --bucket-headroom N   the client's ServiceOptions.bucketHeadroom (default: the library's)
  *   --arrival-jitter MS   the client limiter's arrivalJitterMs in REAL ms (× ts when the client reads portal time;
  *                         default: the library's 1,000 portal ms, i.e. 500 real ms at ts 2)
- *   --write / --no-write  write the results files (default: only for a full run of every scenario)
+ *   --write / --no-write  write the results files (default: only for a full run of every scenario); with --only,
+ *                         the runs replace their scenario's earlier runs in results.json and the rest stay
  *   --render              only rewrite RESULTS.md and the README's summary from results.json and NOTES.md
  *
  * Exits non-zero when a run errs (an incomplete export, a failed call); capped runs are results, not errors.
@@ -26,7 +28,10 @@ import type { ClientTime, HttpChoice } from "./client.js"
 import { measure, type RunResult, type RunSettings } from "./measure.js"
 import { startPortalHost } from "./portal.js"
 import { consoleLine, machine, markdown, readmeSummary, type Report, withReadmeSummary } from "./report.js"
-import { fullScenarios, overhead, quickScenarios, type Scenario } from "./scenarios.js"
+import type { RunningRedis } from "../test/support/redis.js"
+import { fullScenarios, overhead, quickScenarios, type Scenario, type SharedScenario, type SharedStore } from "./scenarios.js"
+import { benchRedis, measureShared } from "./shared.js"
+import { runSync, type SyncBenchResult } from "./sync.js"
 
 interface Args {
   readonly quick: boolean
@@ -112,18 +117,27 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
 }
 
 /** The runs asked for: every strategy of every scenario, narrowed by `--only`. */
+type Run =
+  | { readonly kind: "single"; readonly scenario: Exclude<Scenario, SharedScenario>; readonly strategy: Strategy | "default" }
+  | { readonly kind: "shared"; readonly scenario: SharedScenario; readonly strategy: SharedStore }
+
+const runsOf = (scenario: Scenario): ReadonlyArray<Run> =>
+  scenario.kind === "shared"
+    ? scenario.stores.map((strategy) => ({ kind: "shared", scenario, strategy }))
+    : (scenario.kind === "list" ? scenario.strategies : ["default" as const]).map((strategy) => ({ kind: "single", scenario, strategy }))
+
 const selectRuns = (scenarios: ReadonlyArray<Scenario>, only: ReadonlyArray<string> | undefined) => {
-  const runs: Array<{ readonly scenario: Scenario; readonly strategy: Strategy | "default" }> = []
+  const runs: Array<Run> = []
   for (const scenario of scenarios) {
-    const strategies: ReadonlyArray<Strategy | "default"> = scenario.kind === "list" ? scenario.strategies : ["default"]
-    for (const strategy of strategies) {
+    for (const run of runsOf(scenario)) {
+      const { strategy } = run
       const wanted =
         only === undefined ||
         only.some((name) => {
           const [scenarioName, strategyName] = name.split(":")
           return scenarioName === scenario.name && (strategyName === undefined || strategyName === strategy)
         })
-      if (wanted) runs.push({ scenario, strategy })
+      if (wanted) runs.push(run)
     }
   }
   return runs
@@ -150,22 +164,49 @@ const render = (report: Report) => {
   console.log(`bench: wrote the summary into ${readmePath}`)
 }
 
-/** `--render`: RESULTS.md again from results.json (after NOTES.md changed), without running anything. */
-const renderOnly = () => {
+/** results.json as the last run wrote it. */
+const readReport = (): Report => {
   const parsed: unknown = JSON.parse(readFileSync(resultsJsonPath, "utf8"))
   if (typeof parsed !== "object" || parsed === null || !Array.isArray((parsed as { readonly results?: unknown }).results)) {
     throw new Error(`${resultsJsonPath} is not a benchmark report`)
   }
-  // Our own file, written by this runner just above
-  render(parsed as Report)
+  // Our own file, written by this runner
+  return parsed as Report
 }
+
+/**
+ * `--only … --write`: the new runs replace the same scenario and strategy in the earlier report, the others stay,
+ * and the command line says both runs (the machine and calibration are the new run's).
+ */
+const mergeInto = (earlier: Report, update: Report): Report => {
+  const key = (result: RunResult) => `${result.scenario}\u0000${result.strategy}`
+  const replaced = new Set(update.results.map(key))
+  return {
+    ...update,
+    command: `${earlier.command}; then ${update.command}`,
+    totalRealSeconds: earlier.totalRealSeconds + update.totalRealSeconds,
+    results: [...earlier.results.filter((result) => !replaced.has(key(result))), ...update.results],
+    ...(update.sync ?? earlier.sync ? { sync: update.sync ?? earlier.sync } : {})
+  }
+}
+
+/** One console line per sync figure. */
+const syncConsoleLine = (result: SyncBenchResult) =>
+  `Scenario=${result.scenario}${result.database === undefined ? "" : `/${result.database}`}  limits=${result.limits}  ts=${result.timeScale}  Wall s=${result.wallSeconds.toFixed(2)}  Requests=${result.requests}  503=${result.rejected503}  429=${result.rejected429}  Rows/s=${Math.round(result.rowsPerSecond)}${result.ratio === undefined ? "" : `  ratio=${result.ratio.toFixed(2)} (${result.target ?? ""}${result.targetMet === false ? ", not met" : ""})`}  ${result.status}${result.error === undefined ? "" : `: ${result.error}`}`
+
+/** `--render`: RESULTS.md again from results.json (after NOTES.md changed), without running anything. */
+const renderOnly = () => render(readReport())
 
 const main = async () => {
   if (process.argv.includes("--render")) return renderOnly()
   const args = parseArgs(process.argv.slice(2))
   const scenarios = args.quick ? quickScenarios : fullScenarios
   const runs = selectRuns(scenarios, args.only)
-  if (runs.length === 0) throw new Error(`no scenario matches --only ${args.only?.join(",")}; names: ${scenarios.map((s) => s.name).join(", ")}`)
+  // the sync benchmark (bench/sync.ts) runs after the others, or alone with `--only sync`
+  const withSync = args.only === undefined || args.only.includes("sync")
+  if (runs.length === 0 && !withSync) {
+    throw new Error(`no scenario matches --only ${args.only?.join(",")}; names: ${scenarios.map((s) => s.name).join(", ")}, sync`)
+  }
   const baseSettings: RunSettings = {
     clientTime: args.clientTime,
     http: args.http,
@@ -195,6 +236,8 @@ const main = async () => {
   const results: Array<RunResult> = []
   let settings = baseSettings
   const calibration: Array<RunResult> = []
+  let redis: RunningRedis | undefined
+  let sync: ReadonlyArray<SyncBenchResult> | undefined
   try {
     // How fast the client and the portal process move rows with no limits and no cost, right now on this machine
     for (const scenario of [overhead(args.quick ? 20_000 : 100_000), overhead(args.quick ? 2_000 : 10_000, true)]) {
@@ -210,16 +253,25 @@ const main = async () => {
     console.log(
       `bench: pipeline speed (client + portal, no limits, zero cost, auto): ${Math.round(calibration[0]!.perSecond)} narrow rows/s delivered (${Math.round(calibration[0]!.servedPerRealSecond)} served), ${Math.round(calibration[1]!.perSecond)} wide rows/s delivered (${Math.round(calibration[1]!.servedPerRealSecond)} served)`
     )
-    for (const { scenario, strategy } of runs) {
+    for (const run of runs) {
       let result: RunResult
       try {
-        result = await measure(host, scenario, strategy, settings, gc)
+        if (run.kind === "shared") {
+          if (run.strategy === "redis" && redis === undefined) redis = await benchRedis()
+          result = await measureShared(host, run.scenario, run.strategy, redis?.url, settings)
+        } else {
+          result = await measure(host, run.scenario, run.strategy, settings, gc)
+        }
       } catch (error) {
-        console.error(`${scenario.name}/${strategy}: the run could not be set up: ${error instanceof Error ? error.message : String(error)}`)
+        console.error(`${run.scenario.name}/${run.strategy}: the run could not be set up: ${error instanceof Error ? error.message : String(error)}`)
         throw error
       }
       results.push(result)
       console.log(consoleLine(result))
+    }
+    if (withSync) {
+      sync = await runSync({ rows: args.quick ? 2_000 : 100_000, quick: args.quick, host, log: (line) => console.log(line) })
+      for (const result of sync) console.log(syncConsoleLine(result))
     }
     // Slow motion: the default strategy again where this machine's CPU was a large part of the bound, with
     // ts < 1 so both processes' CPU shrinks in portal time and the strategy and the limits remain
@@ -236,6 +288,7 @@ const main = async () => {
     }
   } finally {
     await host.shutdown()
+    await redis?.stop()
   }
   const totalRealSeconds = (performance.now() - started) / 1000
   console.log(`bench: done in ${totalRealSeconds.toFixed(1)} s real`)
@@ -259,14 +312,19 @@ const main = async () => {
         capRealSeconds: settings.capRealSeconds
       },
       calibration,
-      results
+      results,
+      ...(sync === undefined ? {} : { sync })
     }
-    writeFileSync(resultsJsonPath, JSON.stringify(report, null, 2) + "\n")
-    render(report)
+    const merged = args.only === undefined ? report : mergeInto(readReport(), report)
+    writeFileSync(resultsJsonPath, JSON.stringify(merged, null, 2) + "\n")
+    render(merged)
   }
-  const failed = results.filter((result) => result.status === "error")
+  const failed = [
+    ...results.filter((result) => result.status === "error").map((result) => `${result.scenario}/${result.strategy}`),
+    ...(sync ?? []).filter((result) => result.status === "error").map((result) => `${result.scenario} (${result.limits})`)
+  ]
   if (failed.length > 0) {
-    console.error(`bench: ${failed.length} run(s) failed: ${failed.map((result) => `${result.scenario}/${result.strategy}`).join(", ")}`)
+    console.error(`bench: ${failed.length} run(s) failed: ${failed.join(", ")}`)
     process.exitCode = 1
   }
 }
