@@ -372,12 +372,15 @@ export const readmeSummary = (report: Report): string => {
   for (const result of results) byScenario.set(result.scenario, [...(byScenario.get(result.scenario) ?? []), result])
   const rows: Array<ReadonlyArray<string>> = []
   for (const [scenario, runs] of byScenario) {
-    const main = runs.find((run) => run.strategy === "auto" || run.strategy === "default")
+    const main = runs.find((run) => run.strategy === "auto" || run.strategy === "default" || run.strategy.includes("Redis store"))
     if (main === undefined || main.bound === undefined) continue
     // The slow-motion rerun is labelled in its strategy: "auto (slow motion)"
     const slow = runs.find((run) => run.strategy.startsWith("auto ("))
     const offset = runs.find((run) => run.strategy === "offset")
     const against = (run: RunResult) => {
+      if (run.status !== "ok") {
+        return `${run.status === "capped" ? "stopped" : "failed"} at ${seconds(run.wallPortalSeconds)} s with ${run.done.toLocaleString("en-US")} of ${run.expected.toLocaleString("en-US")}`
+      }
       const atR = ratioAtFewest(run)
       return `${seconds(run.wallPortalSeconds)} (${fixed(run.ratio ?? NaN, 2)}×${atR === undefined ? "" : ` / ${fixed(atR, 2)}×`})`
     }
@@ -415,8 +418,27 @@ export const readmeSummary = (report: Report): string => {
     "bound's arithmetic and the memory traces are in",
     "[`bench/RESULTS.md`](bench/RESULTS.md).",
     "",
-    markdownTable(header, rows, [0, header.length - 1])
+    markdownTable(header, rows, [0, header.length - 1]),
+    ...syncSummary(report.sync ?? [])
   ].join("\n")
+}
+
+/** The sync figures under the table, in one paragraph (empty when the sync benchmark did not run). */
+const syncSummary = (sync: ReadonlyArray<SyncBenchResult>): ReadonlyArray<string> => {
+  const find = (scenario: string, limits: "standard" | "off", database?: string) =>
+    sync.find((result) => result.scenario.startsWith(scenario) && result.limits === limits && (database === undefined || result.database === database))
+  const getAll = find("get-all", "standard")
+  const first = find("sync-", "standard")
+  if (getAll === undefined || first === undefined || first.scenario === "sync-incremental") return []
+  const incremental = find("sync-incremental", "standard")
+  const writers = sync.filter((result) => result.scenario === "writer")
+  return [
+    "",
+    `\`b24 sync\` (bench/sync.ts, ${first.rows.toLocaleString("en-US")} deals, standard limits): the first load into SQLite took ${seconds(first.wallSeconds)} s against ${seconds(getAll.wallSeconds)} s for \`get-all\` to NDJSON (${fixed(first.ratio ?? NaN, 2)}×, target 1.2×)` +
+      (incremental === undefined ? "" : `; the incremental run after 1 % changed and 0.1 % deleted sent ${incremental.requests} requests (${incremental.target ?? ""})`) +
+      (writers.length === 0 ? "" : `; the writer alone moved ${writers.map((writer) => `${rate(writer.rowsPerSecond)} rows/s into ${writer.database === "postgres" ? "Postgres" : "SQLite"}`).join(" and ")}`) +
+      `; ${sync.every((result) => result.rejected503 === 0 && result.rejected429 === 0) ? "0 × 503 and 0 × 429 throughout" : "503s or 429s met: see RESULTS.md"}.`
+  ]
 }
 
 /** README.md with the summary between the markers replaced (the markers must be there). */
