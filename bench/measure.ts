@@ -299,7 +299,8 @@ const describeCause = (cause: unknown): string => {
   return (text ?? String(cause)).slice(0, 600)
 }
 
-const sumValues = (record: Readonly<Record<string, number>>) => Object.values(record).reduce((sum, value) => sum + value, 0)
+/** The sum of a record's values (the portal's per-method counters). */
+export const sumValues = (record: Readonly<Record<string, number>>) => Object.values(record).reduce((sum, value) => sum + value, 0)
 
 /** Runs one scenario with one strategy. */
 export const measure = async (

@@ -83,7 +83,8 @@ export interface SharedScenario {
 
 export type Scenario = ListScenario | AddScenario | GetByIdScenario | CallsScenario | OverheadScenario | SharedScenario
 
-const count = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n))
+/** `10k`, `1M`: a count as scenario names spell it. */
+export const count = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n))
 
 const narrow = (tableSize: number, strategies: ReadonlyArray<Strategy>): ListScenario => ({
   kind: "list",

@@ -12,7 +12,7 @@ import { presets } from "../src/BitrixConfig.js"
 import { defaultCost } from "../src/testing/internal/methods.js"
 import { startRedis } from "../test/support/redis.js"
 import { listWork, lowerBound } from "./lowerBound.js"
-import type { RunResult, RunSettings } from "./measure.js"
+import { type RunResult, type RunSettings, sumValues } from "./measure.js"
 import type { PortalHost } from "./portal.js"
 import { narrowSelect, type SharedScenario, type SharedStore } from "./scenarios.js"
 
@@ -141,7 +141,7 @@ export const measureShared = async (
       httpRequests: stats.httpRequests,
       rejected503: stats.rejected503,
       rejected429: stats.rejected429,
-      operatingSeconds: Object.values(stats.operatingSecondsByMethod).reduce((sum, value) => sum + value, 0),
+      operatingSeconds: sumValues(stats.operatingSecondsByMethod),
       perSecond: wallRealSeconds > 0 ? done / wallRealSeconds : 0,
       ratio: status === "ok" ? wallRealSeconds / bound.seconds : undefined,
       rowsServed,

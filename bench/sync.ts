@@ -39,6 +39,7 @@ import type { FakePortalOptions } from "../src/testing/index.js"
 import { freshSchema, type PostgresServer, startPostgres, withSchema } from "../test/support/postgres.js"
 import { type ClientSetup, type LimiterCapture, runWithClient } from "./client.js"
 import { type ChildPortal, type PortalHost, startPortalHost } from "./portal.js"
+import { count } from "./scenarios.js"
 
 /** One figure of the sync benchmark. */
 export interface SyncBenchResult {
@@ -87,7 +88,6 @@ export interface SyncBenchOptions {
   readonly host?: PortalHost
 }
 
-const count = (n: number) => (n >= 1_000_000 ? `${n / 1_000_000}M` : n >= 1000 ? `${n / 1000}k` : String(n))
 
 /** The sync's select for deals: what a get-all must read to be the same work. */
 const dealSelect = ["*", "UF_*"] as const
