@@ -23,7 +23,7 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { BitrixApiError, HttpError, ValidationError } from "./BitrixError.js"
+import { BitrixApiError, HttpError, type UnexpectedResultError, ValidationError } from "./BitrixError.js"
 import {
   describeCause,
   interpretAnswer,
@@ -143,7 +143,7 @@ export interface Service {
    * Rotates the tokens after the portal refused `staleAccessToken`. Concurrent callers share one refresh;
    * a caller whose token was already rotated returns at once. Webhooks have nothing to refresh.
    */
-  readonly refresh: (staleAccessToken: Redacted.Redacted<string>) => Effect.Effect<void, HttpError | BitrixApiError>
+  readonly refresh: (staleAccessToken: Redacted.Redacted<string>) => Effect.Effect<void, HttpError | BitrixApiError | UnexpectedResultError>
   /** Replaces every secret this service has held with `***`, for texts a server echoed back. */
   readonly redact: (text: string) => string
 }
@@ -233,12 +233,12 @@ interface TokenPair {
 interface RefreshState {
   readonly tokens: TokenPair
   /** The refresh under way, shared by every caller that arrives while it runs. */
-  readonly inFlight: Deferred.Deferred<void, HttpError | BitrixApiError> | undefined
+  readonly inFlight: Deferred.Deferred<void, HttpError | BitrixApiError | UnexpectedResultError> | undefined
 }
 
 type RefreshRole =
   | { readonly _tag: "AlreadyRotated" }
-  | { readonly _tag: "Join"; readonly refresh: Deferred.Deferred<void, HttpError | BitrixApiError> }
+  | { readonly _tag: "Join"; readonly refresh: Deferred.Deferred<void, HttpError | BitrixApiError | UnexpectedResultError> }
   | { readonly _tag: "Lead" }
 
 const makeOAuth = (checked: CheckedOAuth, onTokens: OAuthOptions["onTokens"]) =>
@@ -320,7 +320,7 @@ const makeOAuth = (checked: CheckedOAuth, onTokens: OAuthOptions["onTokens"]) =>
             )
           )
 
-    const runRefresh = (shared: Deferred.Deferred<void, HttpError | BitrixApiError>) =>
+    const runRefresh = (shared: Deferred.Deferred<void, HttpError | BitrixApiError | UnexpectedResultError>) =>
       Effect.gen(function* () {
         const { tokens } = yield* Ref.get(state)
         const exit = yield* Effect.exit(requestTokens(tokens.refreshToken))
@@ -355,7 +355,7 @@ const makeOAuth = (checked: CheckedOAuth, onTokens: OAuthOptions["onTokens"]) =>
 
     const refresh = (staleAccessToken: Redacted.Redacted<string>) =>
       Effect.gen(function* () {
-        const candidate = yield* Deferred.make<void, HttpError | BitrixApiError>()
+        const candidate = yield* Deferred.make<void, HttpError | BitrixApiError | UnexpectedResultError>()
         const role = yield* Ref.modify(state, (current): readonly [RefreshRole, RefreshState] => {
           if (Redacted.value(current.tokens.accessToken) !== Redacted.value(staleAccessToken)) {
             return [{ _tag: "AlreadyRotated" }, current]

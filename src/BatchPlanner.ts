@@ -1,6 +1,7 @@
 /**
- * Items -> batches of at most 50 labelled commands; a batch response -> one outcome per item, in input
- * order. Pure functions, offered as a service so the batch size can be configured per layer.
+ * Items -> batches of at most 50 labelled commands; a caller's labelled batch -> checked and encoded; a batch
+ * -> the `batch` call's params; a batch response -> one outcome per item, in input order. Pure functions, offered
+ * as a service so the batch size can be configured per layer (and the planning swapped in a test).
  *
  * @since 0.1.0
  */
@@ -11,6 +12,7 @@ import * as Layer from "effect/Layer"
 import type { ValidationError } from "./BitrixError.js"
 import type * as Envelope from "./Envelope.js"
 import * as Internal from "./internal/batch.js"
+import { decodePlannerOptions } from "./internal/options.js"
 
 /**
  * One command of a planned batch.
@@ -35,6 +37,27 @@ export interface PlannedCommand {
  */
 export interface PlannedBatch {
   readonly commands: ReadonlyArray<PlannedCommand>
+}
+
+/**
+ * A command of a caller-built batch (`callBatch`): `"method?query"` as the portal takes it (with
+ * `$result[label][...]` references), or a method and params that the planner encodes.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type LabelledCommand = string | { readonly method: string; readonly params?: unknown }
+
+/**
+ * A caller-built batch, planned: its commands (by the caller's labels, in the caller's order) and the `batch`
+ * call's params.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface LabelledBatch {
+  readonly batch: PlannedBatch
+  readonly params: { readonly halt: 0 | 1; readonly cmd: Readonly<Record<string, string>> }
 }
 
 /**
@@ -75,6 +98,14 @@ export interface Service {
     method: string,
     items: ReadonlyArray<unknown>
   ) => Either.Either<ReadonlyArray<PlannedBatch>, ValidationError>
+  /**
+   * Checks and encodes a caller-built batch (`callBatch`): labels and methods checked, at most `batchSize`
+   * commands, params encoded; strings pass as they are.
+   */
+  readonly planLabelled: (
+    cmd: Readonly<Record<string, LabelledCommand>>,
+    halt: boolean
+  ) => Effect.Effect<LabelledBatch, ValidationError>
   /** The `batch` call's params: `{ halt, cmd: { label: "method?query" } }`. */
   readonly toBatchParams: (
     batch: PlannedBatch,
@@ -115,7 +146,7 @@ export interface Options {
  * @category Constructors
  */
 export const make = (options: Options = {}): Effect.Effect<Service, ValidationError> =>
-  Effect.map(Internal.checkBatchSize(options.batchSize ?? Internal.maxBatchSize), Internal.serviceOf)
+  Effect.map(decodePlannerOptions(options), (decoded) => Internal.serviceOf(decoded.batchSize ?? Internal.maxBatchSize))
 
 /**
  * Provides the planner; fails with a `ValidationError` for a batch size outside 1..50.

@@ -18,12 +18,12 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import type * as Duration from "effect/Duration"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import type * as Schedule from "effect/Schedule"
 import type * as Auth from "./Auth.js"
 import * as BatchPlanner from "./BatchPlanner.js"
-import { decodeOptions, type Limits, type OptionsEntry } from "./BitrixConfig.js"
+import type { Limits } from "./BitrixConfig.js"
 import {
   BulkCallError,
   type CallError,
@@ -35,6 +35,7 @@ import {
   ItemSucceeded,
   ItemUnknown,
   NotRunError,
+  type RateLimiterStoreError,
   type RetryableError,
   UnknownOutcomeError,
   ValidationError
@@ -45,11 +46,11 @@ import { BulkOutcomes } from "./internal/bulkOutcomes.js"
 import * as Client from "./internal/client.js"
 import * as StoreUrl from "./internal/limiterStoreUrl.js"
 import * as Network from "./internal/network.js"
+import { decodeListOptions, decodeOptions, type OptionsEntry, positive, structDecoder } from "./internal/options.js"
 import * as Validate from "./internal/validate.js"
 import * as ListStrategy from "./ListStrategy.js"
 import { outcomeOf } from "./internal/progress.js"
 import { ProgressReporter } from "./ProgressReporter.js"
-import * as Query from "./Query.js"
 import * as RateLimiter from "./RateLimiter.js"
 import * as Transport from "./Transport.js"
 
@@ -68,7 +69,7 @@ export type Services = Transport.Transport | RateLimiter.RateLimiter | BatchPlan
 export type Params = Readonly<Record<string, unknown>>
 
 /**
- * Options of the client (everything but the connection).
+ * Options of the services other than the transport: the limiter's and the batch planner's.
  *
  * @since 0.1.0
  * @category Models
@@ -78,8 +79,6 @@ export interface ServiceOptions {
   readonly limits?: Limits
   /** Commands per batch, 1..50. Default 50. */
   readonly batchSize?: number
-  /** Retry schedule. Which errors are retried is fixed by safety rules, not by the schedule. */
-  readonly retry?: Schedule.Schedule<unknown, RetryableError>
   /** Ceiling on requests in flight. */
   readonly maxConcurrent?: number
   /** Bucket slots left unused: jitter in arrival times, other apps on the same address. Default 2. */
@@ -90,24 +89,23 @@ export interface ServiceOptions {
    * Redis; needs `ioredis`), or a `RateLimiter.RateLimiterStore` layer. The bucket is keyed by the portal's host
    * and `limiterEgress`, the operating budgets by host, a hash of the credential and method.
    */
-  readonly limiterStore?: string | Redacted.Redacted<string> | Layer.Layer<RateLimiter.RateLimiterStore, RateLimiter.RateLimiterStoreError>
+  readonly limiterStore?: string | Redacted.Redacted<string> | Layer.Layer<RateLimiter.RateLimiterStore, RateLimiterStoreError>
   /** A label of the address requests leave from (default: one bucket per portal). */
   readonly limiterEgress?: string
 }
 
 /**
- * Options of `layer`: a webhook or an OAuth app, plus the client options.
+ * Options of `layer`: a webhook or an OAuth app, the transport's settings (`Transport.TransportOptions`: timeout
+ * and retry schedule), and the other services' (`ServiceOptions`).
  *
  * @since 0.1.0
  * @category Models
  */
 export type Options = ServiceOptions &
-  ({ readonly webhook: string | Redacted.Redacted<string> } | { readonly oauth: Auth.OAuthOptions }) & {
-    /** Per request; default 60 s (the portal's own cap). */
-    readonly timeout?: Duration.DurationInput
-  }
+  Transport.TransportOptions &
+  ({ readonly webhook: string | Redacted.Redacted<string> } | { readonly oauth: Auth.OAuthOptions })
 
-/** Decodes the options with `BitrixConfig.OptionsSchema` (the one check of every entry point's options). */
+/** Decodes the options with `internal/options.ts`'s one Schema (the one check of every entry point's options). */
 const checkOptions = (options: unknown, entry: OptionsEntry): Effect.Effect<void, ValidationError> =>
   Effect.suspend(() => Either.match(decodeOptions(options, entry), { onLeft: Effect.fail, onRight: () => Effect.void }))
 
@@ -136,7 +134,7 @@ export const layerServices = (
 /** The limiter over the store `options.limiterStore` names, keyed by the connection's `identity` when known. */
 const limiterLayer = (options: ServiceOptions, identity: { readonly key: string; readonly credential: string } | undefined) => {
   const store = options.limiterStore
-  const storeLayer: Layer.Layer<RateLimiter.RateLimiterStore, RateLimiter.RateLimiterStoreError | ValidationError> =
+  const storeLayer: Layer.Layer<RateLimiter.RateLimiterStore, RateLimiterStoreError | ValidationError> =
     store === undefined
       ? RateLimiter.layerStoreMemory
       : typeof store === "string" || Redacted.isRedacted(store)
@@ -160,21 +158,23 @@ const limiterLayer = (options: ServiceOptions, identity: { readonly key: string;
   )
 }
 
+const serviceOptionKeys = ["limits", "batchSize", "maxConcurrent", "bucketHeadroom", "limiterStore", "limiterEgress"] as const
+
+/** The options of the services other than the transport, out of the whole client's. */
+const serviceOptionsOf = (options: ServiceOptions): ServiceOptions =>
+  Object.fromEntries(serviceOptionKeys.flatMap((key) => (options[key] === undefined ? [] : [[key, options[key]]])))
+
 const servicesFor = (
   options: ServiceOptions,
   identity: { readonly key: string; readonly credential: string } | undefined
-): Layer.Layer<RateLimiter.RateLimiter | BatchPlanner.BatchPlanner | Client.ClientSettings, ValidationError> =>
+): Layer.Layer<RateLimiter.RateLimiter | BatchPlanner.BatchPlanner, ValidationError> =>
   Layer.unwrapEffect(
     checkOptions(options, "services").pipe(
       // built only once the options are known to be good (a bad value could throw while building)
       Effect.map(() =>
-        Layer.mergeAll(
+        Layer.merge(
           limiterLayer(options, identity),
-          BatchPlanner.layer(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
-          Layer.succeed(
-            Client.ClientSettings,
-            options.retry === undefined ? Client.defaultRetrySettings : { retry: options.retry }
-          )
+          BatchPlanner.layer(options.batchSize === undefined ? {} : { batchSize: options.batchSize })
         )
       )
     )
@@ -189,7 +189,7 @@ const servicesFor = (
 export const layer = (options: Options): Layer.Layer<Services, ValidationError, HttpClient.HttpClient> =>
   Layer.unwrapEffect(
     checkOptions(options, "layer").pipe(
-      Effect.map(() => Layer.merge(servicesFor(options, StoreUrl.identityOf(options)), Transport.layer(options)))
+      Effect.map(() => Layer.merge(servicesFor(serviceOptionsOf(options), StoreUrl.identityOf(options)), Transport.layer(options)))
     )
   )
 
@@ -210,30 +210,77 @@ export type NetworkOptions = Network.NetworkOptions
  * @category Layers
  */
 export const layerFetch = (options: Options & { readonly network?: NetworkOptions }): Layer.Layer<Services, ValidationError> =>
+  fetchLayer(options)
+
+/**
+ * The options of `layerConfig`, each of which may come from config: the connection (a webhook or an OAuth app:
+ * exactly one), the transport's and the other services' settings, and `network`.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface ConfigOptions extends ServiceOptions, Transport.TransportOptions {
+  readonly webhook?: string | Redacted.Redacted<string>
+  readonly oauth?: Auth.OAuthOptions
+  readonly network?: NetworkOptions
+}
+
+/** `layerFetch` for options known only at run time (`layerConfig`'s): decoded like every entry point's, then built. */
+const fetchLayer = (input: unknown): Layer.Layer<Services, ValidationError> =>
   Layer.unwrapEffect(
-    checkOptions(options, "client").pipe(
-      Effect.map(() => {
-        const { network, ...rest } = options
-        return layer(rest).pipe(Layer.provide(Network.layerHttpClient(network)))
+    checkOptions(input, "fetch").pipe(
+      Effect.flatMap(() => {
+        // the check above decoded these options: they are `ConfigOptions`, with exactly one connection
+        const { network, webhook, oauth, ...rest } = input as ConfigOptions
+        const connection: Auth.AuthOptions | undefined =
+          webhook !== undefined ? { webhook } : oauth !== undefined ? { oauth } : undefined
+        return connection === undefined
+          ? Effect.fail(new ValidationError({ path: "webhook", detail: "neither webhook nor oauth is given" }))
+          : Effect.succeed(layer({ ...rest, ...connection }).pipe(Layer.provide(Network.layerHttpClient(network))))
       })
     )
   )
 
+const isPlainRecord = (value: unknown): value is Readonly<Record<string, unknown>> =>
+  typeof value === "object" &&
+  value !== null &&
+  (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null)
+
+/** A `Config.Wrap` as one `Config`: configs as they are, plain objects field by field, any other value as it is. */
+const unwrapLoosely = (value: unknown): Config.Config<unknown> =>
+  Config.isConfig(value)
+    ? value
+    : isPlainRecord(value) && Object.keys(value).length > 0
+      ? Config.all(Object.fromEntries(Object.entries(value).map(([key, field]) => [key, unwrapLoosely(field)])))
+      : Config.succeed(value)
+
 /**
- * The whole client over the platform's `fetch`, with the webhook read from the `BITRIX24_WEBHOOK` config value
- * (kept `Redacted`); the other options are given in code. A missing value is a `ConfigError`, a malformed one
- * a `ValidationError`, both when the layer is built.
+ * The whole client over the platform's `fetch`, its options read from config (`Config.Wrap`: each option a
+ * `Config`, the way `@effect/ai-openai`'s `OpenAiClient.layerConfig` reads its key; a plain value is taken as it
+ * is). Without `webhook` or `oauth`, the webhook is read from `BITRIX24_WEBHOOK` (kept `Redacted`). A missing value
+ * is a `ConfigError`, a malformed one a `ValidationError`, both when the layer is built.
+ *
+ * ```ts
+ * Bitrix.layerConfig({
+ *   webhook: Config.redacted("BITRIX24_WEBHOOK"),
+ *   limits: Config.literal("standard", "enterprise")("BITRIX24_PLAN").pipe(Config.withDefault("standard"))
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category Layers
  */
 export const layerConfig = (
-  options: ServiceOptions & { readonly timeout?: Duration.DurationInput; readonly network?: NetworkOptions } = {}
+  options: Config.Config.Wrap<ConfigOptions> = {}
 ): Layer.Layer<Services, ValidationError | ConfigError.ConfigError> =>
   Layer.unwrapEffect(
-    Effect.zipRight(
-      checkOptions(options, "config"),
-      Effect.map(Config.redacted("BITRIX24_WEBHOOK"), (webhook) => layerFetch({ ...options, webhook }))
+    Effect.map(
+      unwrapLoosely(
+        isPlainRecord(options) && !("webhook" in options) && !("oauth" in options)
+          ? { webhook: Config.redacted("BITRIX24_WEBHOOK"), ...options }
+          : options
+      ),
+      fetchLayer
     )
   )
 
@@ -308,6 +355,7 @@ const stoppedUnsent = (index: number, commandLabel: string, item: unknown) =>
 const noticingSends = (onSend: () => void) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.flatMap(Transport.Transport, (transport) =>
     Effect.provideService(effect, Transport.Transport, {
+      ...transport,
       send: (method, params) => Effect.zipRight(Effect.sync(onSend), transport.send(method, params))
     })
   )
@@ -517,7 +565,7 @@ export const callRaw: (method: string, params?: unknown) => Effect.Effect<Envelo
  * @since 0.1.0
  * @category Models
  */
-export type BatchCommand = string | { readonly method: string; readonly params?: Params }
+export type BatchCommand = BatchPlanner.LabelledCommand
 
 /**
  * The portal's `batch` as it is: commands run in order, may reference earlier results with
@@ -536,29 +584,9 @@ export const callBatch: (batch: {
   function* (batch: { readonly halt?: boolean; readonly cmd: Readonly<Record<string, BatchCommand>> }) {
     yield* Validate.batch(batch)
     const planner = yield* BatchPlanner.BatchPlanner
-    const entries = Object.entries(batch.cmd)
-    if (entries.length === 0) return {}
-    // the planner's rules, with paths in the caller's terms: `cmd`, `cmd.<label>`
-    yield* Validate.batchLength(entries.length, planner.batchSize, "cmd")
-    const cmd: Record<string, string> = {}
-    const commands: Array<BatchPlanner.PlannedCommand> = []
-    for (const [index, [label, command]] of entries.entries()) {
-      yield* Validate.commandLabel(label, `cmd.${label}`)
-      const method = yield* Validate.methodName(
-        typeof command === "string" ? command.split("?", 1)[0]! : command.method,
-        `cmd.${label}`,
-        "batchCommand"
-      )
-      if (typeof command === "string") {
-        cmd[label] = command
-      } else {
-        const params = yield* Validate.params(command.params, `cmd.${label}.params`)
-        const query = yield* Query.encode(params)
-        cmd[label] = query === "" ? method : `${method}?${query}`
-      }
-      commands.push({ label, method, params: command, index })
-    }
+    if (Object.keys(batch.cmd).length === 0) return {}
     const halt = batch.halt === true
+    const { batch: { commands }, params } = yield* planner.planLabelled(batch.cmd, halt)
     const itemOf = (label: string) => batch.cmd[label]
     let sent = false
     ;(yield* BulkOutcomes).track(() =>
@@ -567,7 +595,7 @@ export const callBatch: (batch: {
       )
     )
     const answer = yield* Effect.either(
-      Client.exchangeBatch({ halt: halt ? 1 : 0, cmd }, commands).pipe(noticingSends(() => void (sent = true)))
+      Client.exchangeBatch(params, commands).pipe(noticingSends(() => void (sent = true)))
     )
     let failedBefore = false
     const outcomes: Array<ItemOutcome> = Either.isLeft(answer)
@@ -716,7 +744,7 @@ export const stream = (
   Stream.unwrap(
     Effect.gen(function* () {
       yield* Validate.method(method)
-      yield* Validate.optionsObject(options, "options")
+      yield* decodeListOptions(options)
       // the params travel as JSON and inside batches: what either cannot carry is refused before any request
       yield* Validate.wire(yield* Validate.params(params), "params", "both")
       return ListStrategy.stream(method, params, options)
@@ -745,6 +773,20 @@ export const getAll: (
 // slow
 // ----------------------------------------------------------------------------------------------------------------
 
+const decodeSlowOptions = structDecoder(
+  Schema.Struct({
+    maxConcurrent: Schema.optionalWith(positive("a positive number", "At most this many requests of the program in flight."), {
+      exact: true
+    }),
+    requestsPerSecond: Schema.optionalWith(
+      positive("a positive number", "At most this many requests of the program started per second."),
+      { exact: true }
+    )
+  }),
+  "slow",
+  "e.g. { maxConcurrent: 2, requestsPerSecond: 1 }"
+)
+
 /**
  * Runs `program` with a lower ceiling, scoped to it: at most `maxConcurrent` requests in flight and
  * `requestsPerSecond` started per second for the requests the program makes. Other fibers keep full speed.
@@ -756,25 +798,21 @@ export const slow = <A, E, R>(
   program: Effect.Effect<A, E, R>,
   options: { readonly maxConcurrent?: number; readonly requestsPerSecond?: number } = {}
 ): Effect.Effect<A, E | ValidationError, R> =>
-  Effect.suspend((): Effect.Effect<A, E | ValidationError, R> => {
-    const shape = Validate.optionsProblem(options, "slow", ["maxConcurrent", "requestsPerSecond"])
-    if (shape !== undefined) return Effect.fail(shape)
-    for (const key of ["maxConcurrent", "requestsPerSecond"] as const) {
-      const value = options[key]
-      if (value !== undefined && (!Number.isFinite(value) || value <= 0)) {
-        return Effect.fail(new ValidationError({ path: `slow.${key}`, detail: `must be a positive number, got ${value}` }))
-      }
-    }
-    return RateLimiter.slow(options)(program)
-  })
+  Effect.suspend(() =>
+    Either.match(decodeSlowOptions(options), {
+      onLeft: (error): Effect.Effect<A, E | ValidationError, R> => Effect.fail(error),
+      onRight: (decoded) => RateLimiter.slow(decoded)(program)
+    })
+  )
 
 /**
- * Runs `program` with another retry schedule for its requests.
+ * Runs `program` with another retry schedule for its requests: the transport's schedule, replaced for this
+ * program only.
  *
  * @since 0.1.0
  * @category Verbs
  */
 export const withRetry =
   (schedule: Schedule.Schedule<unknown, RetryableError>) =>
-  <A, E, R>(program: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.provideService(program, Client.ClientSettings, { retry: schedule })
+  <A, E, R>(program: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | Transport.Transport> =>
+    Effect.updateService(program, Transport.Transport, (transport) => ({ ...transport, retry: schedule }))

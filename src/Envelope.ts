@@ -73,11 +73,8 @@ export type Failure = typeof Failure.Type
 /**
  * A map that PHP may have turned into a JSON list: an empty map arrives as `[]`, and a map whose keys are
  * exactly 0..n-1 arrives as a list. Decodes to a record keyed by the command label in every case.
- *
- * @since 0.1.0
- * @category Schemas
  */
-export const PhpMap = <A, I, R>(value: Schema.Schema<A, I, R>) =>
+const PhpMap = <A, I, R>(value: Schema.Schema<A, I, R>) =>
   Schema.Union(
     Schema.Record({ key: Schema.String, value }),
     Schema.transform(Schema.Array(value), Schema.Record({ key: Schema.String, value: Schema.typeSchema(value) }), {

@@ -24,7 +24,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Bitrix from "./Bitrix.js"
 import { layerHttpClient } from "./internal/network.js"
-import { decodeOptions } from "./BitrixConfig.js"
+import { decodeOptions } from "./internal/options.js"
 import { type ItemError, type ItemNotRun, ItemOutcome, type ItemSucceeded, type ItemUnknown, ValidationError } from "./BitrixError.js"
 import type * as Envelope from "./Envelope.js"
 import { BulkOutcomes, type BulkOutcomesService } from "./internal/bulkOutcomes.js"
@@ -376,7 +376,7 @@ const settled = <A>(promise: Promise<A>): Task<A> => ({ promise, stop: () => Pro
 /**
  * Creates a client over the platform's `fetch`. Call `close()` when done.
  *
- * Never throws: options that do not decode (see `BitrixConfig.OptionsSchema`: `webhook: undefined`, `timeout:
+ * Never throws: options that do not decode (one Schema decodes them: `webhook: undefined`, `timeout:
  * "soon"`, `maxConcurrent: -1`, …) make every method reject with that `ValidationError`, before any request.
  * Every method returns a promise, rejected with a `ValidationError` for bad input, never a synchronous throw.
  *

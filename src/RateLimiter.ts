@@ -193,14 +193,6 @@ export interface Options {
   readonly storeRetry?: Duration.DurationInput
 }
 
-/**
- * A limiter store failed (defined with the other errors in `BitrixError`).
- *
- * @since 0.1.0
- * @category Errors
- */
-export { RateLimiterStoreError }
-
 export type {
   /**
    * The leaky bucket's size and drain rate, after headroom, and the arrival jitter it allows for.

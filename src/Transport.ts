@@ -16,8 +16,9 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import * as Auth from "./Auth.js"
-import { type BitrixApiError, HttpError, type ValidationError } from "./BitrixError.js"
+import { type BitrixApiError, HttpError, type RetryableError, type UnexpectedResultError, type ValidationError } from "./BitrixError.js"
 import type * as Envelope from "./Envelope.js"
 import { describeCause, envelopeShape, interpretAnswer, type RawAnswer } from "./internal/httpResponse.js"
 
@@ -28,10 +29,17 @@ import { describeCause, envelopeShape, interpretAnswer, type RawAnswer } from ".
 export interface Service {
   /**
    * POSTs `params` as JSON to `<endpoint><method>` (webhook) or `<endpoint><method>` with `auth` (OAuth),
-   * and decodes the envelope. A 200 whose body holds `error` fails with `BitrixApiError`.
+   * and decodes the envelope. A 200 whose body holds `error` fails with `BitrixApiError`; a body that is not JSON
+   * with `HttpError` "Decode"; JSON that is not an envelope with `UnexpectedResultError`.
    * `params` is an object, or an array for the old positional methods.
    */
-  readonly send: (method: string, params: unknown) => Effect.Effect<Envelope.Success, HttpError | BitrixApiError>
+  readonly send: (method: string, params: unknown) => Effect.Effect<Envelope.Success, HttpError | BitrixApiError | UnexpectedResultError>
+  /**
+   * The retry schedule of the requests sent through this transport; `defaultRetry` when absent. Which failures are
+   * retried is fixed by safety rules (a write whose outcome is unknown is never repeated), not by the schedule.
+   * `Bitrix.withRetry` replaces it for one program.
+   */
+  readonly retry?: Schedule.Schedule<unknown, RetryableError>
 }
 
 /**
@@ -39,6 +47,26 @@ export interface Service {
  * @category Context
  */
 export class Transport extends Context.Tag("effect-bitrix24/Transport")<Transport, Service>() {}
+
+/**
+ * The most retries of the default schedule: a request is tried at most 9 times.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const defaultMaxRetries = 8
+
+/**
+ * The default retry schedule: exponential backoff from 500 ms (× 1.5, jittered, as fast_bitrix24 backs off), at
+ * most {@link defaultMaxRetries} retries.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const defaultRetry: Schedule.Schedule<unknown, RetryableError> = Schedule.exponential("500 millis", 1.5).pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(defaultMaxRetries))
+)
 
 /**
  * Options of the HTTP transport.
@@ -49,6 +77,8 @@ export class Transport extends Context.Tag("effect-bitrix24/Transport")<Transpor
 export interface TransportOptions {
   /** How long one exchange may take before it fails with `HttpError` "Timeout"; the cloud caps a request at 60 s. */
   readonly timeout?: Duration.DurationInput
+  /** The retry schedule of its requests (see `Service.retry`); default {@link defaultRetry}. */
+  readonly retry?: Schedule.Schedule<unknown, RetryableError>
 }
 
 /**
@@ -68,7 +98,7 @@ export const defaultTimeout: Duration.Duration = Duration.seconds(60)
 const maxTokenResends = 3
 
 /** Token errors after which an OAuth call is worth a refresh and a resend (notes §1.4). */
-const isStaleTokenError = (error: HttpError | BitrixApiError): boolean =>
+const isStaleTokenError = (error: HttpError | BitrixApiError | UnexpectedResultError): boolean =>
   error._tag === "BitrixApiError" && (error.code === "expired_token" || error.code === "invalid_token")
 
 /** Serialises the body ourselves so an unserialisable value (a cycle, a bigint) is a typed error, not a defect. */
@@ -162,7 +192,7 @@ export const make = (
           Effect.annotateLogs({
             "bitrix.method": method,
             "duration.ms": durationMs,
-            ...(error.status === undefined ? {} : { "http.status": error.status })
+            ...(error._tag === "UnexpectedResultError" || error.status === undefined ? {} : { "http.status": error.status })
           })
         )
         return yield* Effect.fail(error)
@@ -177,7 +207,7 @@ export const make = (
       method: string,
       params: unknown,
       resends: number
-    ): Effect.Effect<Envelope.Success, HttpError | BitrixApiError> =>
+    ): Effect.Effect<Envelope.Success, HttpError | BitrixApiError | UnexpectedResultError> =>
       Effect.flatMap(auth.authorize(params), (authorized) =>
         exchange(method, authorized).pipe(
           Effect.catchIf(
@@ -191,12 +221,12 @@ export const make = (
         )
       )
 
-    const send = (method: string, params: unknown): Effect.Effect<Envelope.Success, HttpError | BitrixApiError> =>
+    const send = (method: string, params: unknown): Effect.Effect<Envelope.Success, HttpError | BitrixApiError | UnexpectedResultError> =>
       sendWithToken(method, params, 0).pipe(
         Effect.withSpan("bitrix.transport", { attributes: { "bitrix.method": method }, captureStackTrace: false })
       )
 
-    return Transport.of({ send })
+    return Transport.of({ send, retry: options.retry ?? defaultRetry })
   })
 
 /**
@@ -218,7 +248,10 @@ export const layerWithAuth = (
 export const layer = (
   options: Auth.AuthOptions & TransportOptions
 ): Layer.Layer<Transport, ValidationError, HttpClient.HttpClient> =>
-  layerWithAuth(options.timeout === undefined ? {} : { timeout: options.timeout }).pipe(Layer.provide(Auth.layer(options)))
+  layerWithAuth({
+    ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+    ...(options.retry === undefined ? {} : { retry: options.retry })
+  }).pipe(Layer.provide(Auth.layer(options)))
 
 /**
  * `layer` with the platform's fetch-based `HttpClient` bundled in, for programs that need nothing else.

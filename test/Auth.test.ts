@@ -134,7 +134,10 @@ describe("Auth: OAuth refresh", () => {
     accessToken: "access-0",
     refreshToken: "refresh-0"
   }
-  const tokenServer = () => {
+  const tokenServer = (shape: (issued: number) => Record<string, unknown> = (issued) => ({
+    access_token: `access-${issued}`,
+    refresh_token: `refresh-${issued}`
+  })) => {
     const requests: Array<URL> = []
     let issued = 0
     const layer = Layer.succeed(
@@ -144,8 +147,7 @@ describe("Auth: OAuth refresh", () => {
           requests.push(url)
           issued++
           const body = {
-            access_token: `access-${issued}`,
-            refresh_token: `refresh-${issued}`,
+            ...shape(issued),
             expires_in: 3600,
             expires: 1780319382,
             member_id: "a223c6b3710f85df22e9377d6c4f7553",
@@ -193,6 +195,18 @@ describe("Auth: OAuth refresh", () => {
       expect((yield* auth.authorize({})).body).toEqual({ auth: "access-1" })
       // spent tokens are still scrubbed from echoes
       expect(auth.redact("old access-0 new access-1 refresh-0")).toBe("old *** new *** ***")
+    }))
+
+  it.scoped("a JSON answer without a usable token pair is an UnexpectedResultError that shows no token", () =>
+    Effect.gen(function* () {
+      const server = tokenServer((issued) => ({ access_token: `access-${issued}` }))
+      const auth = yield* Auth.make({ oauth: app }).pipe(Effect.provide(server.layer))
+      const error = yield* Effect.flip(auth.refresh(Redacted.make("access-0")))
+      expect(error._tag).toBe("UnexpectedResultError")
+      expect(error.message).toContain("access_token / refresh_token")
+      expect(JSON.stringify(error) + error.message).not.toContain("access-1")
+      // the pair in use is unchanged
+      expect(Option.map(yield* auth.currentToken, Redacted.value)).toEqual(Option.some("access-0"))
     }))
 
   it.scoped("returns at once when the caller's token was already rotated", () =>

@@ -359,12 +359,15 @@ const runEffectCase = <R>(runtime: ManagedRuntime.ManagedRuntime<R, never>, test
   )
 }
 
-/** The transport beneath, with the method of every request it sends pushed to `sent`. */
+/** The transport beneath, with the method of every request it sends pushed to `sent`, and no retries. */
 const recordingInto = (sent: Array<string>) =>
   Layer.effect(
     Transport.Transport,
     Effect.map(Transport.Transport, (inner) =>
-      Transport.Transport.of({ send: (method, params) => Effect.suspend(() => (sent.push(method), inner.send(method, params))) })
+      Transport.Transport.of({
+        send: (method, params) => Effect.suspend(() => (sent.push(method), inner.send(method, params))),
+        retry: noRetry
+      })
     )
   )
 
@@ -373,7 +376,7 @@ describe("generated bad input: the Effect API", () => {
   const recording = recordingInto(sent)
   const runtime = ManagedRuntime.make(
     Layer.merge(
-      Bitrix.layerServices({ limits: "off", retry: noRetry }),
+      Bitrix.layerServices({ limits: "off" }),
       recording.pipe(Layer.provide(FakePortal.layer({ limits: "off", costModel: "zero", seed: { "crm.deal": 120 } })))
     ).pipe(Layer.orDie)
   )
@@ -552,20 +555,15 @@ const buildEntry = async (entry: (typeof entryPoints)[number], options: unknown,
 }
 
 /**
- * Whether the options are valid for `entry` after all: `layerServices` checks the connection settings' types but
- * leaves the webhook URL's form and the OAuth values to the transport; it and `layerConfig` need no connection.
+ * Whether the options are valid for `entry` after all: `layerServices` takes no connection, and `layerConfig` reads
+ * the webhook from `BITRIX24_WEBHOOK` when none is given.
  */
 const validFor = (entry: (typeof entryPoints)[number], picked: { readonly key: string; readonly value: unknown; readonly whole: boolean }): boolean => {
   if (picked.whole) {
     const empty = picked.value === undefined || (typeof picked.value === "object" && picked.value !== null && !Array.isArray(picked.value) && Object.keys(picked.value).length === 0)
     return empty && (entry === "layerServices" || entry === "layerConfig")
   }
-  if (entry !== "layerServices") return false
-  if (picked.key === "webhook") return typeof picked.value === "string"
-  if (picked.key === "oauth") {
-    const oauth = picked.value as Record<string, unknown> | null | undefined
-    return typeof oauth === "object" && oauth !== null && typeof oauth["restUrl"] === "string" && typeof oauth["clientId"] === "string"
-  }
+  // layerServices refuses every connection setting: the connection belongs to the transport
   return false
 }
 

@@ -382,76 +382,52 @@ describe("BatchPlanner.toBatchParams", () => {
   })
 })
 
-describe("BatchPlanner.planCommands", () => {
-  it("keeps the caller's labels and order, and fills missing labels by position", () => {
-    const batch = right(
-      Batch.planCommands([
-        { label: "deal", method: "crm.deal.add", params: { fields: { TITLE: "x" } } },
-        { method: "crm.deal.get", params: { id: Query.reference("result", "deal") } },
-        { label: "me", method: "user.current" }
-      ])
+describe("BatchPlanner.planLabelled (callBatch)", () => {
+  const planned = (cmd: Readonly<Record<string, BatchPlanner.LabelledCommand>>, halt = false, batchSize = 50) =>
+    Effect.runSync(Effect.either(Batch.planLabelled(cmd, halt, batchSize)))
+
+  it("keeps the caller's labels and order, passes strings as they are and encodes methods with params", () => {
+    const { batch, params } = right(
+      planned(
+        {
+          deal: { method: "crm.deal.add", params: { fields: { TITLE: "x" } } },
+          get: "crm.deal.get?id=$result[deal]",
+          me: { method: "user.current" }
+        },
+        true
+      )
     )
-    expect(batch.commands.map((command) => [command.label, command.index])).toEqual([
-      ["deal", 0],
-      ["c0001", 1],
-      ["me", 2]
+    expect(batch.commands.map((command) => [command.label, command.method, command.index])).toEqual([
+      ["deal", "crm.deal.add", 0],
+      ["get", "crm.deal.get", 1],
+      ["me", "user.current", 2]
     ])
-    expect(right(Batch.toBatchParams(batch, true)).cmd).toEqual({
-      deal: "crm.deal.add?fields%5BTITLE%5D=x",
-      c0001: "crm.deal.get?id=%24result%5Bdeal%5D",
-      me: "user.current"
+    expect(params).toEqual({
+      halt: 1,
+      cmd: { deal: "crm.deal.add?fields%5BTITLE%5D=x", get: "crm.deal.get?id=$result[deal]", me: "user.current" }
     })
+    expect(Object.keys(params.cmd)).toEqual(["deal", "get", "me"])
   })
 
   it.each([
-    ["an empty label", ""],
     ["a space", "my deal"],
     ["a bracket", "deal[1]"],
     ["all digits", "205364"]
   ])("refuses a label with %s", (_, label) => {
-    expect(left(Batch.planCommands([{ label, method: "crm.deal.get", params: { id: 1 } }])).path).toBe(
-      "commands[0].label"
-    )
+    expect(left(planned({ [label]: { method: "crm.deal.get", params: { id: 1 } } })).path).toBe(`cmd.${label}`)
   })
 
-  it("refuses duplicate labels, including a clash with a filled-in one", () => {
-    const duplicate = left(
-      Batch.planCommands([
-        { label: "a", method: "crm.deal.get", params: { id: 1 } },
-        { label: "a", method: "crm.deal.get", params: { id: 2 } }
-      ])
-    )
-    expect(duplicate.path).toBe("commands[1].label")
-    const clash = left(
-      Batch.planCommands([
-        { method: "crm.deal.get", params: { id: 1 } },
-        { label: "c0000", method: "crm.deal.get", params: { id: 2 } }
-      ])
-    )
-    expect(clash.path).toBe("commands[1].label")
-  })
-
-  it("refuses more than 50 commands, bad methods and unencodable params", () => {
-    const many = Array.from({ length: 51 }, () => ({ method: "crm.deal.get", params: { id: 1 } }))
-    expect(left(Batch.planCommands(many)).path).toBe("commands")
-    expect(left(Batch.planCommands([{ method: "batch" }])).path).toBe("commands[0].method")
-    expect(left(Batch.planCommands([{ method: "crm.deal.get", params: { id: null } }])).path).toBe(
-      "commands[0].params.id"
-    )
-    expect(right(Batch.planCommands([])).commands).toEqual([])
-  })
-})
-
-describe("BatchPlanner.methodsOf", () => {
-  it("lists each method once, in first-use order", () => {
-    const batch = right(
-      Batch.planCommands([
-        { method: "crm.deal.list" },
-        { method: "user.current" },
-        { method: "crm.deal.list" }
-      ])
-    )
-    expect(Batch.methodsOf(batch)).toEqual(["crm.deal.list", "user.current"])
+  it("refuses more commands than the batch size (49, 50 pass at 50; 51 does not), bad methods and unencodable params", () => {
+    const many = (count: number) =>
+      Object.fromEntries(Array.from({ length: count }, (_, index) => [`d${index}`, { method: "crm.deal.get", params: { id: index } }]))
+    expect(right(planned(many(49))).batch.commands.length).toBe(49)
+    expect(right(planned(many(50))).batch.commands.length).toBe(50)
+    expect(left(planned(many(51))).path).toBe("cmd")
+    expect(left(planned(many(11), false, 10)).path).toBe("cmd")
+    expect(left(planned({ one: { method: "batch" } })).path).toBe("cmd.one")
+    expect(left(planned({ one: "batch?cmd[a]=user.current" })).path).toBe("cmd.one")
+    expect(left(planned({ one: { method: "crm.deal.get", params: { id: null } } })).path).toBe("cmd.one.params.id")
+    expect(right(planned({})).batch.commands).toEqual([])
   })
 })
 
@@ -474,9 +450,11 @@ describe("BatchPlanner service", () => {
     })
   )
 
-  it("the default service plans 50 per batch", () => {
-    expect(Batch.defaultService.batchSize).toBe(50)
-    const batches = right(Batch.defaultService.plan("crm.lead.get", Array.from({ length: 51 }, (_, id) => ({ id }))))
-    expect(batches.map((batch) => batch.commands.length)).toEqual([50, 1])
-  })
+  it.effect("the default layer plans 50 per batch", () =>
+    Effect.gen(function* () {
+      const planner = yield* Effect.provide(BatchPlanner.BatchPlanner, BatchPlanner.layer())
+      const batches = yield* planner.plan("crm.lead.get", Array.from({ length: 51 }, (_, id) => ({ id })))
+      expect(batches.map((batch) => batch.commands.length)).toEqual([50, 1])
+    })
+  )
 })

@@ -1,4 +1,4 @@
-import { ConfigProvider, Effect, Either, Layer } from "effect"
+import { Config, ConfigProvider, Effect, Either, Layer } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import * as Bitrix from "../src/Bitrix.js"
 import { type RunningFakePortal, startFakePortal } from "../src/testing/index.js"
@@ -17,10 +17,39 @@ describe("Bitrix.layerConfig", () => {
     running.push(portal)
     const deal = await Effect.runPromise(
       Bitrix.call("crm.deal.get", { ID: 1 }).pipe(
-        Effect.provide(Bitrix.layerConfig({ limits: "off" }).pipe(Layer.provide(withEnv({ BITRIX24_WEBHOOK: portal.webhookUrl }))))
+        Effect.provide(
+          Bitrix.layerConfig({ webhook: Config.redacted("BITRIX24_WEBHOOK"), limits: Config.succeed("off") }).pipe(
+            Layer.provide(withEnv({ BITRIX24_WEBHOOK: portal.webhookUrl }))
+          )
+        )
       )
     )
     expect((deal as { readonly ID: string }).ID).toBe("1")
+  })
+
+  it("reads every option from config (Config.Wrap), and checks what it read like any other option", async () => {
+    const portal = await startFakePortal({ seed: { "crm.deal": 120 }, limits: "off", costModel: "zero" })
+    running.push(portal)
+    const options = {
+      webhook: Config.redacted("HOOK"),
+      limits: Config.literal("standard", "enterprise", "off")("PLAN"),
+      batchSize: Config.integer("BATCH")
+    }
+    const run = (values: Record<string, string>) =>
+      Effect.runPromise(
+        Effect.either(
+          Bitrix.getAll("crm.deal.list", { select: ["ID"] }).pipe(
+            Effect.provide(Bitrix.layerConfig(options).pipe(Layer.provide(withEnv(values))))
+          )
+        )
+      )
+    const rows = await run({ HOOK: portal.webhookUrl, PLAN: "off", BATCH: "7" })
+    expect(Either.isRight(rows) && rows.right.length).toBe(120)
+    const badPlan = await run({ HOOK: portal.webhookUrl, PLAN: "gold", BATCH: "7" })
+    expect(Either.isLeft(badPlan) && badPlan.left._tag).toBe("ConfigError")
+    // a value config reads well but the client refuses: the same ValidationError as in code
+    const badBatch = await run({ HOOK: portal.webhookUrl, PLAN: "off", BATCH: "51" })
+    expect(Either.isLeft(badBatch) && badBatch.left).toMatchObject({ _tag: "ValidationError", path: "options.batchSize" })
   })
 
   it("fails to build without the value (ConfigError) or with a malformed one (ValidationError, no secret)", async () => {

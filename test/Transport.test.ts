@@ -200,11 +200,13 @@ describe("Transport over a webhook", () => {
       expect(error).toMatchObject({ _tag: "HttpError", reason: "Decode", status: 200, bodyExcerpt: broken })
     }))
 
-  it.effect("refuses 2xx JSON that is not an envelope", () =>
+  it.effect("refuses 2xx JSON that is not an envelope: an unexpected result, not an HTTP problem", () =>
     Effect.gen(function* () {
       const { transport } = webhookTransport(always(() => json(200, { next: "fifty" })))
       const error = yield* failureOf(sendVia(transport, "crm.lead.list", {}))
-      expect(error).toMatchObject({ _tag: "HttpError", reason: "Decode", status: 200 })
+      expect(error._tag).toBe("UnexpectedResultError")
+      expect(error._tag === "UnexpectedResultError" && error.method).toBe("crm.lead.list")
+      expect(error._tag === "UnexpectedResultError" && error.excerpt).toContain("fifty")
     }))
 
   it.effect("turns a non-2xx JSON without error into HttpError Status", () =>

@@ -7,7 +7,8 @@
 import * as Schema from "effect/Schema"
 import type { BitrixError, ItemOutcome } from "../BitrixError.js"
 import { formatDuration } from "../internal/progress.js"
-import type { LimiterStats, RateLimiterStoreError } from "../RateLimiter.js"
+import type { RateLimiterStoreError } from "../BitrixError.js"
+import type { LimiterStats } from "../RateLimiter.js"
 
 /**
  * Exit codes: 0 done; 1 the work failed (portal, network, file); 2 bad input, found before any request;

@@ -1,29 +1,31 @@
 /**
  * The batch planner's pure functions: items -> batches of at most 50 labelled commands, a caller-built batch checked
- * and labelled, a batch -> the `batch` call's params, a batch answer -> one outcome per command. `BatchPlanner` binds
+ * and encoded, a batch -> the `batch` call's params, a batch answer -> one outcome per command. `BatchPlanner` binds
  * them to a batch size as a service.
  */
+import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import type { CommandOutcome, Options, PlannedBatch, PlannedCommand, Service } from "../BatchPlanner.js"
+import type {
+  CommandOutcome,
+  LabelledBatch,
+  LabelledCommand,
+  Options,
+  PlannedBatch,
+  PlannedCommand,
+  Service
+} from "../BatchPlanner.js"
 import { ValidationError } from "../BitrixError.js"
 import type * as Envelope from "../Envelope.js"
 import * as Query from "../Query.js"
+import { decodePlannerOptions } from "./options.js"
 import * as Validate from "./validate.js"
 
 /** The most commands the portal runs in one batch (`CRestUtil::BATCH_MAX_LENGTH`). */
 export const maxBatchSize = 50
 
-/** Checks a batch size: an integer in 1..50. */
+/** Checks a batch size: an integer in 1..50 (the planner's options decoder, so the words are the client's). */
 export const checkBatchSize = (batchSize: number): Either.Either<number, ValidationError> =>
-  Number.isInteger(batchSize) && batchSize >= 1 && batchSize <= maxBatchSize
-    ? Either.right(batchSize)
-    : Either.left(
-        new ValidationError({
-          path: "batchSize",
-          detail: `${batchSize} is not an integer from 1 to ${maxBatchSize}`,
-          suggestion: `The portal runs at most ${maxBatchSize} commands per batch; leave batchSize out for ${maxBatchSize}.`
-        })
-      )
+  Either.map(decodePlannerOptions({ batchSize }), () => batchSize)
 
 /**
  * The planner's label for the item at `index`: `c0000`, `c0001`, …, zero-padded to `width` digits so labels
@@ -70,47 +72,41 @@ export const plan = (
     return chunk(commands, batchSize).map((batchCommands): PlannedBatch => ({ commands: batchCommands }))
   })
 
-/** A command of a caller-built batch: its own label, or one given by position. */
-export interface UserCommand {
-  readonly label?: string
-  readonly method: string
-  readonly params?: unknown
-}
-
 /**
- * Plans one caller-built batch: labels checked (`Validate.commandLabel`, and unique), missing labels filled in by
- * position (`c0000`…), at most 50 commands, methods checked as batch commands, every params encodable. The commands
- * stay in one batch so `$result[label]` references between them keep working. No commands, an empty batch.
+ * Plans a caller-built batch (`callBatch`): at most `batchSize` commands, each label checked
+ * (`Validate.commandLabel`), each method checked as a batch command; a `"method?query"` string goes to the portal as
+ * it is (so `$result[label][...]` references keep working), a method with params is encoded here. The commands stay
+ * in one batch, in the caller's order; paths name the caller's terms: `cmd`, `cmd.<label>`, `cmd.<label>.params`.
  */
-export const planCommands = (commands: ReadonlyArray<UserCommand>): Either.Either<PlannedBatch, ValidationError> =>
-  Either.gen(function* () {
-    yield* Validate.batchLength(commands.length, maxBatchSize, "commands")
-    const width = labelWidth(commands.length)
-    const seen = new Set<string>()
-    const planned: Array<PlannedCommand> = []
-    for (const [index, command] of commands.entries()) {
-      const label = yield* Validate.commandLabel(command.label ?? labelFor(index, width), `commands[${index}].label`)
-      if (seen.has(label)) {
-        return yield* Either.left(
-          new ValidationError({
-            path: `commands[${index}].label`,
-            detail: `the label ${JSON.stringify(label)} is used twice`,
-            suggestion: "Give every command its own label."
-          })
-        )
+export const planLabelled = (
+  cmd: Readonly<Record<string, LabelledCommand>>,
+  halt: boolean,
+  batchSize: number = maxBatchSize
+): Effect.Effect<LabelledBatch, ValidationError> =>
+  Effect.gen(function* () {
+    const entries = Object.entries(cmd)
+    yield* Validate.batchLength(entries.length, batchSize, "cmd")
+    const encoded: Array<readonly [string, string]> = []
+    const commands: Array<PlannedCommand> = []
+    for (const [index, [label, command]] of entries.entries()) {
+      yield* Validate.commandLabel(label, `cmd.${label}`)
+      const method = yield* Validate.methodName(
+        typeof command === "string" ? command.split("?", 1)[0]! : command.method,
+        `cmd.${label}`,
+        "batchCommand"
+      )
+      if (typeof command === "string") {
+        encoded.push([label, command])
+      } else {
+        const params = yield* Validate.params(command.params, `cmd.${label}.params`)
+        const query = yield* Query.encode(params, `cmd.${label}.params`)
+        encoded.push([label, query === "" ? method : `${method}?${query}`])
       }
-      seen.add(label)
-      yield* Validate.methodName(command.method, `commands[${index}].method`, "batchCommand")
-      yield* checkEncodable([{ params: command.params, path: `commands[${index}].params` }])
-      planned.push({ label, method: command.method, params: command.params, index })
+      commands.push({ label, method, params: command, index })
     }
-    return { commands: planned }
+    // fromEntries defines own properties, so no label can reach Object.prototype
+    return { batch: { commands }, params: { halt: halt ? 1 : 0, cmd: Object.fromEntries(encoded) } }
   })
-
-/** The distinct methods of a batch in first-use order, for the limiter's per-method operating budgets. */
-export const methodsOf = (batch: PlannedBatch): ReadonlyArray<string> => [
-  ...new Set(batch.commands.map((command) => command.method))
-]
 
 /**
  * The `batch` call's params: `halt` as `0`/`1` (the portal casts it with PHP `(bool)`, so a string "false"
@@ -175,9 +171,7 @@ export const unpack = (batch: PlannedBatch, response: Envelope.BatchResult): Rea
 export const serviceOf = (batchSize: number): Service => ({
   batchSize,
   plan: (method, items) => plan(method, items, { batchSize }),
+  planLabelled: (cmd, halt) => planLabelled(cmd, halt, batchSize),
   toBatchParams,
   unpack
 })
-
-/** The planner with the portal's maximum of 50 commands per batch. */
-export const defaultService: Service = serviceOf(maxBatchSize)

@@ -2,7 +2,6 @@
  * The request pipeline under every verb: limiter permit -> transport -> feedback of the portal's time blocks
  * -> retry where it is safe. Batches are decoded and unpacked here, so the verbs only assemble results.
  */
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
@@ -11,13 +10,13 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as BatchPlanner from "../BatchPlanner.js"
-import { BitrixApiError, type RetryableError, UnexpectedResultError, UnknownOutcomeError } from "../BitrixError.js"
+import { BitrixApiError, type RateLimiterStoreError, type RetryableError, UnexpectedResultError, UnknownOutcomeError } from "../BitrixError.js"
 import * as Envelope from "../Envelope.js"
 import * as Metrics from "../Metrics.js"
 import { excerptOf } from "./excerpt.js"
-import { RateLimiter, type RateLimiterStoreError } from "../RateLimiter.js"
+import { RateLimiter } from "../RateLimiter.js"
 import { ProgressReporter } from "../ProgressReporter.js"
-import { Transport } from "../Transport.js"
+import { defaultMaxRetries, defaultRetry, Transport } from "../Transport.js"
 
 /**
  * An error a single exchange can end with: the ones a retry schedule sees (`RetryableError`: the transport's, the
@@ -25,29 +24,6 @@ import { Transport } from "../Transport.js"
  * store stayed down, so the request was never sent (the limiter already retried the store for its `storeRetry`).
  */
 export type ExchangeError = RetryableError | RateLimiterStoreError
-
-/**
- * The default retry policy: exponential backoff from 500 ms (× 1.5, jittered, as fast_bitrix24 backs off),
- * at most 8 retries. Which errors are retried is decided separately (see `shouldRetry`), never by the schedule.
- */
-export const defaultRetry: Schedule.Schedule<unknown, RetryableError> = Schedule.exponential("500 millis", 1.5).pipe(
-  Schedule.jittered,
-  Schedule.intersect(Schedule.recurs(8))
-)
-
-/** The retry settings of a client: the schedule, and the most retries it allows when that is known (the default's 8). */
-export interface RetrySettings {
-  readonly retry: Schedule.Schedule<unknown, RetryableError>
-  readonly maxRetries?: number
-}
-
-/** The settings of the default policy. */
-export const defaultRetrySettings: RetrySettings = { retry: defaultRetry, maxRetries: 8 }
-
-/** Settings that travel with the fiber, so a scoped override affects only its own program. */
-export class ClientSettings extends Context.Reference<ClientSettings>()("effect-bitrix24/ClientSettings", {
-  defaultValue: (): RetrySettings => defaultRetrySettings
-}) {}
 
 const readSuffixes = ["list", "get", "getlist", "fields", "current", "search", "count", "info", "version", "getfields"]
 
@@ -182,7 +158,9 @@ export const exchangeWith = <A>(
   Effect.gen(function* () {
     const limiter = yield* RateLimiter
     const transport = yield* Transport
-    const settings = yield* ClientSettings
+    // the transport owns its retry schedule; the default one's bound is known, so reports can say "try n of 9"
+    const retrySchedule = transport.retry ?? defaultRetry
+    const maxRetries = retrySchedule === defaultRetry ? defaultMaxRetries : undefined
     const sendAndRecord = transport.send(options.method, options.params).pipe(
       Effect.flatMap((envelope) =>
         interpret(envelope).pipe(
@@ -228,7 +206,7 @@ export const exchangeWith = <A>(
     let lastError: ExchangeError | undefined
     const progress = yield* ProgressReporter
     // which errors are retried is decided first (`retried`), then the user's schedule; only then is it a retry
-    const schedule = Schedule.delays(settings.retry).pipe(
+    const schedule = Schedule.delays(retrySchedule).pipe(
       Schedule.whileInputEffect(retried),
       Schedule.onDecision((delay, decision) =>
         decision._tag === "Done" || progress.retrying === undefined || lastError === undefined
@@ -236,7 +214,7 @@ export const exchangeWith = <A>(
           : progress.retrying({
               method: options.method,
               attempt: attempts,
-              ...(settings.maxRetries === undefined ? {} : { tries: settings.maxRetries + 1 }),
+              ...(maxRetries === undefined ? {} : { tries: maxRetries + 1 }),
               reason: failureWords(lastError),
               delayMs: Duration.toMillis(delay)
             })

@@ -4,7 +4,7 @@
  */
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { BitrixApiError, HttpError } from "../BitrixError.js"
+import { BitrixApiError, HttpError, UnexpectedResultError } from "../BitrixError.js"
 import * as Envelope from "../Envelope.js"
 
 /** How much of a body an error keeps: enough to read an HTML error page's title and first lines. */
@@ -100,7 +100,8 @@ export const envelopeShape: SuccessShape<Envelope.Success> = {
  * - a body that is not JSON (an HTML 502/504 page from a proxy, a 414 from the front server) → `HttpError` "Decode";
  * - JSON holding `error`, whatever the status (a method that returns an error array goes out as 200) →
  *   `BitrixApiError` with the code exactly as sent (`""` and numbers kept) and the whole body as `raw`;
- * - 2xx JSON without `error` → the body decoded with `shape`;
+ * - 2xx JSON without `error` → the body decoded with `shape`, or `UnexpectedResultError` when it does not fit it
+ *   (a JSON answer that is not what the endpoint promises: no envelope, no tokens);
  * - any other status → `HttpError` "Status".
  * Every text taken from the body passes through `redact`, since servers echo request paths.
  */
@@ -108,7 +109,7 @@ export const interpretAnswer = <A>(
   answer: RawAnswer,
   redact: Redact,
   shape: SuccessShape<A>
-): Either.Either<A, HttpError | BitrixApiError> => {
+): Either.Either<A, HttpError | BitrixApiError | UnexpectedResultError> => {
   const excerpt = () => redact(answer.body.slice(0, excerptLength * 2)).slice(0, excerptLength)
   const httpError = (reason: "Decode" | "Status", detail: string) =>
     new HttpError({ reason, method: answer.method, status: answer.status, bodyExcerpt: excerpt(), detail })
@@ -139,7 +140,9 @@ export const interpretAnswer = <A>(
     return Either.left(httpError("Status", `unexpected HTTP status ${answer.status} with a JSON body that holds no error`))
   }
   const success = shape.decode(body)
-  return Either.isLeft(success) ? Either.left(httpError("Decode", shape.mismatch)) : Either.right(success.right)
+  return Either.isLeft(success)
+    ? Either.left(new UnexpectedResultError({ method: answer.method, detail: shape.mismatch, excerpt: excerpt() }))
+    : Either.right(success.right)
 }
 
 /**

@@ -14,7 +14,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as Effect from "effect/Effect"
 import type { FileStoreOptions, StoreService } from "../RateLimiter.js"
-import { RateLimiterStoreError } from "../RateLimiter.js"
+import { RateLimiterStoreError } from "../BitrixError.js"
 import * as Bucket from "./limiterBucket.js"
 import * as Operating from "./limiterOperating.js"
 

@@ -3,7 +3,8 @@
  * lists and the `--limits` spelling. Pure; errors name the flag at fault.
  */
 import * as Either from "effect/Either"
-import { checkLimits, type Limits, type LimitNumbers, presets } from "../BitrixConfig.js"
+import { type Limits, type LimitNumbers, presets } from "../BitrixConfig.js"
+import { checkLimits } from "./options.js"
 
 /** A command line that cannot be served, with the flag at fault. */
 export interface PortalArgsError {

@@ -5,6 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { ValidationError } from "../BitrixError.js"
+import { decodeGetByIDOptions } from "./options.js"
 
 const methodPattern = /^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$/i
 /** The portal's methods whose names have no dot. */
@@ -383,16 +384,4 @@ export const batch = (value: unknown): Effect.Effect<void, ValidationError> =>
 
 /** The options of `getByID`: `{ idField?: non-empty string, params?: object }`. */
 export const getByIDOptions = (value: unknown): Effect.Effect<void, ValidationError> =>
-  Effect.gen(function* () {
-    yield* optionsObject(value, "options", ["idField", "params"])
-    const idField = isRecord(value) ? value["idField"] : undefined
-    if (idField !== undefined && (typeof idField !== "string" || idField.trim() === "")) {
-      return yield* Effect.fail(
-        new ValidationError({
-          path: "options.idField",
-          detail: `must be a non-empty field name, got ${describe(idField)}`,
-          suggestion: 'e.g. idField: "ID" (the default) or "id".'
-        })
-      )
-    }
-  })
+  Effect.suspend(() => Either.match(decodeGetByIDOptions(value), { onLeft: Effect.fail, onRight: () => Effect.void }))

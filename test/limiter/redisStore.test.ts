@@ -9,6 +9,7 @@ import { Redis } from "ioredis"
 import * as Bucket from "../../src/internal/limiterBucket.js"
 import { makeMemoryStore } from "../../src/internal/limiterStore.js"
 import * as Bitrix from "../../src/Bitrix.js"
+import { RateLimiterStoreError } from "../../src/BitrixError.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import { startFakePortal } from "../../src/testing/index.js"
 import { type RunningRedis, startRedis, startRedisServer } from "../support/redis.js"
@@ -222,7 +223,7 @@ describe("Redis limiter store: clock, keys and expiry", () => {
       expect(Exit.isFailure(exit)).toBe(true)
       if (Exit.isFailure(exit)) {
         const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
-        expect(failure).toBeInstanceOf(RateLimiter.RateLimiterStoreError)
+        expect(failure).toBeInstanceOf(RateLimiterStoreError)
         expect(failure?.store).toBe("redis")
         expect(failure?.operation).toBe("reserveBucketStart")
       }

@@ -17,7 +17,10 @@ export const httpError = (reason: "Transport" | "Timeout" | "Status" | "Decode",
   Effect.fail(new HttpError({ reason, method, detail, ...(status === undefined ? {} : { status }) }))
 
 /** A transport that gives `answers` in order (the last one repeats) and records what was sent. */
-export const scripted = (answers: ReadonlyArray<Answer>, options: Bitrix.ServiceOptions = {}) => {
+export const scripted = (
+  answers: ReadonlyArray<Answer>,
+  { retry, ...options }: Bitrix.ServiceOptions & Pick<Transport.TransportOptions, "retry"> = {}
+) => {
   const sent: Array<{ readonly method: string; readonly params: unknown }> = []
   const transport = Layer.succeed(
     Transport.Transport,
@@ -27,7 +30,8 @@ export const scripted = (answers: ReadonlyArray<Answer>, options: Bitrix.Service
           const answer = answers[Math.min(sent.length, answers.length - 1)]!
           sent.push({ method, params })
           return answer(method, params)
-        })
+        }),
+      ...(retry === undefined ? {} : { retry })
     })
   )
   return { sent, layer: Layer.merge(Bitrix.layerServices({ limits: "off", ...options }), transport) }
