@@ -4,9 +4,10 @@
  *
  * Time under `timeScale` (the engine, src/testing/internal/engine.ts): portal time = anchor + real elapsed ×
  * ts; costs are portal ms and the answer waits cost / ts real ms; the leaky bucket drains `requestsPerSecond`
- * per PORTAL second; the operating window is `operatingWindowSeconds` PORTAL seconds; `time.operating` and
- * `time.processing` are PORTAL seconds and `operating_reset_at` is a PORTAL epoch second (it runs ahead of the
- * wall clock by (ts − 1) × elapsed).
+ * per PORTAL second; the operating window is `operatingWindowSeconds` PORTAL seconds. The bench's portal reports
+ * in portal time (`reportTime: "portal"`, set in portalProcess.ts): `time.operating` and `time.processing` are
+ * PORTAL seconds and `operating_reset_at` is a PORTAL epoch second (it runs ahead of the wall clock by (ts − 1) ×
+ * elapsed). The fake's default (`reportTime: "real"`) is for a client on the wall clock instead.
  *
  * Two ways to make the client agree:
  *
@@ -15,8 +16,9 @@
  *   its window, backoffs, the 60 s timeout) is then in the portal's units.
  * - `limits`: the wall clock, with limits rewritten for it: pool 50, drain 2 × ts per second, operating limit
  *   480 (unchanged: `operating` arrives in portal seconds), window 600 / ts s, timeout 60 / ts s, backoff / ts.
- *   `operating_reset_at` cannot be rewritten (it is inside the response), so a client that waits for it waits
- *   too long; kept for comparison.
+ *   `operating_reset_at` arrives in portal time too, so a client that waits for it waits too long; kept for
+ *   comparison with earlier figures. (Against a portal reporting real time, `reportTime: "real"`, the same client
+ *   would take the operating limit 480 / ts as well, and `operating_reset_at` would be right.)
  */
 import { FetchHttpClient, type HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"

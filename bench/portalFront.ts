@@ -38,7 +38,8 @@ const engineFor = (webhookPath: string): FakePortalHttp.Engine => ({
 port.on("message", (message: FrontIn) => {
   switch (message.type) {
     case "serve":
-      void FakePortalHttp.serve(engineFor(message.webhookPath), { port: 0 }).then((started) => {
+      // this worker is the front's thread already
+      void FakePortalHttp.serve(engineFor(message.webhookPath), { port: 0, front: "inline" }).then((started) => {
         server = started
         post({ type: "listening", url: started.url })
       })

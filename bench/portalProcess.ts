@@ -96,7 +96,9 @@ const start = async (options: FakePortalOptions, probes: Probes) => {
   if (current !== undefined) throw new Error("a portal is already running in this child")
   // The engine's portal clock is anchored at this real instant; the client's scaled clock uses the same anchor
   const anchorMs = Date.now()
-  const engine = new FakePortal.PortalEngine(options, anchorMs)
+  // The client runs on a clock scaled like the portal's, anchored here (scaledClock.ts): it reads the answers' stamps
+  // and spans in portal time, so the engine reports them so (its default is the wall clock)
+  const engine = new FakePortal.PortalEngine({ reportTime: "portal", ...options }, anchorMs)
   const seedMs = Date.now() - anchorMs
   const probed = runProbes(engine, probes)
   // BENCH_PORTAL_TRACE=<file>: every request's arrival (portal seconds), method and status, written at close

@@ -4,7 +4,8 @@
  *
  * The server is a thin shell over the protocol engine: it turns each request into a `PortalRequest`, asks the
  * engine what to do, waits out the simulated server time (counted from the request's arrival), then answers, drops
- * the connection, or never answers.
+ * the connection, or never answers. It runs on a worker thread of its own, so arrivals are stamped and answers sent
+ * on time while the engine works on other requests.
  *
  * @since 0.1.0
  */
@@ -13,13 +14,11 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import * as Http from "node:http"
-import * as Https from "node:https"
-import type { Socket } from "node:net"
 import * as FakePortal from "./FakePortal.js"
 import { PortalEngine } from "./internal/engine.js"
-import { nginxPage, rawNginxPage } from "./internal/engineHttp.js"
-import { makeArrivalDelays, makeTrips } from "./internal/engineLimits.js"
+import * as Front from "./internal/front.js"
+import { serveHere } from "./internal/front.js"
+import { serveOnThread } from "./internal/frontThread.js"
 import type { PortalOutcome, PortalRequest, PortalStats } from "./internal/types.js"
 import type { FakePortalOptions } from "./Options.js"
 
@@ -77,7 +76,18 @@ export interface ServeOptions {
   readonly port?: number
   /** Default `127.0.0.1`. */
   readonly host?: string
+  /**
+   * The clock the engine is handed arrival times in. With the front on its worker thread the arrival is stamped
+   * there on the wall clock and handed over as `now()` minus its age; inline, `now()` stamps it and also measures
+   * the engine's own work (which is part of the simulated server time).
+   */
   readonly now?: () => number
+  /**
+   * Where the HTTP front runs: `"thread"` (default), a worker thread that stamps every arrival and sends every answer
+   * while the engine works on this one; `"inline"`, this thread (for a caller that is already on a thread of its
+   * own, or a test double driven by a fake `now`).
+   */
+  readonly front?: "thread" | "inline"
   /** Request bodies over this many bytes get the front server's 413 page. Default {@link defaultMaxBodyBytes}. */
   readonly maxBodyBytes?: number
   /** Serve HTTPS with this key and certificate (PEM), as a self-hosted portal with its own certificate does. */
@@ -113,213 +123,30 @@ export const serveOptionsOf = (options: FakePortalOptions): ServeOptions => ({
  * @since 0.1.0
  * @category Constants
  */
-export const defaultMaxBodyBytes = 8 * 1024 * 1024
+export const defaultMaxBodyBytes: number = Front.defaultMaxBodyBytes
 
 /**
- * The longest request head (request line and headers) read: 1 MiB. Node's default of 16 KiB would close the
- * connection on a long GET URL before the portal's own 414 check could answer it; past this size the front
- * server still answers with its 414 page.
+ * How long the front server keeps an idle keep-alive connection open: 75 s, nginx's default `keepalive_timeout`
+ * (ngx_http_core_module), which the portal's front servers run. Real time, whatever `timeScale`: the fake scales the
+ * portal's server time, not the network in front of it.
+ *
+ * @since 0.1.0
+ * @category Constants
  */
-const maxHeaderBytes = 1024 * 1024
-
-const headersOf = (request: Http.IncomingMessage): Record<string, string> => {
-  const headers: Record<string, string> = {}
-  for (const [name, value] of Object.entries(request.headers)) {
-    if (value === undefined) continue
-    // node:http already lower-cases names; repeated headers arrive as arrays and are joined as a proxy would.
-    headers[name.toLowerCase()] = Array.isArray(value) ? value.join(", ") : value
-  }
-  return headers
-}
-
-/** An engine bug must not take the server down; the portal's own words for an uncaught exception are ERROR_CORE. */
-const engineFailure = (error: unknown): PortalOutcome => ({
-  _tag: "Response",
-  status: 500,
-  headers: { "content-type": "application/json; charset=utf-8" },
-  body: JSON.stringify({
-    error: "ERROR_CORE",
-    error_description: `Fake portal engine failure: ${error instanceof Error ? error.message : String(error)}`
-  }),
-  delayMs: 0
-})
-
-const urlHost = (host: string): string => (host.includes(":") && !host.startsWith("[") ? `[${host}]` : host)
+export const keepAliveTimeoutMs: number = Front.keepAliveTimeoutMs
 
 /**
- * Serves `engine` on `host:port` until `close()`.
+ * Serves `engine` on `host:port` until `close()`. By default the HTTP front runs on a worker thread (one per process,
+ * shared by every portal it serves) and the engine stays on this thread: each request is stamped when it arrives,
+ * whatever the engine is busy with, and answered at its arrival + its simulated server time (+ the `latency` legs)
+ * as soon as the engine has built the answer, as a cloud portal answers concurrent requests on many workers. With
+ * `front: "inline"` everything runs on this thread.
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Server> => {
-  const host = options.host ?? "127.0.0.1"
-  const now = options.now ?? Date.now
-  const sockets = new Set<Socket>()
-  const timers = new Set<NodeJS.Timeout>()
-  let closing = false
-
-  const later = (delayMs: number, action: () => void): void => {
-    if (closing) return
-    const timer = setTimeout(() => {
-      timers.delete(timer)
-      action()
-    }, Math.max(0, delayMs))
-    timers.add(timer)
-  }
-
-  /**
-   * Answers `delayMs` after the request arrived: the engine's own work (building and encoding the answer) is part
-   * of the simulated server time, not added to it. A cloud portal serves concurrent requests on many workers. With
-   * the engine on this thread, requests that arrive while it works are read (and stamped) only after it; an engine
-   * on another thread (`handle` answering with a promise) leaves this one free to stamp every arrival.
-   */
-  const answer = (
-    request: Http.IncomingMessage,
-    response: Http.ServerResponse,
-    settled: PortalOutcome,
-    arrivedMs: number,
-    backMs: number
-  ): void => {
-    // the answer's way back through the `latency` network is part of its delay
-    const outcome = settled._tag === "Hang" || backMs === 0 ? settled : { ...settled, delayMs: settled.delayMs + backMs }
-    const spentMs = Math.max(0, now() - arrivedMs)
-    switch (outcome._tag) {
-      case "Response":
-        later(outcome.delayMs - spentMs, () => {
-          if (response.destroyed || response.writableEnded) return
-          const body = Buffer.from(outcome.body, "utf8")
-          response.writeHead(outcome.status, { ...outcome.headers, "content-length": String(body.byteLength) })
-          response.end(body)
-        })
-        return
-      case "Drop":
-        // The portal ran the request (for writes) but the client never hears back: close the TCP connection.
-        later(outcome.delayMs - spentMs, () => request.socket.destroy())
-        return
-      case "Hang":
-        // No answer ever; `close()` destroys the socket so test runs still end.
-        return
-    }
-  }
-
-  const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
-  const arrivalDelayMs = makeArrivalDelays(options.arrivalJitter, options.seedNumber ?? 1)
-  const nextTrip = makeTrips(options.latency, options.seedNumber ?? 1)
-
-  /** The front server refuses the body: its 413 page, then the connection is closed without reading the rest. */
-  const refuseBody = (request: Http.IncomingMessage, response: Http.ServerResponse): void => {
-    const page = nginxPage(413)
-    if (page._tag !== "Response") return
-    request.removeAllListeners("data")
-    request.removeAllListeners("end")
-    response.writeHead(413, { ...page.headers, connection: "close", "content-length": String(Buffer.byteLength(page.body)) })
-    response.end(page.body, () => request.socket.destroy())
-  }
-
-  const handler = (request: Http.IncomingMessage, response: Http.ServerResponse): void => {
-    if (Number(request.headers["content-length"] ?? 0) > maxBodyBytes) return refuseBody(request, response)
-    const chunks: Array<Buffer> = []
-    let received = 0
-    request.on("data", (chunk: Buffer) => {
-      received += chunk.byteLength
-      // a chunked body declares no length: counted as it comes, and nothing past the limit is kept
-      if (received > maxBodyBytes) {
-        chunks.length = 0
-        return refuseBody(request, response)
-      }
-      chunks.push(chunk)
-    })
-    request.on("end", () => {
-      const readMs = now()
-      const portalRequest: PortalRequest = {
-        httpMethod: request.method ?? "GET",
-        url: request.url ?? "/",
-        headers: headersOf(request),
-        body: Buffer.concat(chunks).toString("utf8"),
-        ...(request.socket.remoteAddress !== undefined ? { clientIp: request.socket.remoteAddress } : {})
-      }
-      // the body is held once, as text, while the engine works on it
-      chunks.length = 0
-      const trip = nextTrip?.()
-      const upMs = trip?.upMs ?? 0
-      const backMs = trip?.downMs ?? 0
-      const delayMs = upMs + (arrivalDelayMs === undefined ? 0 : arrivalDelayMs(readMs + upMs))
-      if (delayMs > 0) {
-        // in transit: it reaches the engine (and its leaky bucket) at its seeded arrival time
-        later(delayMs, () => work(request, response, portalRequest, readMs + delayMs, backMs))
-      } else {
-        // Handled on the next turn of the event loop, so every request that arrived together is stamped with its
-        // own arrival time before any of them is worked on
-        setImmediate(() => work(request, response, portalRequest, readMs, backMs))
-      }
-    })
-  }
-
-  /** Hands a request that arrived at `arrivedMs` to the engine and answers it. */
-  const work = (
-    request: Http.IncomingMessage,
-    response: Http.ServerResponse,
-    portalRequest: PortalRequest,
-    arrivedMs: number,
-    backMs: number
-  ): void => {
-    let outcome: PortalOutcome | PromiseLike<PortalOutcome>
-    try {
-      outcome = engine.handle(portalRequest, arrivedMs)
-    } catch (error) {
-      outcome = engineFailure(error)
-    }
-    if ("then" in outcome) {
-      outcome.then(
-        (settled) => answer(request, response, settled, arrivedMs, backMs),
-        (error: unknown) => answer(request, response, engineFailure(error), arrivedMs, backMs)
-      )
-    } else {
-      answer(request, response, outcome, arrivedMs, backMs)
-    }
-  }
-
-  const server =
-    options.tls === undefined
-      ? Http.createServer({ maxHeaderSize: maxHeaderBytes }, handler)
-      : Https.createServer({ maxHeaderSize: maxHeaderBytes, key: options.tls.key, cert: options.tls.cert }, handler)
-  // A burst of concurrent clients (the 503 demonstration) must not be refused by the listen backlog.
-  server.maxConnections = Infinity
-  server.keepAliveTimeout = 5_000
-  server.on("connection", (socket: Socket) => {
-    sockets.add(socket)
-    socket.on("close", () => sockets.delete(socket))
-  })
-  // A request node:http cannot parse gets the front server's page (414 for a head over the size limit, 400 for
-  // anything else) where the socket can still carry it; a client that reset its socket must not crash the process.
-  server.on("clientError", (error: Error & { readonly code?: string }, socket: Socket) => {
-    if (!socket.writable || error.code === "ECONNRESET") return void socket.destroy()
-    socket.end(rawNginxPage(error.code === "HPE_HEADER_OVERFLOW" ? 414 : 400))
-  })
-
-  const close = (): Promise<void> =>
-    new Promise<void>((resolve) => {
-      closing = true
-      for (const timer of timers) clearTimeout(timer)
-      timers.clear()
-      for (const socket of sockets) socket.destroy()
-      sockets.clear()
-      if (!server.listening) return resolve()
-      server.close(() => resolve())
-    })
-
-  return new Promise<Server>((resolve, reject) => {
-    const onError = (error: Error) => reject(error)
-    server.once("error", onError)
-    server.listen({ port: options.port ?? 0, host, backlog: 1024 }, () => {
-      server.off("error", onError)
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : (options.port ?? 0)
-      resolve({ url: `${options.tls === undefined ? "http" : "https"}://${urlHost(host)}:${port}`, port, close })
-    })
-  })
-}
+export const serve = (engine: Engine, options: ServeOptions = {}): Promise<Server> =>
+  options.front === "inline" ? serveHere(engine, options) : serveOnThread(engine, options)
 
 /**
  * The OAuth app of a served portal (shared with the in-process form).

@@ -69,7 +69,10 @@ Options:
   --limits SPEC            standard (50 req, 2/s, 480 s per 600 s) | enterprise (250, 5/s) | off |
                            pool=50,rps=2,operating=480,window=600 (unset keys take the standard values)
   --time-scale X           run costs, bucket drain and windows X times faster (default 1)
-  --cost-model SPEC        default | zero | base=5,narrowRow=0.1,wideRow=2,offsetRow=0.0015,
+  --report-time CLOCK      real (default: stamps and spans of answers in wall-clock time, for a client on the
+                           wall clock) | portal (in portal time, for a client whose clock runs X times faster)
+  --cost-model SPEC        default | docsCount (the COUNT behind total as the Bitrix24 docs measured it, 40x the
+                           default) | zero | base=5,narrowRow=0.1,wideRow=2,offsetRow=0.0015,
                            countRow=0.0005,write=40,delete=20,get=5 (milliseconds; unset keys keep defaults)
   --faults LIST            kind[:probability][@n+n...][/method+method...], comma-separated, e.g.
                            html502:0.05,drop:0.01,error503@3+7,hang@5/crm.deal.list
@@ -150,14 +153,15 @@ const costKeys: Readonly<Record<string, keyof CostNumbers>> = {
 }
 
 /**
- * Parses `--cost-model`: `default`, `zero`, or milliseconds per cost item (`base=5,narrowRow=0.1,...`).
+ * Parses `--cost-model`: a preset (`default`, `docsCount`, `zero`) or milliseconds per cost item
+ * (`base=5,narrowRow=0.1,...`).
  *
  * @since 0.1.0
  * @category Parsing
  */
 export const parseCostModel = (text: string): Either.Either<CostModel, PortalArgsError> => {
   const name = text.trim()
-  if (name === "default" || name === "zero") return Either.right(name)
+  if (name === "default" || name === "zero" || name === "docsCount") return Either.right(name)
   return Either.flatMap(parsePairs("--cost-model", text), (pairs) => {
     const numbers: Partial<Record<keyof CostNumbers, number>> = {}
     for (const [key, value] of pairs) {
@@ -309,6 +313,7 @@ const flagSpec = {
   "seed-number": { type: "string" },
   limits: { type: "string" },
   "time-scale": { type: "string" },
+  "report-time": { type: "string" },
   "cost-model": { type: "string" },
   faults: { type: "string" },
   mutations: { type: "string" },
@@ -354,6 +359,13 @@ export const parsePortalArgs = (argv: ReadonlyArray<string>): Either.Either<Port
       values["time-scale"] === undefined
         ? Either.void
         : Either.map(parsePositive("--time-scale", values["time-scale"]), (scale) => void (options.timeScale = scale)),
+    () => {
+      const clock = values["report-time"]
+      if (clock === undefined) return Either.void
+      if (clock !== "real" && clock !== "portal") return fail("--report-time", `--report-time expects real or portal, got "${clock}"`)
+      options.reportTime = clock
+      return Either.void
+    },
     () =>
       values["cost-model"] === undefined
         ? Either.void
@@ -450,6 +462,7 @@ export const describeOptions = (options: FakePortalOptions): ReadonlyArray<strin
   )
   lines.push(`limits: ${describeLimits(options.limits ?? "standard")}`)
   lines.push(`time scale: ${options.timeScale ?? 1}`)
+  if (options.reportTime === "portal") lines.push("report time: portal (stamps and spans in portal time)")
   const cost = options.costModel ?? "default"
   lines.push(
     `cost model: ${typeof cost === "string" ? cost : `default with ${Object.entries(cost).map(([key, value]) => `${key}=${value}`).join(", ")}`}`

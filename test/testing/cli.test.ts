@@ -94,6 +94,17 @@ describe("parsePortalArgs", () => {
     })
   })
 
+  it("parses --report-time and the docsCount cost preset", () => {
+    expect(serveOptions(["--time-scale", "10", "--report-time", "portal", "--cost-model", "docsCount"])).toEqual({
+      port: defaultPort,
+      timeScale: 10,
+      reportTime: "portal",
+      costModel: "docsCount"
+    })
+    expect(serveOptions(["--report-time=real"]).reportTime).toBe("real")
+    expect(parseCostModel("docsCount")).toEqual(Either.right("docsCount"))
+  })
+
   it("--oauth enables the app with its default token lifetime", () => {
     const options = serveOptions(["--oauth"])
     expect(options.oauth?.clientId).toMatch(/^local\./)
@@ -113,6 +124,7 @@ describe("parsePortalArgs", () => {
       "--seed-number",
       "--limits",
       "--time-scale",
+      "--report-time",
       "--cost-model",
       "--faults",
       "--mutations",
@@ -145,6 +157,7 @@ describe("parsePortalArgs", () => {
     [["--faults", "drop"], "--faults", /needs a probability/],
     [["--mutations", "crm.deal:add=5"], "--mutations", /every=N/],
     [["--batch-billing", "both"], "--batch-billing", /commands or batch/],
+    [["--report-time", "wall"], "--report-time", /real or portal/],
     [["--max-url-length", "0"], "--max-url-length", />= 1/],
     [["--webhook", "abc"], "--webhook", /USER_ID\/CODE/]
   ] as const)("rejects %j with a clear message", (argv, flag, message) => {
@@ -238,4 +251,38 @@ describe("npm run portal", () => {
     child.kill("SIGTERM")
     expect(await exited).toBe(0)
   })
+
+  it("takes --cost-model docsCount and reports wall-clock time under --time-scale unless --report-time portal", async () => {
+    const root = fileURLToPath(new URL("../..", import.meta.url))
+    /** `time` of one counted 50-row narrow page of 10,000 deals, from `npm run portal` with `extra` flags. */
+    const countedPage = async (extra: ReadonlyArray<string>) => {
+      const child = spawn(
+        process.execPath,
+        ["--import", "tsx", "src/testing/cli.ts", "--port", "0", "--limits", "off", "--seed", "crm.deal=10000", "--cost-model", "docsCount", "--time-scale", "10", ...extra],
+        { cwd: root, stdio: ["ignore", "pipe", "pipe"] }
+      )
+      const exited = new Promise<number | null>((resolve) => child.once("exit", resolve))
+      try {
+        const first = await new Promise<string>((resolve, reject) => {
+          createInterface({ input: child.stdout }).once("line", resolve)
+          child.once("exit", (code) => reject(new Error(`portal exited early with ${code}`)))
+        })
+        const sentAtMs = Date.now()
+        const response = await fetch(`${first.slice("webhook: ".length)}crm.deal.list.json?select[]=ID&start=0`)
+        const body = (await response.json()) as { readonly time: { readonly start: number; readonly processing: number } }
+        return { sentAtMs, receivedAtMs: Date.now(), time: body.time }
+      } finally {
+        child.kill("SIGTERM")
+        await exited
+      }
+    }
+    // base 5 + 50 rows × 0.1 + the COUNT of 10,000 rows × 0.0209 = 219 portal ms, 21.9 real ms at time scale 10
+    const real = await countedPage([])
+    expect(real.time.processing).toBeCloseTo(0.0219, 9)
+    // stamped on the wall clock: between the send and the answer (whole ms either side)
+    expect(real.time.start * 1000).toBeGreaterThanOrEqual(real.sentAtMs - 1)
+    expect(real.time.start * 1000).toBeLessThanOrEqual(real.receivedAtMs + 1)
+    const portal = await countedPage(["--report-time", "portal"])
+    expect(portal.time.processing).toBeCloseTo(0.219, 9)
+  }, 120_000)
 })

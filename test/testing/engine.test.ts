@@ -495,10 +495,135 @@ describe("cost models", () => {
   })
 
   it("takes explicit numbers, unset ones keeping their defaults, and waits cost / timeScale", () => {
-    const model = costs({ costModel: { baseMs: 100, narrowRowMs: 10 }, timeScale: 4 })
+    const model = costs({ costModel: { baseMs: 100, narrowRowMs: 10 }, timeScale: 4, reportTime: "portal" })
     expect(model.fields).toBeCloseTo(0.105, 9)
     expect(model.page).toBeCloseTo(0.15, 9)
     expect(model.fieldsDelayMs).toBeCloseTo(105 / 4, 9)
     expect(model.header).toBe("0.1050000000")
+    // reported in real seconds by default: the 105 portal ms take 26.25 real ms at timeScale 4
+    const real = costs({ costModel: { baseMs: 100, narrowRowMs: 10 }, timeScale: 4 })
+    expect(real.fields).toBeCloseTo(0.02625, 9)
+    expect(real.fieldsDelayMs).toBeCloseTo(26.25, 9)
+    expect(real.header).toBe("0.0262500000")
+  })
+
+  /** `time.processing` of one 50-row narrow page of a 10,000-deal table, counted (`start=0`) or not (`start=-1`). */
+  const countedPage = (costModel: NonNullable<FakePortalOptions["costModel"]>) => {
+    const engine = new PortalEngine({ seed: { "crm.deal": 10_000 }, limits: "off", webhook: { userId: 1, code: "secret" }, costModel }, 0)
+    const processing = (start: number) =>
+      (JSON.parse(response(engine.handle({ httpMethod: "GET", url: `${hook}crm.deal.list?select[]=ID&start=${start}`, headers: {}, body: "" }, 0)).body) as {
+        time: { processing: number }
+      }).time.processing
+    return { counted: processing(0), keyset: processing(-1) }
+  }
+
+  it("docsCount: the COUNT behind total at 20.9 µs per table row (the docs' 49.9 s on 2,387,743 leads), 40 times the default's 0.5 µs", () => {
+    // base 5 ms + 50 narrow rows × 0.1 ms, plus the COUNT of 10,000 rows: 0.5 µs each by default, 20.9 µs with docsCount
+    const standard = countedPage("default")
+    expect(standard.counted).toBeCloseTo(0.015, 9)
+    expect(standard.keyset).toBeCloseTo(0.01, 9)
+    const docs = countedPage("docsCount")
+    expect(docs.counted).toBeCloseTo(0.219, 9)
+    // start=-1 runs no COUNT: the preset changes nothing else
+    expect(docs.keyset).toBeCloseTo(0.01, 9)
+  })
+})
+
+describe("reportTime: the clock of the answers' stamps and spans under timeScale", () => {
+  const timeOf = (outcome: PortalOutcome): Record<string, unknown> => body(outcome)["time"] as Record<string, unknown>
+  /** An engine started at real 1,000 s with timeScale 10; `send` at real ms. */
+  const scaled = (reportTime?: "real" | "portal") => {
+    const table = makeTestTable()
+    const engine = new PortalEngine(
+      {
+        costModel: "zero",
+        webhook: { userId: 1, code: "secret" },
+        timeScale: 10,
+        oauth: { clientId: "app.1", clientSecret: "s3cret" },
+        ...(reportTime === undefined ? {} : { reportTime })
+      },
+      1_000_000,
+      table
+    )
+    const send = (url: string, nowMs: number) => engine.handle({ httpMethod: "GET", url, headers: {}, body: "" }, nowMs)
+    return { engine, table, send }
+  }
+
+  it("real (default): stamps are the real instants and spans real seconds, so the time block agrees with a wall clock", () => {
+    const { send } = scaled()
+    // 2 real s after the start; the call costs 100 portal s = 10 real s
+    const answer = response(send(`${hook}slow?ms=100000`, 1_002_000))
+    const time = timeOf(answer)
+    expect(time["start"]).toBe(1002)
+    expect(time["finish"]).toBe(1012)
+    expect(time["duration"]).toBe(10)
+    expect(time["processing"]).toBe(10)
+    expect(time["date_start"]).toBe("1970-01-01T00:16:42+00:00")
+    expect(time["date_finish"]).toBe("1970-01-01T00:16:52+00:00")
+    expect(time["operating"]).toBe(10)
+    // the bucket opened at portal 1,020 s expires 600 portal s later = 60 real s after its real 1,002 s
+    expect(time["operating_reset_at"]).toBe(1062)
+    expect(answer.headers["x-bitrix-rest-time"]).toBe("10.0000000000")
+    // the answer still waits the cost in real time
+    expect(answer.delayMs).toBe(10_000)
+  })
+
+  it("portal: stamps and spans in portal time, for a client on a clock running timeScale times faster", () => {
+    const { send } = scaled("portal")
+    const answer = response(send(`${hook}slow?ms=100000`, 1_002_000))
+    const time = timeOf(answer)
+    expect(time["start"]).toBe(1020)
+    expect(time["finish"]).toBe(1120)
+    expect(time["processing"]).toBe(100)
+    expect(time["date_start"]).toBe("1970-01-01T00:17:00+00:00")
+    expect(time["operating"]).toBe(100)
+    expect(time["operating_reset_at"]).toBe(1620)
+    expect(answer.headers["x-bitrix-rest-time"]).toBe("100.0000000000")
+    expect(answer.delayMs).toBe(10_000)
+  })
+
+  it("a wall-clock client that waits until operating_reset_at is let in at that real second, not timeScale times later", () => {
+    const { send } = scaled()
+    // 5 × 100 portal s spend the 480 s budget: the sixth call is refused
+    let resetAt = 0
+    for (let i = 0; i < 5; i++) resetAt = Number(timeOf(send(`${hook}slow?ms=100000`, 1_000_000))["operating_reset_at"])
+    expect(resetAt).toBe(1060)
+    expect(response(send(`${hook}slow?ms=100000`, 1_000_000)).status).toBe(429)
+    expect(response(send(`${hook}slow?ms=100000`, 1_059_999)).status).toBe(429)
+    expect(response(send(`${hook}slow?ms=100000`, 1_060_000)).status).toBe(200)
+  })
+
+  it("rounds a fractional reset up to the next whole real second, so waiting until it is never early", () => {
+    const { send } = scaled()
+    // a bucket opened at real 1,000.05 s (portal 1,000.5 s) expires at real 1,060.05 s
+    let resetAt = 0
+    for (let i = 0; i < 5; i++) resetAt = Number(timeOf(send(`${hook}slow?ms=100000`, 1_000_050))["operating_reset_at"])
+    expect(resetAt).toBe(1061)
+    expect(response(send(`${hook}slow?ms=100000`, 1_060_049)).status).toBe(429)
+    expect(response(send(`${hook}slow?ms=100000`, 1_061_000)).status).toBe(200)
+  })
+
+  it("a token's expires and expires_in, and rows written, are in the reported clock", () => {
+    const refresh = (engine: PortalEngine, send: (url: string, nowMs: number) => PortalOutcome) =>
+      body(
+        send(
+          `/oauth/token/?grant_type=refresh_token&client_id=app.1&client_secret=s3cret&refresh_token=${engine.oauth!.refreshToken}`,
+          1_001_000
+        )
+      )
+    const real = scaled()
+    // refreshed 1 real s after the start: 3,600 portal s of life = 360 real s
+    const realPair = refresh(real.engine, real.send)
+    expect(realPair["expires_in"]).toBe(360)
+    expect(realPair["expires"]).toBe(1361)
+    real.send(`${hook}crm.deal.add?fields[TITLE]=x`, 1_003_000)
+    expect(real.table.calls.at(-1)).toEqual({ method: "crm.deal.add", params: { fields: { TITLE: "x" } }, nowMs: 1_003_000 })
+
+    const portal = scaled("portal")
+    const portalPair = refresh(portal.engine, portal.send)
+    expect(portalPair["expires_in"]).toBe(3600)
+    expect(portalPair["expires"]).toBe(4610)
+    portal.send(`${hook}crm.deal.add?fields[TITLE]=x`, 1_003_000)
+    expect(portal.table.calls.at(-1)).toEqual({ method: "crm.deal.add", params: { fields: { TITLE: "x" } }, nowMs: 1_030_000 })
   })
 })

@@ -21,7 +21,7 @@ import {
   type RestRoute
 } from "./engineHttp.js"
 import { LeakyBucket, OperatingWindow, RequestOperating } from "./engineLimits.js"
-import { defaultCost, makeMethodTable, zeroCost } from "./methods.js"
+import { defaultCost, docsCountCost, makeMethodTable, zeroCost } from "./methods.js"
 import { PhpArray, toPlain } from "./php.js"
 import type { MethodOutcome, MethodTable, PortalOutcome, PortalRequest, PortalStats } from "./types.js"
 
@@ -39,8 +39,19 @@ export interface OAuthInfo {
 }
 
 /** Resolves the cost model option to numbers. */
-export const resolveCost = (model: FakePortalOptions["costModel"]): CostNumbers =>
-  model === undefined || model === "default" ? defaultCost : model === "zero" ? zeroCost : { ...defaultCost, ...model }
+export const resolveCost = (model: FakePortalOptions["costModel"]): CostNumbers => {
+  switch (model) {
+    case undefined:
+    case "default":
+      return defaultCost
+    case "zero":
+      return zeroCost
+    case "docsCount":
+      return docsCountCost
+    default:
+      return { ...defaultCost, ...model }
+  }
+}
 
 /** Who is calling: the unit the leaky bucket and the operating window are kept per. */
 interface AuthEntity {
@@ -103,6 +114,8 @@ export class PortalEngine {
   readonly limits: LimitNumbers | undefined
   readonly timeScale: number
   readonly batchBilling: "commands" | "batch"
+  /** Which clock the answers' stamps and durations are in (see `FakePortalOptions.reportTime`). */
+  readonly reportTime: "real" | "portal"
 
   private readonly webhookUserId: number
   private readonly webhookCode: string
@@ -135,6 +148,7 @@ export class PortalEngine {
     this.limits = resolveLimits(options.limits ?? "standard")
     this.timeScale = options.timeScale !== undefined && options.timeScale > 0 ? options.timeScale : 1
     this.batchBilling = options.batchBilling ?? "commands"
+    this.reportTime = options.reportTime ?? "real"
     this.maxUrlLength = options.maxUrlLength ?? 8192
     this.startRealMs = startRealMs
     this.portalStartMs = startRealMs
@@ -177,6 +191,20 @@ export class PortalEngine {
   /** Portal time: start + (real now − real start) × timeScale. */
   portalNowMs(realNowMs: number): number {
     return this.portalStartMs + (realNowMs - this.startRealMs) * this.timeScale
+  }
+
+  /**
+   * A portal instant as the answers report it: itself with `reportTime: "portal"`; by default the real instant it
+   * corresponds to (start + (portal − start) / timeScale), so a client on the wall clock that waits until a stamp
+   * (`operating_reset_at`, a token's `expires`) waits the right real time.
+   */
+  reportedMs(portalMs: number): number {
+    return this.reportTime === "portal" ? portalMs : this.startRealMs + (portalMs - this.portalStartMs) / this.timeScale
+  }
+
+  /** A span of portal seconds as the answers report it: real seconds (÷ timeScale) by default, portal seconds with `reportTime: "portal"`. */
+  reportedSeconds(portalSeconds: number): number {
+    return this.reportTime === "portal" ? portalSeconds : portalSeconds / this.timeScale
   }
 
   /** Answers one request. Never throws: an engine bug becomes a 500 ERROR_CORE answer. */
@@ -253,8 +281,9 @@ export class PortalEngine {
           access_token: outcome.accessToken,
           client_endpoint: `${target.origin}/rest/`,
           domain: "oauth.bitrix.info",
-          expires: Math.floor(outcome.expiresAtMs / 1000),
-          expires_in: this.tokens.lifetimeSeconds,
+          expires: Math.floor(this.reportedMs(outcome.expiresAtMs) / 1000),
+          // whole seconds, rounded down so a client refreshing after it is never late
+          expires_in: Math.floor(this.reportedSeconds(this.tokens.lifetimeSeconds)),
           member_id: "fa4e0ec0a1d3b7c5e2f9186d0b3c4a57",
           refresh_token: outcome.refreshToken,
           scope: "crm,task,user,lists,catalog,sonet_group,entity,im",
@@ -349,7 +378,7 @@ export class PortalEngine {
       result.status,
       result.envelope,
       route.transport,
-      result.costMs / 1000,
+      this.reportedSeconds(result.costMs / 1000),
       result.costMs / this.timeScale,
       auth.entity.clientId
     )
@@ -443,21 +472,29 @@ export class PortalEngine {
     }
   }
 
-  /** The `time` block: float unix seconds, ISO dates, and with limits on `operating_reset_at` + `operating`. */
+  /**
+   * The `time` block: float unix seconds, ISO dates, and with limits on `operating_reset_at` + `operating`; stamps and
+   * spans in the clock of `reportTime` (`duration` is `finish − start`, so `processing` is in the same units).
+   */
   private timeBlock(startMs: number, costMs: number, key: string, nowMs: number, operating: RequestOperating): Record<string, unknown> {
-    const start = round6(startMs / 1000)
-    const finish = round6((startMs + costMs) / 1000)
+    const startReportedMs = this.reportedMs(startMs)
+    const finishReportedMs = this.reportedMs(startMs + costMs)
+    const start = round6(startReportedMs / 1000)
+    const finish = round6(finishReportedMs / 1000)
     const block: Record<string, unknown> = {
       start,
       finish,
       duration: finish - start,
-      processing: costMs / 1000,
-      date_start: isoSeconds(startMs),
-      date_finish: isoSeconds(startMs + costMs)
+      processing: this.reportedSeconds(costMs / 1000),
+      date_start: isoSeconds(startReportedMs),
+      date_finish: isoSeconds(finishReportedMs)
     }
     if (this.operating !== undefined) {
-      block["operating_reset_at"] = this.operating.resetAtSeconds(key, nowMs)
-      block["operating"] = this.operating.usedSeconds(key, nowMs) + operating.counted(key)
+      const resetAtMs = this.reportedMs(this.operating.resetAtMs(key, nowMs))
+      // [CORE] gives whole unix seconds. Portal time: rounded down, as before. Real time: rounded up, so a wall-clock
+      // client that waits until it is never early (one real second is timeScale portal seconds)
+      block["operating_reset_at"] = this.reportTime === "portal" ? Math.floor(resetAtMs / 1000) : Math.ceil(resetAtMs / 1000 - 1e-9)
+      block["operating"] = this.reportedSeconds(this.operating.usedSeconds(key, nowMs) + operating.counted(key))
     }
     return block
   }
@@ -466,7 +503,8 @@ export class PortalEngine {
   private callMethod(method: string, params: unknown, entity: AuthEntity, nowMs: number): MethodOutcome | undefined {
     let outcome: MethodOutcome | undefined
     try {
-      outcome = this.methodTable.call(method, params, { nowMs, userId: entity.userId })
+      // rows written now carry the reported clock, the one the client compares DATE_MODIFY with
+      outcome = this.methodTable.call(method, params, { nowMs: this.reportedMs(nowMs), userId: entity.userId })
     } catch (error) {
       return { _tag: "Error", status: 500, error: "ERROR_CORE", description: errorMessage(error), costMs: 0 }
     }
@@ -483,7 +521,7 @@ export class PortalEngine {
       if (rule.everyRequests <= 0 || (rule.entity !== entity.base && rule.entity !== entity.typed)) continue
       const count = (this.mutationCounts.get(rule) ?? 0) + 1
       this.mutationCounts.set(rule, count)
-      if (count % rule.everyRequests === 0) this.methodTable.mutate(rule, this.mutationRandom, nowMs)
+      if (count % rule.everyRequests === 0) this.methodTable.mutate(rule, this.mutationRandom, this.reportedMs(nowMs))
     }
   }
 

@@ -86,8 +86,13 @@ export class OperatingWindow {
    * core does from the first call of the request.
    */
   resetAtSeconds(key: string, nowMs: number): number {
+    return Math.floor(this.resetAtMs(key, nowMs) / 1000)
+  }
+
+  /** `operating_reset_at` before rounding: epoch ms (portal time) when the oldest live bucket expires. */
+  resetAtMs(key: string, nowMs: number): number {
     const oldest = this.live(key, nowMs)[0]
-    return Math.floor(((oldest?.firstCallMs ?? nowMs) + this.windowMs) / 1000)
+    return (oldest?.firstCallMs ?? nowMs) + this.windowMs
   }
 
   /** Files `seconds` into the bucket of `nowMs`. */

@@ -24,8 +24,8 @@ import { userMethods } from "./methods/users.js"
 import { workgroupMethods } from "./methods/workgroups.js"
 import type { MethodOutcome, MethodTable } from "./types.js"
 
-/** The cost models: the default (calibrated) and zero. */
-export { defaultCost, zeroCost } from "./methods/cost.js"
+/** The cost models: the default (calibrated), the docs' COUNT, and zero. */
+export { defaultCost, docsCountCost, zeroCost } from "./methods/cost.js"
 
 const families: ReadonlyArray<(ctx: MethodContext) => Handlers> = [
   crmMethods,

@@ -6,7 +6,7 @@ import type { MutationRule } from "../Options.js"
 
 /** What a method handler knows about the call. */
 export interface CallContext {
-  /** Portal time, epoch milliseconds. */
+  /** Now, epoch milliseconds, in the clock the answers report (`reportTime`): rows written are stamped with it. */
   readonly nowMs: number
   /** The user the webhook or token belongs to. */
   readonly userId: number
@@ -46,7 +46,7 @@ export interface MethodTable {
   readonly isWrite: (method: string) => boolean
   /**
    * Applies a mutation rule once (rows added, updated and deleted while a client reads); added and updated rows
-   * are stamped with `nowMs` (portal time; without it they keep the generated dates).
+   * are stamped with `nowMs` (the reported clock; without it they keep the generated dates).
    */
   readonly mutate: (rule: MutationRule, random: () => number, nowMs?: number) => void
   /** Rows served by list calls so far. */
