@@ -35,6 +35,7 @@ import type * as ListStrategy from "./ListStrategy.js"
 import * as ProgressReporter from "./ProgressReporter.js"
 import * as RateLimiter from "./RateLimiter.js"
 import * as Sync from "./Sync.js"
+import * as SyncOptions from "./internal/sync/options.js"
 
 /** What a stopped call had done: rows for the list verbs, one outcome per item for the bulk verbs. */
 const stoppedFields = {
@@ -619,7 +620,7 @@ export const createClient = (options: ClientOptions): Client => {
           }
           const { to, ...rest } = syncOptions
           // the options are checked before the database is opened: bad input leaves nothing behind
-          return Either.match(Sync.decodeOptions(rest), {
+          return Either.match(SyncOptions.decodeOptions(rest), {
             onLeft: Effect.fail,
             onRight: () => Sync.run(rest).pipe(Effect.provide(Sync.layer(to)))
           })

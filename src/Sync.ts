@@ -25,13 +25,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Bitrix from "./Bitrix.js"
 import { ValidationError } from "./BitrixError.js"
+import * as SyncOptions from "./internal/sync/options.js"
 import type * as ListStrategy from "./ListStrategy.js"
 
 // ----------------------------------------------------------------------------------------------------------------
@@ -113,67 +112,12 @@ export type SmartProcessEntity = `crm.item:${number}`
 export type Entity = ClassicEntity | SmartProcessEntity
 
 /**
- * The classic entities `run` accepts; smart processes are named `crm.item:<entityTypeId>` besides them.
- *
- * @since 0.1.0
- * @category Constants
- */
-export const entities: ReadonlyArray<ClassicEntity> = ["crm.deal", "crm.contact", "crm.company", "crm.lead"]
-
-/** `crm.item:` then an entityTypeId: a whole number from 1, no leading zero, within PHP's int32. */
-const smartProcessPattern = /^crm\.item:([1-9]\d{0,9})$/
-
-const maxEntityTypeId = 2_147_483_647
-
-/** What is wrong with an entity name, in a sentence. */
-const entityProblem = (actual: unknown): string =>
-  typeof actual === "string" && /^crm\.item(:|$)/i.test(actual)
-    ? `${JSON.stringify(actual)} names no smart process: the entityTypeId after crm.item: must be a whole number from 1`
-    : `unknown entity ${JSON.stringify(actual)}`
-
-const entitySuggestion = `Use ${entities.join(", ")} or crm.item:<entityTypeId> (e.g. crm.item:1032).`
-
-/**
- * An entity's name: one of {@link entities}, or `crm.item:<entityTypeId>` with a whole entityTypeId from 1.
- *
- * @since 0.1.0
- * @category Schemas
- */
-export const EntitySchema: Schema.Schema<Entity> = Schema.Union(
-  Schema.Literal(...entities),
-  Schema.TemplateLiteral(Schema.Literal("crm.item:"), Schema.Number).pipe(
-    Schema.filter((name) => {
-      const match = smartProcessPattern.exec(name)
-      return match !== null && Number(match[1]) <= maxEntityTypeId
-    })
-  )
-).annotations({
-  identifier: "Entity",
-  message: (issue) => ({ message: entityProblem(issue.actual), override: true })
-})
-
-/**
- * Checks one entity's name (the CLI's positional, a config value): a `ValidationError` says what is wrong.
- *
- * @since 0.1.0
- * @category Options
- */
-export const decodeEntity = (name: unknown): Either.Either<Entity, ValidationError> =>
-  Either.mapLeft(
-    Schema.decodeUnknownEither(EntitySchema)(name),
-    () => new ValidationError({ path: "entity", detail: entityProblem(name), suggestion: entitySuggestion })
-  )
-
-/**
- * The entityTypeId of a smart process entity (`crm.item:1032` → 1032), or `undefined` for a classic one.
+ * The classic CRM entities a sync copies.
  *
  * @since 0.1.0
  * @category Models
  */
-export const entityTypeIdOf = (entity: Entity): number | undefined => {
-  const match = smartProcessPattern.exec(entity)
-  return match === null ? undefined : Number(match[1])
-}
+export const entities: ReadonlyArray<ClassicEntity> = SyncOptions.entities
 
 /**
  * @since 0.1.0
@@ -198,80 +142,6 @@ export interface Options {
   readonly chunkSize?: number
   /** Reads every row again (a fresh full load over the existing table). Default false. */
   readonly full?: boolean
-}
-
-const OptionsSchema = Schema.Struct({
-  entities: Schema.NonEmptyArray(EntitySchema),
-  overlap: Schema.optional(Schema.Unknown),
-  deletionsEvery: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))),
-  chunkSize: Schema.optional(Schema.Int.pipe(Schema.between(1, 10_000))),
-  full: Schema.optional(Schema.Boolean)
-})
-
-/**
- * Options checked, with their defaults.
- *
- * @since 0.1.0
- * @category Models
- */
-export interface ResolvedOptions {
-  readonly entities: ReadonlyArray<Entity>
-  readonly overlapMs: number
-  readonly deletionsEvery: number
-  readonly chunkSize: number
-  readonly full: boolean
-}
-
-/**
- * Checks the options (a `ValidationError` names the first bad one) and fills in the defaults.
- *
- * @since 0.1.0
- * @category Options
- */
-export const decodeOptions = (options: unknown): Either.Either<ResolvedOptions, ValidationError> => {
-  const given = typeof options === "object" && options !== null ? (options as { readonly entities?: unknown }).entities : undefined
-  if (Array.isArray(given) && given.length === 0) {
-    return Either.left(new ValidationError({ path: "Sync.options.entities", detail: "the list is empty", suggestion: entitySuggestion }))
-  }
-  const decoded = Schema.decodeUnknownEither(OptionsSchema, { onExcessProperty: "error", errors: "first" })(options)
-  if (Either.isLeft(decoded)) {
-    const [first] = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
-    const where = first === undefined ? "" : first.path.map((key) => (typeof key === "number" ? `[${key}]` : `.${String(key)}`)).join("")
-    return Either.left(
-      new ValidationError({
-        path: `Sync.options${where}`,
-        detail: first?.message ?? decoded.left.message,
-        suggestion:
-          `entities is a non-empty list of ${entities.join(", ")} or crm.item:<entityTypeId>; deletionsEvery a whole number >= 0; ` +
-          "chunkSize 1..10000."
-      })
-    )
-  }
-  const value = decoded.right
-  const duplicate = value.entities.find((entity, index) => value.entities.indexOf(entity) !== index)
-  if (duplicate !== undefined) {
-    return Either.left(new ValidationError({ path: "Sync.options.entities", detail: `${duplicate} is listed twice` }))
-  }
-  let overlapMs = 5 * 60_000
-  if (value.overlap !== undefined) {
-    const duration = Duration.decodeUnknown(value.overlap)
-    if (Option.isNone(duration) || !Duration.isFinite(duration.value)) {
-      return Either.left(
-        new ValidationError({
-          path: "Sync.options.overlap",
-          detail: `expected a duration such as "5 minutes" or a number of milliseconds, got ${JSON.stringify(value.overlap)}`
-        })
-      )
-    }
-    overlapMs = Duration.toMillis(duration.value)
-  }
-  return Either.right({
-    entities: value.entities,
-    overlapMs,
-    deletionsEvery: value.deletionsEvery ?? 1,
-    chunkSize: value.chunkSize ?? 1000,
-    full: value.full ?? false
-  })
 }
 
 /**
@@ -440,56 +310,6 @@ export interface SinkService {
  */
 export class Sink extends Context.Tag("effect-bitrix24/Sync/Sink")<Sink, SinkService>() {}
 
-/**
- * A parsed `--to` target.
- *
- * @since 0.1.0
- * @category Models
- */
-export type Target =
-  | { readonly _tag: "Sqlite"; readonly filename: string }
-  | { readonly _tag: "Postgres"; readonly url: Redacted.Redacted<string>; readonly database: string }
-
-/**
- * Parses a database URL: `sqlite:crm.db` (a file, created when missing), `sqlite:/abs/path.db`, or
- * `postgres://user:password@host:5432/database` (`postgresql://` too).
- *
- * @since 0.1.0
- * @category Options
- */
-export const parseTarget = (to: string): Either.Either<Target, ValidationError> => {
-  const bad = (detail: string) =>
-    Either.left(
-      new ValidationError({
-        path: "to",
-        detail,
-        suggestion: "Use sqlite:FILE (e.g. sqlite:crm.db) or postgres://user:password@host:5432/database."
-      })
-    )
-  if (typeof to !== "string" || to.trim() === "") return bad("no database given")
-  const text = to.trim()
-  if (/^sqlite:/i.test(text)) {
-    const filename = text.replace(/^sqlite:(\/\/(?=\/))?/i, "")
-    if (filename === "" || filename === "//") return bad(`${JSON.stringify(text)} names no file`)
-    if (filename === ":memory:") return bad("an in-memory database would be lost at the end of the run")
-    return Either.right({ _tag: "Sqlite", filename })
-  }
-  if (/^postgres(ql)?:\/\//i.test(text)) {
-    let url: URL
-    try {
-      url = new URL(text)
-    } catch {
-      return bad(`${JSON.stringify(redactUrl(text))} is not a URL`)
-    }
-    if (url.hostname === "") return bad(`${JSON.stringify(redactUrl(text))} names no host`)
-    return Either.right({ _tag: "Postgres", url: Redacted.make(text), database: redactUrl(text) })
-  }
-  return bad(`${JSON.stringify(redactUrl(text))} is neither sqlite: nor postgres://`)
-}
-
-/** A URL with its password replaced by `***`. */
-const redactUrl = (text: string): string => text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]*@/i, "$1***@")
-
 type SinkModule = typeof import("./internal/sync/sqlSink.js")
 
 const loadSinkModule: Effect.Effect<SinkModule, SinkError> = Effect.tryPromise({
@@ -517,7 +337,7 @@ export const layerPostgres = (url: string | Redacted.Redacted<string>): Layer.La
   Layer.unwrapEffect(
     Effect.map(
       Effect.flatMap(
-        Either.match(parseTarget(Redacted.isRedacted(url) ? Redacted.value(url) : url), { onLeft: Effect.fail, onRight: Effect.succeed }),
+        Either.match(SyncOptions.parseTarget(Redacted.isRedacted(url) ? Redacted.value(url) : url), { onLeft: Effect.fail, onRight: Effect.succeed }),
         (target) =>
           target._tag === "Postgres"
             ? Effect.succeed(target)
@@ -537,7 +357,7 @@ export const layerPostgres = (url: string | Redacted.Redacted<string>): Layer.La
 export const layer = (to: string): Layer.Layer<Sink, SinkError | ValidationError> =>
   Layer.unwrapEffect(
     Effect.map(
-      Either.match(parseTarget(to), { onLeft: Effect.fail, onRight: Effect.succeed }),
+      Either.match(SyncOptions.parseTarget(to), { onLeft: Effect.fail, onRight: Effect.succeed }),
       (target): Layer.Layer<Sink, SinkError | ValidationError> =>
         target._tag === "Sqlite" ? layerSqlite(target.filename) : layerPostgres(target.url)
     )
@@ -557,6 +377,6 @@ export const layer = (to: string): Layer.Layer<Sink, SinkError | ValidationError
  */
 export const run = (options: Options): Effect.Effect<Summary, SyncError, Bitrix.Services | Sink> =>
   Effect.flatMap(
-    Effect.suspend(() => Either.match(decodeOptions(options), { onLeft: Effect.fail, onRight: Effect.succeed })),
+    Effect.suspend(() => Either.match(SyncOptions.decodeOptions(options), { onLeft: Effect.fail, onRight: Effect.succeed })),
     (resolved) => Effect.flatMap(Effect.promise(() => import("./internal/sync/run.js")), (module) => module.run(resolved))
   ).pipe(Effect.withSpan("Sync.run"))

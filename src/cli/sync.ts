@@ -14,6 +14,7 @@ import { parseArgs } from "node:util"
 import type * as Bitrix from "../Bitrix.js"
 import { ValidationError } from "../BitrixError.js"
 import * as Sync from "../Sync.js"
+import * as SyncOptions from "../internal/sync/options.js"
 import * as Args from "./Args.js"
 import { printError } from "./Output.js"
 import type { CliError } from "./Report.js"
@@ -89,12 +90,12 @@ export const job = (positional: string, values: Values): Effect.Effect<Job, CliE
   Effect.gen(function* () {
     const entities: Array<Sync.Entity> = []
     for (const name of positional.split(" ").filter((part) => part !== "")) {
-      const entity = Sync.decodeEntity(name)
+      const entity = SyncOptions.decodeEntity(name)
       if (entity._tag === "Left") return yield* Effect.fail(entity.left)
       if (!entities.includes(entity.right)) entities.push(entity.right)
     }
     const to = typeof values["to"] === "string" ? values["to"] : ""
-    const target = Sync.parseTarget(to)
+    const target = SyncOptions.parseTarget(to)
     if (target._tag === "Left") return yield* Effect.fail(target.left)
     const overlap = typeof values["overlap"] === "number" ? values["overlap"] : undefined
     if (overlap !== undefined && !(overlap >= 0)) {
@@ -110,7 +111,7 @@ export const job = (positional: string, values: Values): Effect.Effect<Job, CliE
       ...(values["full"] === true ? { full: true } : {})
     }
     // options are checked now, before the database is opened or a request sent
-    const decoded = Sync.decodeOptions(options)
+    const decoded = SyncOptions.decodeOptions(options)
     if (decoded._tag === "Left") return yield* Effect.fail(decoded.left)
     const database = target.right._tag === "Sqlite" ? `sqlite:${target.right.filename}` : target.right.database
     const quiet = values["quiet"] === true

@@ -23,12 +23,6 @@ export * as FakePortal from "./FakePortal.js"
  */
 export * as FakePortalHttp from "./FakePortalHttp.js"
 
-/**
- * The deterministic data generators behind the seeded entities.
- *
- * @since 0.1.0
- */
-export * as Seed from "./Seed.js"
 
 /**
  * @since 0.1.0

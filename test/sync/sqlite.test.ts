@@ -8,6 +8,7 @@ import { Effect, Either } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as SyncOptions from "../../src/internal/sync/options.js"
 import * as Sync from "../../src/Sync.js"
 import { stats } from "../support/engine.js"
 import { portalLayer, scenarios, type TestDatabase } from "./scenarios.js"
@@ -77,8 +78,8 @@ describe("Sync into SQLite", () => {
       }
       expect((yield* stats).httpRequests).toBe(0)
       // and the names that are fine
-      for (const entity of ["crm.item:1032", "crm.item:128", "crm.lead"]) expect(Either.isRight(Sync.decodeEntity(entity)), entity).toBe(true)
-      expect(Sync.entityTypeIdOf("crm.item:1032")).toBe(1032)
+      for (const entity of ["crm.item:1032", "crm.item:128", "crm.lead"]) expect(Either.isRight(SyncOptions.decodeEntity(entity)), entity).toBe(true)
+      expect(SyncOptions.entityTypeIdOf("crm.item:1032")).toBe(1032)
     }).pipe(Effect.provide(portalLayer({ seed: { "crm.deal": 10 } })))
   )
 

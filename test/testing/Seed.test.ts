@@ -17,7 +17,7 @@ import {
   transliterate,
   weightedIndex,
   weightedPicker
-} from "../../src/testing/Seed.js"
+} from "../../src/testing/internal/seed.js"
 
 describe("hash3 / hashString", () => {
   it("is deterministic and sensitive to every argument", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { defaultCost, makeMethodTable, zeroCost } from "../../src/testing/internal/methods.js"
 import type { MethodOutcome, MethodTable } from "../../src/testing/internal/types.js"
-import { mulberry32 } from "../../src/testing/Seed.js"
+import { mulberry32 } from "../../src/testing/internal/seed.js"
 
 type Json = Record<string, unknown>
 

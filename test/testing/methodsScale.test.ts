@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { makeMethodTable, zeroCost } from "../../src/testing/internal/methods.js"
 import type { MethodOutcome } from "../../src/testing/internal/types.js"
-import { hashString, idsWithGaps, mulberry32 } from "../../src/testing/Seed.js"
+import { hashString, idsWithGaps, mulberry32 } from "../../src/testing/internal/seed.js"
 
 type Json = Record<string, unknown>
 

@@ -10,7 +10,8 @@ import { createHash } from "node:crypto"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { UnexpectedResultError } from "../../BitrixError.js"
-import { type Column, type ColumnType, type Entity, entityTypeIdOf, type PreparedRow, type TableShape } from "../../Sync.js"
+import type { Column, ColumnType, Entity, PreparedRow, TableShape } from "../../Sync.js"
+import { entityTypeIdOf } from "./options.js"
 
 /** How an entity is read: its methods, the parameters every call carries, the spelling of its keys. */
 export interface EntitySource {

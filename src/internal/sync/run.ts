@@ -18,13 +18,13 @@ import {
   type Entity,
   type EntitySummary,
   type PreparedRow,
-  type ResolvedOptions,
   Sink,
   type SinkService,
   type Summary,
   type SyncError,
   type TableShape
 } from "../../Sync.js"
+import type { ResolvedOptions } from "./options.js"
 import { rowsOf } from "../methodRegistry.js"
 import { decodeFields, prepareRows, rowIdOf, selectOf, shapeOf, sourceOf } from "./fields.js"
 

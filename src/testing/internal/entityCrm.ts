@@ -25,7 +25,7 @@ import {
   weightedPicker,
   type Random,
   type StatusEntry
-} from "../Seed.js"
+} from "./seed.js"
 import {
   createdAt,
   entity,

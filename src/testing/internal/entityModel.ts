@@ -7,7 +7,7 @@
  * UPPER_CASE field name. Each API family formats them on the way out (classic CRM prints numbers as strings,
  * crm.item prints camelCase keys and raw numbers, …).
  */
-import { hash3, random, type Random } from "../Seed.js"
+import { hash3, random, type Random } from "./seed.js"
 
 /** A row in native form, keyed by UPPER_CASE field name. */
 export type Row = Record<string, unknown>

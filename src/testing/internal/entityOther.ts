@@ -15,7 +15,7 @@ import {
   transliterate,
   workgroupNames,
   type PersonName
-} from "../Seed.js"
+} from "./seed.js"
 import {
   camelToUpper,
   createdAt,

@@ -7,7 +7,7 @@
  * matches for `total` and gives `next` until the last page; legacy CDBResult families round `start` down to a
  * page boundary, D7 families use it as the offset; `start = -1` skips the count (`total: 0`, no `next`).
  */
-import { formatDate, formatDateTime } from "../Seed.js"
+import { formatDate, formatDateTime } from "./seed.js"
 import type { CostNumbers } from "../Options.js"
 import type { MethodOutcome } from "./types.js"
 import type { EntityTable } from "./entityTable.js"

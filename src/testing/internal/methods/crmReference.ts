@@ -1,5 +1,5 @@
 /** CRM reference data and history: crm.status.entity.items, crm.dealcategory.stage.list, crm.stagehistory.list. */
-import { dealCategories, dealStages } from "../../Seed.js"
+import { dealCategories, dealStages } from "../seed.js"
 import { statusEntries } from "../entityCrm.js"
 import { param, toId } from "../entityModel.js"
 import { listRequest, ok, type Handlers, type MethodContext } from "./context.js"

@@ -1,6 +1,6 @@
 /** Writing rows: fields given to add/update methods, and the changes a mutation rule makes while a client reads. */
 import type { MutationRule } from "../../Options.js"
-import { dealStageId } from "../../Seed.js"
+import { dealStageId } from "../seed.js"
 import { dealEntity } from "../entityCrm.js"
 import { coerceForField, type FieldDef, type Row } from "../entityModel.js"
 import { deriveTaskFields, taskEntity } from "../entityOther.js"

@@ -4,7 +4,7 @@
  * generated at once (a million rows take well under a second: only IDs and typed-array columns are
  * materialised); others on first use.
  */
-import { createdStepMs, epochOfSeedData, hashString, idsWithGaps } from "../../Seed.js"
+import { createdStepMs, epochOfSeedData, hashString, idsWithGaps } from "../seed.js"
 import {
   companyEntity,
   contactEntity,

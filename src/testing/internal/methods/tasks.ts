@@ -1,5 +1,5 @@
 /** Tasks: tasks.task.* and task.elapseditem.getlist (positional parameters). */
-import { epochOfSeedData } from "../../Seed.js"
+import { epochOfSeedData } from "../seed.js"
 import { param, toId, type FieldDef } from "../entityModel.js"
 import { elapsedItemEntity, elapsedItemsOf } from "../entityOther.js"
 import type { EntityTable } from "../entityTable.js"

@@ -5,8 +5,6 @@
  * Everything here is a pure function of its inputs, so the same `seedNumber` always yields the same portal:
  * a row is generated from `(seedNumber, entity, id)` when it is read, never stored. Benchmarks and tests may
  * reuse these generators to predict what the portal holds (for instance how many deals a filter keeps).
- *
- * @since 0.1.0
  */
 
 // ---------------------------------------------------------------------------------------------------------
@@ -27,18 +25,12 @@ const fmix32 = (input: number): number => {
 /**
  * Hash of three integers to an unsigned 32-bit integer. Fixed arity, no allocation: it runs once per row
  * when a million-row table is seeded.
- *
- * @since 0.1.0
- * @category Random
  */
 export const hash3 = (a: number, b: number, c: number): number =>
   fmix32(fmix32(fmix32(a ^ 0x9e3779b9) ^ Math.imul(b | 0, 0x27d4eb2d)) ^ Math.imul(c | 0, 0x165667b1))
 
 /**
  * FNV-1a hash of a string, used to turn entity and field names into salts.
- *
- * @since 0.1.0
- * @category Random
  */
 export const hashString = (text: string): number => {
   let h = 0x811c9dc5
@@ -51,9 +43,6 @@ export const hashString = (text: string): number => {
 
 /**
  * The mulberry32 generator: floats in [0, 1) from a 32-bit seed. Tiny state, good enough for test data.
- *
- * @since 0.1.0
- * @category Random
  */
 export const mulberry32 = (seed: number): (() => number) => {
   let state = seed >>> 0
@@ -67,9 +56,6 @@ export const mulberry32 = (seed: number): (() => number) => {
 
 /**
  * A seeded source of random choices.
- *
- * @since 0.1.0
- * @category Random
  */
 export interface Random {
   /** A float in [0, 1). */
@@ -113,17 +99,11 @@ class Mulberry32 implements Random {
 
 /**
  * A `Random` over mulberry32.
- *
- * @since 0.1.0
- * @category Random
  */
 export const random = (seed: number): Random => new Mulberry32(seed)
 
 /**
  * Index chosen by integer weights for a uniform 32-bit hash: `weights[i] / sum` of the hashes land on `i`.
- *
- * @since 0.1.0
- * @category Random
  */
 export const weightedIndex = (weights: ReadonlyArray<number>, hash: number): number => {
   let total = 0
@@ -139,9 +119,6 @@ export const weightedIndex = (weights: ReadonlyArray<number>, hash: number): num
 /**
  * `weightedIndex` precomputed for small integer weights: the returned function runs per row when a million
  * rows are seeded, so it must not allocate or loop.
- *
- * @since 0.1.0
- * @category Random
  */
 export const weightedPicker = (weights: ReadonlyArray<number>): ((hash: number) => number) => {
   // A lookup table with one slot per unit of weight: one int modulo and one load per row
@@ -159,9 +136,6 @@ export const weightedPicker = (weights: ReadonlyArray<number>): ((hash: number) 
 /**
  * `count` ascending IDs starting at `firstId`, with gaps like a real table that has seen deletions:
  * 70 % of steps are 1, 20 % are 2, 8 % are 3–5 and 2 % jump 6–45. Deterministic in `(seedNumber, salt)`.
- *
- * @since 0.1.0
- * @category Generators
  */
 export const idsWithGaps = (seedNumber: number, salt: number, count: number, firstId = 1): Int32Array => {
   const ids = new Int32Array(count)
@@ -184,9 +158,6 @@ const pad2 = (n: number): string => (n < 10 ? `0${n}` : `${n}`)
 /**
  * Bitrix's ISO-8601 date-time with the portal's offset, e.g. `2022-05-21T12:00:12+03:00` (Moscow time, as in
  * the recorded fixtures).
- *
- * @since 0.1.0
- * @category Dates
  */
 export const formatDateTime = (epochMs: number, offsetMinutes = 180): string => {
   const local = new Date(Math.floor(epochMs / 1000) * 1000 + offsetMinutes * 60_000)
@@ -202,9 +173,6 @@ export const formatDateTime = (epochMs: number, offsetMinutes = 180): string => 
 /**
  * A date-only field as Bitrix REST prints it: midnight of the portal's day, `2024-04-19T03:00:00+03:00`
  * style (the `ufCrm11_…` date in the crm_item_list fixture).
- *
- * @since 0.1.0
- * @category Dates
  */
 export const formatDate = (epochMs: number, offsetMinutes = 180): string =>
   // Date-only fields are stored as UTC midnight and printed in the portal's zone (03:00 in Moscow)
@@ -212,18 +180,12 @@ export const formatDate = (epochMs: number, offsetMinutes = 180): string =>
 
 /**
  * Where generated creation dates start: 2020-01-01T00:00:00Z.
- *
- * @since 0.1.0
- * @category Dates
  */
 export const epochOfSeedData = Date.UTC(2020, 0, 1)
 
 /**
  * Spacing of creation dates, so that a table of `count` rows spans about four years whatever its size
  * (never closer than a minute).
- *
- * @since 0.1.0
- * @category Dates
  */
 export const createdStepMs = (count: number): number =>
   Math.max(60_000, Math.floor((4 * 365 * 86_400_000) / Math.max(1, count)))
@@ -234,9 +196,6 @@ export const createdStepMs = (count: number): number =>
 
 /**
  * Male first names for generated people.
- *
- * @since 0.1.0
- * @category Vocabulary
  */
 export const maleFirstNames: ReadonlyArray<string> = [
   "Александр", "Алексей", "Андрей", "Артём", "Борис", "Вадим", "Виктор", "Дмитрий", "Евгений", "Иван",
@@ -245,9 +204,6 @@ export const maleFirstNames: ReadonlyArray<string> = [
 
 /**
  * Female first names for generated people.
- *
- * @since 0.1.0
- * @category Vocabulary
  */
 export const femaleFirstNames: ReadonlyArray<string> = [
   "Анна", "Виктория", "Дарья", "Екатерина", "Елена", "Ирина", "Ксения", "Марина", "Мария", "Наталья",
@@ -256,9 +212,6 @@ export const femaleFirstNames: ReadonlyArray<string> = [
 
 /**
  * Surnames in their masculine form; `personName` adds the feminine ending.
- *
- * @since 0.1.0
- * @category Vocabulary
  */
 export const lastNames: ReadonlyArray<string> = [
   "Иванов", "Смирнов", "Кузнецов", "Попов", "Васильев", "Петров", "Соколов", "Михайлов", "Новиков", "Фёдоров",
@@ -272,9 +225,6 @@ const patronymicRoots: ReadonlyArray<string> = [
 
 /**
  * A generated person.
- *
- * @since 0.1.0
- * @category Generators
  */
 export interface PersonName {
   readonly name: string
@@ -286,9 +236,6 @@ export interface PersonName {
 /**
  * A Russian first name, surname and patronymic of one gender (non-ASCII on purpose: it exercises the
  * portal's `\uXXXX` JSON escaping).
- *
- * @since 0.1.0
- * @category Generators
  */
 export const personName = (r: Random): PersonName => {
   const female = r.chance(0.45)
@@ -308,9 +255,6 @@ const companyWords: ReadonlyArray<string> = [
 
 /**
  * A company name such as `ООО «Меридиан»`.
- *
- * @since 0.1.0
- * @category Generators
  */
 export const companyTitle = (r: Random): string => `${r.pick(companyForms)} «${r.pick(companyWords)}»`
 
@@ -322,9 +266,6 @@ const dealSubjects: ReadonlyArray<string> = [
 
 /**
  * A deal title such as `Поставка оборудования — ООО «Ромашка» #1234`.
- *
- * @since 0.1.0
- * @category Generators
  */
 export const dealTitle = (r: Random, id: number): string =>
   `${r.pick(dealSubjects)} — ${companyTitle(r)} #${id}`
@@ -336,9 +277,6 @@ const streets: ReadonlyArray<string> = [
 
 /**
  * A lead title in the style of the recorded fixtures: `Ленинский пр-т, 93К2: 92%, 3.2, эт. 6/9, 10.8 -> 16.0`.
- *
- * @since 0.1.0
- * @category Generators
  */
 export const leadTitle = (r: Random): string => {
   const floors = r.between(5, 30)
@@ -361,9 +299,6 @@ const taskObjects: ReadonlyArray<string> = [
 
 /**
  * A task title such as `Согласовать договор`.
- *
- * @since 0.1.0
- * @category Generators
  */
 export const taskTitle = (r: Random): string => `${r.pick(taskVerbs)} ${r.pick(taskObjects)}`
 
@@ -375,27 +310,18 @@ const translit: Readonly<Record<string, string>> = {
 
 /**
  * Latin transliteration of a Russian word, for logins and e-mail addresses.
- *
- * @since 0.1.0
- * @category Generators
  */
 export const transliterate = (text: string): string =>
   Array.from(text.toLowerCase(), (ch) => translit[ch] ?? (/[a-z0-9]/.test(ch) ? ch : "")).join("")
 
 /**
  * An e-mail address built from a person's name.
- *
- * @since 0.1.0
- * @category Generators
  */
 export const emailOf = (person: PersonName, r: Random): string =>
   `${transliterate(person.name)}.${transliterate(person.lastName)}${r.int(100)}@${r.pick(["mail.ru", "yandex.ru", "gmail.com", "example.com"])}`
 
 /**
  * A Russian mobile number, `+79161234567`.
- *
- * @since 0.1.0
- * @category Generators
  */
 export const phoneNumber = (r: Random): string => `+79${r.between(10, 99)}${String(r.int(10_000_000)).padStart(7, "0")}`
 
@@ -405,9 +331,6 @@ export const phoneNumber = (r: Random): string => `+79${r.between(10, 99)}${Stri
 
 /**
  * A status-like reference entry, as `crm.status.entity.items` returns it.
- *
- * @since 0.1.0
- * @category Models
  */
 export interface StatusEntry {
   readonly STATUS_ID: string
@@ -420,9 +343,6 @@ export interface StatusEntry {
 /**
  * Deal categories (pipelines) with the share of generated deals in each: CATEGORY_ID 0 holds 40 %, 1 holds
  * 25 %, 2 holds 15 %, and 3 and 4 hold 10 % each (a filter keeping about 10 %).
- *
- * @since 0.1.0
- * @category Pipelines
  */
 export const dealCategories: ReadonlyArray<{ readonly id: number; readonly name: string; readonly sort: number; readonly weight: number }> = [
   { id: 0, name: "Общее направление", sort: 100, weight: 40 },
@@ -435,9 +355,6 @@ export const dealCategories: ReadonlyArray<{ readonly id: number; readonly name:
 /**
  * The stages of every deal pipeline with the share of generated deals in each (per cent). Stage IDs of
  * category N > 0 carry the `CN:` prefix (`C2:WON`), as on a real portal.
- *
- * @since 0.1.0
- * @category Pipelines
  */
 export const dealStageCodes: ReadonlyArray<{ readonly code: string; readonly name: string; readonly semantics: "P" | "S" | "F"; readonly weight: number }> = [
   { code: "NEW", name: "Новая", semantics: "P", weight: 20 },
@@ -452,17 +369,11 @@ export const dealStageCodes: ReadonlyArray<{ readonly code: string; readonly nam
 
 /**
  * The full stage ID of a deal stage code in a category.
- *
- * @since 0.1.0
- * @category Pipelines
  */
 export const dealStageId = (categoryId: number, code: string): string => (categoryId === 0 ? code : `C${categoryId}:${code}`)
 
 /**
  * The stages of a deal category, as `crm.dealcategory.stage.list` and `crm.status.entity.items` list them.
- *
- * @since 0.1.0
- * @category Pipelines
  */
 export const dealStages = (categoryId: number): ReadonlyArray<StatusEntry> =>
   dealStageCodes.map((stage, i) => ({
@@ -474,9 +385,6 @@ export const dealStages = (categoryId: number): ReadonlyArray<StatusEntry> =>
 
 /**
  * Lead statuses with the share of generated leads in each (per cent).
- *
- * @since 0.1.0
- * @category Pipelines
  */
 export const leadStatuses: ReadonlyArray<StatusEntry & { readonly weight: number }> = [
   { STATUS_ID: "NEW", NAME: "Не обработан", SORT: 10, semantics: "P", weight: 30 },
@@ -488,9 +396,6 @@ export const leadStatuses: ReadonlyArray<StatusEntry & { readonly weight: number
 
 /**
  * Stages of a smart-process category: `DT1032_12:NEW` style IDs.
- *
- * @since 0.1.0
- * @category Pipelines
  */
 export const smartProcessStages = (entityTypeId: number, categoryId: number): ReadonlyArray<StatusEntry> =>
   [
@@ -509,9 +414,6 @@ export const smartProcessStages = (entityTypeId: number, categoryId: number): Re
 /**
  * The two categories every generated smart process has: IDs derived from the type so they differ between
  * types (real category IDs are one portal-wide sequence).
- *
- * @since 0.1.0
- * @category Pipelines
  */
 export const smartProcessCategoryIds = (entityTypeId: number): readonly [number, number] => {
   const base = 100 + (entityTypeId % 400) * 2
@@ -522,9 +424,6 @@ const entry = (STATUS_ID: string, NAME: string, SORT: number): StatusEntry => ({
 
 /**
  * Reference lists by `crm.status` ENTITY_ID (sources, deal types, contact types, industries, honorifics).
- *
- * @since 0.1.0
- * @category Pipelines
  */
 export const referenceLists: Readonly<Record<string, ReadonlyArray<StatusEntry>>> = {
   SOURCE: [
@@ -554,17 +453,11 @@ export const referenceLists: Readonly<Record<string, ReadonlyArray<StatusEntry>>
 
 /**
  * Currencies used by generated amounts, most deals in roubles.
- *
- * @since 0.1.0
- * @category Vocabulary
  */
 export const currencies: ReadonlyArray<string> = ["RUB", "RUB", "RUB", "RUB", "USD", "EUR"]
 
 /**
  * Product names for product rows and catalog documents.
- *
- * @since 0.1.0
- * @category Vocabulary
  */
 export const productNames: ReadonlyArray<string> = [
   "Ноутбук 15\" (16 ГБ)", "Монитор 27\"", "Лицензия CRM, 1 год", "Кабель UTP cat.6, 305 м", "Сервер 2U",
@@ -573,9 +466,6 @@ export const productNames: ReadonlyArray<string> = [
 
 /**
  * Workgroup (project) names.
- *
- * @since 0.1.0
- * @category Vocabulary
  */
 export const workgroupNames: ReadonlyArray<string> = [
   "Отдел продаж", "Маркетинг", "Разработка портала", "Бухгалтерия", "Склад", "Проект «Запуск»", "Поддержка клиентов",
