@@ -11,7 +11,15 @@
  * - `ranges`: the ID span split into disjoint ranges, each walked by `keysetBatch`, in parallel.
  * - `auto` (default): `ranges` or `keysetBatch` when keyset is possible (ID order), else `offset`. The first page,
  *   the last page (ID descending) and the COUNT go out together; the rows between the end pages are split into as
- *   many requests as the bucket allows now, each as short as that allows.
+ *   many requests as the bucket allows now, each as short as that allows. Each range's chain has room for three
+ *   standard deviations of the rows its ID width may hold (at the spread of the gaps between IDs), so its short
+ *   page very likely falls inside the one request: an export the free starts carry takes two dependent round trips
+ *   (one when the end pages meet), and a range that spills is finished by a short follow-up chain.
+ *
+ * After a chain's short page the later commands' `$result[prev][49][ID]` does not resolve and the portal would
+ * answer each with a page of rows from the start of the table. Where it provably cuts nothing, a ranged chain's
+ * command also carries `<ID = "1$result[prev][49][ID]"`: resolved, "1" before the ID is a bound above the range;
+ * unresolved, the text reads as 1, so the command finds no rows and costs the portal a call, not a page.
  *
  * Keyset walks check every page: the IDs must rise strictly from the cursor and stay within the bounds, or the walk
  * fails with a `KeysetUnsupportedError` instead of looping or repeating rows (a method known to take no `order`
@@ -20,7 +28,7 @@
  * @since 0.1.0
  */
 import type * as Stream from "effect/Stream"
-import type * as BatchPlanner from "./BatchPlanner.js"
+import type * as Bitrix from "./Bitrix.js"
 import type {
   BitrixApiError,
   HttpError,
@@ -33,8 +41,6 @@ import type {
   ValidationError
 } from "./BitrixError.js"
 import * as Internal from "./internal/list/stream.js"
-import type { RateLimiter } from "./RateLimiter.js"
-import type { Transport } from "./Transport.js"
 
 /**
  * How an export pages through a list (see the module's description): `auto` (default), `offset`, `keyset`,
@@ -97,4 +103,4 @@ export const stream = (
   method: string,
   params: Readonly<Record<string, unknown>> = {},
   options: Options = {}
-): Stream.Stream<unknown, ListError, Transport | RateLimiter | BatchPlanner.BatchPlanner> => Internal.stream(method, params, options)
+): Stream.Stream<unknown, ListError, Bitrix.Services> => Internal.stream(method, params, options)

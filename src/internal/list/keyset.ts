@@ -13,7 +13,7 @@ import type { KeysetUnsupportedError, UnexpectedResultError } from "../../Bitrix
 import type { ListError } from "../../ListStrategy.js"
 import * as Query from "../../Query.js"
 import { type ListMethodInfo, listMethodInfo, rowId } from "../methodRegistry.js"
-import { chainLength } from "./plan.js"
+import { rangeChainLength } from "./plan.js"
 import { listBatch, page, pagesOf } from "./send.js"
 import {
   asIdNumber,
@@ -123,6 +123,13 @@ export const keysetParams = (plan: KeysetPlan, cursor: number | Query.Reference 
     : { ...plan.base, filter, order: { [id]: "ASC" }, start: -1 }
 }
 
+/** A chained command's params with the junk guard `<ID = "1" + reference` (see `chainedPages`). */
+const withJunkGuard = (plan: KeysetPlan, params: Params, after: Query.Reference): Params => {
+  const filterKey = findKey(params, "filter")
+  const filter = filterKey === undefined ? {} : params[filterKey]
+  return { ...params, filter: { ...(isParams(filter) ? filter : {}), [`<${plan.info.filterIdKey}`]: `1${after.expression}` } }
+}
+
 /**
  * The first row of a walk's page that breaks it, as an error: every ID must rise strictly from `cursor` and stay
  * at or below `upper`. A method that ignores the cursor answers the same page again (stall), a cycle of pages runs
@@ -164,13 +171,34 @@ export const followUpChain = (
     return options.pagesPerRequest
   }
   const density = state.sent / Math.max(1, state.cursor - from)
-  return chainLength(density * Math.max(0, upper - state.cursor))
+  return rangeChainLength(density * Math.max(0, upper - state.cursor))
+}
+
+/**
+ * Whether the `index`-th command of a chain after `cursor` can carry the junk guard `<ID = "1" + $result[prev][49][ID]`
+ * without ever cutting a page short: when the reference resolves, the previous pages were full, so the ID it reads
+ * is at least `cursor + 50 · index`, and "1" written before an ID of d digits adds 10^d to it; the guard then lies
+ * above `upper`, the walk's own bound, whatever the IDs are.
+ */
+export const junkGuardSafe = (cursor: number | undefined, index: number, upper: number | undefined): boolean => {
+  if (cursor === undefined || upper === undefined || index < 1) return false
+  const least = cursor + pageSize * index
+  if (!Number.isSafeInteger(least) || least < 1) return false
+  return 10 ** String(least).length + least > upper
 }
 
 /**
  * Up to `commands` keyset pages chained in one batch after `cursor`. Returns the rows in ID order and whether the
  * walk is finished. The reference `$result[prev][49][ID]` only resolves when the previous page was full; after
- * the first short page the portal substitutes something else, so every later command's rows are discarded.
+ * the first short page the portal substitutes something else (the previous page whole), the `>ID` condition matches
+ * rows from the start of the table, and every later command's rows are discarded.
+ *
+ * Those later commands are made empty where `junkGuardSafe` allows: they also carry `<ID = "1$result[prev][49][ID]"`.
+ * The reference is embedded in a longer text, so the portal splices what it resolves to into it: "1" and the ID,
+ * a bound above the walk's upper bound, which cuts nothing. Unresolved, the text stays as it was (or, on older cores,
+ * reads "1Array"), which the portal's integer filter reads as 1: `ID < 1`, no rows. A page of rows from the start
+ * of the table becomes an empty call; a portal that read the guard otherwise would serve those rows as before, and
+ * they are discarded as before.
  */
 export const chainedPages = Effect.fnUntraced(function* (method: string, plan: KeysetPlan, cursor: number | undefined, upper: number | undefined, commands: number) {
   const wrapper = plan.info.wrapper === undefined ? [] : [plan.info.wrapper]
@@ -180,7 +208,13 @@ export const chainedPages = Effect.fnUntraced(function* (method: string, plan: K
       index === 0
         ? cursor
         : Query.reference("result", label(index - 1), ...wrapper, pageSize - 1, plan.info.rowIdKey)
-    planned.push({ label: label(index), method, params: keysetParams(plan, after, upper), index })
+    const params = keysetParams(plan, after, upper)
+    planned.push({
+      label: label(index),
+      method,
+      params: Query.isReference(after) && junkGuardSafe(cursor, index, upper) ? withJunkGuard(plan, params, after) : params,
+      index
+    })
   }
   return yield* Effect.flatMap(listBatch(method, planned), (outcomes) => pagesOf(method, outcomes, { stopAtShortPage: true }))
 })

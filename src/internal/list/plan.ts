@@ -6,17 +6,42 @@ import type * as Envelope from "../../Envelope.js"
 import { commandsPerBatch, pageSize } from "./shared.js"
 
 /**
- * Pages to chain in one batch for about `rows` rows: room for a quarter more (IDs are not spread evenly) and one
- * row more, so a walk of exactly 50·k rows still meets the short page that ends it in the same request. Every
- * command after the first short page is wasted (its reference does not resolve and the portal answers with rows
- * from the start of the table, at the cost of a page), so chains are not longer than that; a range that spills
- * is finished by a short follow-up chain.
+ * Pages to chain in one batch for about `rows` rows, where nothing empties the commands after the short page (a walk
+ * without an upper bound: the ID pass that verifies an offset export): room for a quarter more (IDs are not spread
+ * evenly) and one row more, so a walk of exactly 50·k rows still meets the short page that ends it in the same
+ * request. Every command after the first short page is wasted (its reference does not resolve and the portal
+ * answers with rows from the start of the table, at the cost of a page), so chains are not longer than that. The
+ * ranges size theirs with `rangeChainLength`.
  */
 export const chainLength = (rows: number): number =>
   Math.min(commandsPerBatch, Math.max(2, Math.ceil((rows * 1.25 + 1) / pageSize)))
 
 /** Rows a range is sized to per request: 90 % of a chained batch, so the uneven spread of IDs rarely spills it. */
 export const rowsPerRequestTarget = Math.floor(pageSize * commandsPerBatch * 0.9)
+
+/**
+ * The least spread of the gaps between IDs a range's chain is sized for (the standard deviation of a gap over its
+ * mean). A range of `r` rows by ID width holds about `r ± spread·√r` of them: a table that has seen deletions (the
+ * fake portal's seed: 70 % of steps 1, 2 % jumps of 6–45) has a spread near 2, and the two end pages, 98 gaps, often
+ * miss the rare long jumps that make it, so a smaller measured spread is not believed.
+ */
+export const minimumGapSpread = 2
+
+/** Standard deviations of room a range's chain gets over its expected rows (a range spills about 1 time in 700). */
+export const spillMargin = 3
+
+/**
+ * Pages to chain for a range expected to hold `rows` rows, so its short page very likely falls inside the one
+ * request: the rows, `spillMargin` standard deviations of their count at the gaps' `spread`, and one row more (a
+ * range of exactly 50·k rows ends on the empty page after them). The commands past the short page cost the portal
+ * a call each but no rows when `keysetParams` can empty them (see `chainedPages`), so the room is cheap; one request
+ * holds at most 50 pages, and a range that spills anyway is finished by a short follow-up chain.
+ */
+export const rangeChainLength = (rows: number, spread: number = minimumGapSpread): number => {
+  const expected = Math.max(0, rows)
+  const deviation = Math.max(minimumGapSpread, spread) * Math.sqrt(expected)
+  return Math.min(commandsPerBatch, Math.max(2, Math.ceil((expected + spillMargin * deviation + 1) / pageSize)))
+}
 
 /**
  * What a `ranges` export knows before it splits the span: the rows left, the server time of one page (a page's
@@ -31,6 +56,8 @@ export interface RangePlanInput {
   readonly requestsPerSecond: number
   /** Ranges walked at once. */
   readonly concurrency: number
+  /** The spread of the gaps between IDs (`estimateRows`); default and floor `minimumGapSpread`. */
+  readonly spread?: number
 }
 
 /**
@@ -46,7 +73,10 @@ export interface RangePlan {
 
 /**
  * Splits an export the way the lower bound does: a chained batch runs its pages one after another, so fewer,
- * longer requests take longer, while requests beyond the starts the bucket allows now wait `1 / drain` each.
+ * longer requests take longer, while requests beyond the starts the bucket allows now wait `1 / drain` each. A
+ * request is priced at a call per command (`emptyCommandSeconds`, the rest of `pageSeconds` shared by a page's 50
+ * rows) and the rows of its slowest range (a standard deviation over the average): the room past the short page
+ * costs calls, not pages.
  * Every range count is tried; the fastest plan wins, and among plans within 5 % of it the one with the fewest
  * requests (bucket starts are the portal's scarcest resource for whatever runs next), then the most ranges.
  * With a full bucket a small export is spread over many short requests; with a drained one it is chained into
@@ -56,11 +86,18 @@ export const planRanges = (input: RangePlanInput): RangePlan => {
   const rows = Math.max(1, input.rows)
   const pages = Math.ceil(rows / pageSize)
   const concurrency = Math.max(1, input.concurrency)
+  const spread = Math.max(minimumGapSpread, input.spread ?? minimumGapSpread)
+  const callSeconds = Math.min(input.pageSeconds, emptyCommandSeconds)
+  const rowSeconds = (input.pageSeconds - callSeconds) / pageSize
   const evaluate = (ranges: number): RangePlan => {
     const rowsPerRange = rows / ranges
     const requestsPerRange = Math.max(1, Math.ceil(rowsPerRange / rowsPerRequestTarget))
-    const pagesPerRequest = chainLength(rowsPerRange / requestsPerRange)
-    const requestSeconds = pagesPerRequest * input.pageSeconds
+    const rowsPerRequest = rowsPerRange / requestsPerRange
+    const pagesPerRequest = rangeChainLength(rowsPerRequest, input.spread)
+    // A command costs a call, a row its share of the rest of a page: the room after the short page (commands the
+    // junk guard empties) costs calls, and the slowest of the ranges holds about a standard deviation more rows
+    const rowsOfSlowest = Math.min(pagesPerRequest * pageSize, rowsPerRequest + spread * Math.sqrt(rowsPerRequest))
+    const requestSeconds = pagesPerRequest * callSeconds + rowsOfSlowest * rowSeconds
     const critical = Math.ceil(ranges / concurrency) * requestsPerRange * requestSeconds
     const overPool = Math.max(0, ranges * requestsPerRange - input.freeStarts)
     const bucketSeconds = overPool === 0 ? 0 : overPool / input.requestsPerSecond
@@ -89,21 +126,26 @@ export const splitRanges = (low: number, high: number, count: number): ReadonlyA
 
 /**
  * The rows between the two end pages of a list, estimated from the ID gaps inside those pages (the IDs of each
- * page in ascending order), with the relative standard error of that estimate. Used to split the export without
+ * page in ascending order), with the relative standard error of that estimate and the spread of the gaps (their
+ * standard deviation over their mean), which sizes the chains of the ranges. Used to split the export without
  * waiting for a COUNT, which costs server time in proportion to the whole table, not to the rows exported.
  */
 export const estimateRows = (
   pages: ReadonlyArray<ReadonlyArray<number>>,
   span: { readonly from: number; readonly to: number }
-): { readonly rows: number; readonly relativeError: number } => {
+): { readonly rows: number; readonly relativeError: number; readonly spread: number } => {
   const gaps: Array<number> = []
   for (const ids of pages) for (let index = 1; index < ids.length; index++) gaps.push(ids[index]! - ids[index - 1]!)
   const width = Math.max(0, span.to - span.from + 1)
-  if (gaps.length < 2) return { rows: width, relativeError: 1 }
+  if (gaps.length < 2) return { rows: width, relativeError: 1, spread: minimumGapSpread }
   const mean = gaps.reduce((sum, gap) => sum + gap, 0) / gaps.length
   const variance = gaps.reduce((sum, gap) => sum + (gap - mean) ** 2, 0) / (gaps.length - 1)
-  return { rows: width / Math.max(1, mean), relativeError: Math.sqrt(variance) / Math.max(1, mean) / Math.sqrt(gaps.length) }
+  const spread = Math.sqrt(variance) / Math.max(1, mean)
+  return { rows: width / Math.max(1, mean), relativeError: spread / Math.sqrt(gaps.length), spread }
 }
+
+/** A command that finds no rows is taken to cost what a call costs the default cost model (5 ms). */
+export const emptyCommandSeconds = 0.005
 
 /** A page of unknown cost is taken for a narrow one of the default cost model (5 ms + 50 × 0.1 ms). */
 export const unknownPageSeconds = 0.01

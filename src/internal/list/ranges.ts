@@ -17,14 +17,15 @@ import { page } from "./send.js"
 import { type PageBudget, pageSize, type Row, rowIdNumber, type Services } from "./shared.js"
 
 /** The split of `rows` rows, from the server time one page took and the room the limiter has now. */
-export const planSplit = Effect.fnUntraced(function* (time: Envelope.TimeBlock | undefined, rows: number, concurrency: number) {
+export const planSplit = Effect.fnUntraced(function* (time: Envelope.TimeBlock | undefined, rows: number, concurrency: number, spread: number) {
   const capacity = yield* (yield* RateLimiter).capacity
   return planRanges({
     rows,
     pageSeconds: pageSecondsOf(time),
     freeStarts: capacity.freeStarts,
     requestsPerSecond: capacity.requestsPerSecond,
-    concurrency: Math.min(concurrency, capacity.concurrencyCeiling)
+    concurrency: Math.min(concurrency, capacity.concurrencyCeiling),
+    spread
   })
 })
 
@@ -126,11 +127,12 @@ export const rangesExport = Effect.fnUntraced(function* (
   // carry in full chains when the estimate fits in them (more rows than that would not fit whatever the count)
   const margin = 2 * estimate.relativeError
   const fitsNow = (yield* (yield* RateLimiter).capacity).freeStarts * rowsPerRequestTarget
-  const hopeful = yield* planSplit(top.time, estimate.rows * Math.max(0, 1 - margin), options.concurrency)
+  const hopeful = yield* planSplit(top.time, estimate.rows * Math.max(0, 1 - margin), options.concurrency, estimate.spread)
   const cautious = yield* planSplit(
     top.time,
     Math.min(estimate.rows * (1 + margin), Math.max(estimate.rows, fitsNow)),
-    options.concurrency
+    options.concurrency,
+    estimate.spread
   )
   // The most the COUNT can save: the split waits for it no longer than that
   const patience = cautious.estimatedSeconds - hopeful.estimatedSeconds
@@ -143,7 +145,7 @@ export const rangesExport = Effect.fnUntraced(function* (
   const split =
     total === undefined
       ? cautious
-      : yield* planSplit(top.time, Math.max(0, total - first.rows.length - tail.length), options.concurrency)
+      : yield* planSplit(top.time, Math.max(0, total - first.rows.length - tail.length), options.concurrency, estimate.spread)
   yield* Effect.logDebug(`list ${method}: about ${Math.round(estimate.rows)} rows between the first and the last page`).pipe(
     Effect.annotateLogs({
       counted: total ?? "not waited for",

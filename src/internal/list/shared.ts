@@ -3,15 +3,13 @@
  * and the page budget (`maxPages`).
  */
 import * as Effect from "effect/Effect"
-import type * as BatchPlanner from "../../BatchPlanner.js"
+import type * as Bitrix from "../../Bitrix.js"
 import { IncompleteListError, KeysetUnsupportedError, UnexpectedResultError } from "../../BitrixError.js"
-import type { RateLimiter } from "../../RateLimiter.js"
-import type { Transport } from "../../Transport.js"
 import { excerptOf } from "../excerpt.js"
 import { type ListMethodInfo, rowId } from "../methodRegistry.js"
 
 /** The services a list export runs on. */
-export type Services = Transport | RateLimiter | BatchPlanner.BatchPlanner
+export type Services = Bitrix.Services
 
 /** A row as the portal sent it: decoded only as far as its ID. */
 export type Row = unknown

@@ -11,32 +11,12 @@ import type { ListError, Options, Strategy } from "../../ListStrategy.js"
 import * as Metrics from "../../Metrics.js"
 import { ProgressReporter } from "../../ProgressReporter.js"
 import { outcomeOf } from "../progress.js"
+import { decodeListOptions } from "../options.js"
 import * as Validate from "../validate.js"
 import { keysetPlan, keysetWalk, strictlyAscending } from "./keyset.js"
 import { offsetStream } from "./offset.js"
 import { rangesExport } from "./ranges.js"
 import { commandsPerBatch, findKey, pageBudget, type Params, type Row, type Services } from "./shared.js"
-
-/** The list options' values: a known strategy, whole numbers in range (their shape is checked by the verbs). */
-export const checkOptions = (options: Options) =>
-  Effect.suspend(() => {
-    const strategies: ReadonlyArray<Strategy> = ["auto", "offset", "keyset", "keysetBatch", "ranges"]
-    if (options.strategy !== undefined && !strategies.includes(options.strategy)) {
-      return Effect.fail(
-        new ValidationError({ path: "options.strategy", detail: `unknown strategy ${JSON.stringify(options.strategy)}`, suggestion: `Use one of ${strategies.join(", ")}.` })
-      )
-    }
-    if (options.limit !== undefined && (!Number.isInteger(options.limit) || options.limit < 0)) {
-      return Effect.fail(new ValidationError({ path: "options.limit", detail: `must be a whole number >= 0, got ${options.limit}` }))
-    }
-    if (options.concurrency !== undefined && (!Number.isInteger(options.concurrency) || options.concurrency < 1)) {
-      return Effect.fail(new ValidationError({ path: "options.concurrency", detail: `must be a whole number >= 1, got ${options.concurrency}` }))
-    }
-    if (options.maxPages !== undefined && (!Number.isInteger(options.maxPages) || options.maxPages < 1)) {
-      return Effect.fail(new ValidationError({ path: "options.maxPages", detail: `must be a whole number >= 1, got ${options.maxPages}` }))
-    }
-    return Effect.void
-  })
 
 /**
  * Every row of a list method as a stream (see `ListStrategy.stream`): the input checked, the strategy chosen (`auto`:
@@ -47,7 +27,8 @@ export const stream = (method: string, params: Params = {}, options: Options = {
   Stream.unwrapScoped(
     Effect.gen(function* () {
       yield* Validate.method(method)
-      yield* checkOptions(options)
+      // the one decoder of list options (internal/options.ts): a known strategy, whole numbers in range, no other key
+      yield* decodeListOptions(options)
       const checked = yield* Validate.params(params)
       const startKey = findKey(checked, "start")
       if (startKey !== undefined) {

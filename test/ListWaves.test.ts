@@ -1,0 +1,218 @@
+/**
+ * How many dependent waves of requests a list export takes, and how many rows the portal serves for the rows it
+ * returns. A wave is a set of requests each of which waits for an answer of the wave before it: against a cloud
+ * portal every wave costs a network round trip, so an export that needs fewer of them finishes sooner.
+ *
+ * Waves are counted from the requests themselves: a recording `Transport` notes, for every request it sends, the
+ * waves of the answers that came back before it was sent; the request belongs to the wave after the latest of them
+ * (the first wave when none came back). That is the depth of the longest chain "answer, then the next request", an
+ * upper bound of what the strategy made depend on what, whatever the limiter or the clock did. The fake portal
+ * puts a 60 ms round trip in front of every request and the export runs on the TestClock, so the requests of one
+ * wave really are in flight together, and the clock shows each wave as a round trip.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, Effect, Fiber, Layer, TestClock } from "effect"
+import * as Bitrix from "../src/Bitrix.js"
+import type { LimitNumbers } from "../src/BitrixConfig.js"
+import { junkGuardSafe } from "../src/internal/list/keyset.js"
+import * as Plan from "../src/internal/list/plan.js"
+import * as FakePortal from "../src/testing/FakePortal.js"
+import type { FakePortalOptions } from "../src/testing/Options.js"
+import * as Transport from "../src/Transport.js"
+import { engineRows } from "./support/engine.js"
+
+const standard: LimitNumbers = { poolSize: 50, requestsPerSecond: 2, operatingLimitSeconds: 480, operatingWindowSeconds: 600 }
+const roundTripMs = 60
+
+/** The waves of the requests sent so far, in the order they were sent. */
+interface WaveLog {
+  readonly waves: Array<number>
+  /** The latest wave an answer (or a failure) came back for. */
+  latestAnswered: number
+}
+
+/**
+ * A fresh portal with the standard limits, the default cost model and a 60 ms round trip, the client over it with the
+ * standard limits, and every request's wave recorded (see the module's description).
+ */
+const waveLayer = (portal: FakePortalOptions) => {
+  const log: WaveLog = { waves: [], latestAnswered: 0 }
+  const fake = FakePortal.layer({ limits: standard, costModel: "default", latency: { roundTripMs }, ...portal })
+  const recording = Layer.effect(
+    Transport.Transport,
+    Effect.map(Transport.Transport, (inner) =>
+      Transport.Transport.of({
+        ...inner,
+        send: (method, params) =>
+          Effect.suspend(() => {
+            const wave = log.latestAnswered + 1
+            log.waves.push(wave)
+            return inner.send(method, params).pipe(
+              Effect.ensuring(
+                Effect.sync(() => {
+                  log.latestAnswered = Math.max(log.latestAnswered, wave)
+                })
+              )
+            )
+          })
+      })
+    )
+  ).pipe(Layer.provide(fake))
+  // the recording Transport last, so it is the one the client gets (the portal layer is built once, shared)
+  return { log, layer: Layer.mergeAll(Bitrix.layerServices({ limits: standard }), fake, recording) }
+}
+
+const stats = Effect.flatMap(FakePortal.FakePortal, (portal) => portal.stats)
+
+const idsOf = (rows: ReadonlyArray<unknown>) => rows.map((row) => Number((row as { readonly ID: unknown }).ID))
+
+/** Runs `program` to its end on the TestClock, a millisecond at a time; returns its result and the ms it took. */
+const onTestClock = <A, E, R>(program: Effect.Effect<A, E, R>) =>
+  Effect.gen(function* () {
+    const started = yield* Clock.currentTimeMillis
+    const fiber = yield* Effect.fork(program)
+    for (let step = 0; step < 120_000 && fiber.unsafePoll() === null; step++) yield* TestClock.adjust("1 millis")
+    const result = yield* Fiber.join(fiber)
+    return { result, elapsedMs: (yield* Clock.currentTimeMillis) - started }
+  })
+
+/**
+ * One export of `crm.deal.list` with `select`, measured: the rows against the engine's own (read before the export,
+ * off the client), the waves, the requests, the rows the portal served for it.
+ */
+const measure = (select: ReadonlyArray<string>, filter?: { readonly CATEGORY_ID: number }) =>
+  Effect.gen(function* () {
+    const all = yield* engineRows("crm.deal.list", ["ID", "CATEGORY_ID"])
+    // The filter applied here, in the test
+    const expected = all
+      .filter((row) => filter === undefined || Number((row as { readonly CATEGORY_ID: unknown }).CATEGORY_ID) === filter.CATEGORY_ID)
+      .map((row) => Number((row as { readonly ID: unknown }).ID))
+    const before = yield* stats
+    const params = filter === undefined ? { select: [...select] } : { select: [...select], filter }
+    const { result, elapsedMs } = yield* onTestClock(Bitrix.getAll("crm.deal.list", params))
+    const after = yield* stats
+    return {
+      ids: idsOf(result),
+      expected,
+      elapsedMs,
+      requests: after.httpRequests - before.httpRequests,
+      rowsServed: after.rowsServed - before.rowsServed,
+      rejected: after.rejected503 + after.rejected429
+    }
+  })
+
+const narrow = ["ID", "TITLE", "STAGE_ID"] as const
+const wide = ["*", "UF_*"] as const
+
+describe("waves of an auto export with a full bucket and a 60 ms round trip", () => {
+  // The first page, the last page (ID descending) and the COUNT go out together: a list of up to 100 rows lies in
+  // the two end pages, so it takes that one wave; a longer one takes a second wave for the rows between them
+  const cases: ReadonlyArray<readonly [rows: number, select: ReadonlyArray<string>, waves: number]> = [
+    [49, narrow, 1],
+    [50, narrow, 1],
+    [51, narrow, 1],
+    [2500, narrow, 2],
+    [2501, narrow, 2],
+    [10_000, narrow, 2],
+    [2000, wide, 2],
+    [10_000, wide, 2]
+  ]
+  for (const [rows, select, waves] of cases) {
+    it.effect(`${rows.toLocaleString("en-US")} ${select === wide ? "wide" : "narrow"} rows: ${waves} wave${waves === 1 ? "" : "s"}`, () => {
+      const { log, layer } = waveLayer({ seed: { "crm.deal": rows } })
+      return Effect.gen(function* () {
+        const run = yield* measure(select)
+        expect(run.ids).toEqual(run.expected)
+        expect(run.expected.length).toBe(rows)
+        expect(Math.max(...log.waves)).toBe(waves)
+        // each wave is a round trip of clock time at least
+        expect(run.elapsedMs).toBeGreaterThanOrEqual(waves * roundTripMs)
+        // every request started without waiting for the bucket: at most its 50 starts less the client's headroom of 2
+        expect(run.requests).toBe(log.waves.length)
+        expect(run.requests).toBeLessThanOrEqual(48)
+        expect(run.rejected).toBe(0)
+        if (rows <= 100) {
+          // the two end pages and the COUNT's page of IDs: at most two pages more than the rows
+          expect(run.rowsServed).toBeLessThanOrEqual(rows + 2 * 50)
+        } else {
+          expect(run.rowsServed / rows).toBeLessThanOrEqual(1.05)
+          // exactly one page more than the rows: the COUNT's page of IDs; no junk page after a chain's short page
+          expect(run.rowsServed).toBe(rows + 50)
+        }
+      }).pipe(Effect.provide(layer))
+    })
+  }
+
+  it.effect("50,000 narrow rows: 2 waves, no junk rows", () => {
+    const { log, layer } = waveLayer({ seed: { "crm.deal": 50_000 } })
+    return Effect.gen(function* () {
+      const run = yield* measure(narrow)
+      expect(run.ids).toEqual(run.expected)
+      expect(Math.max(...log.waves)).toBe(2)
+      expect(run.rowsServed).toBe(50_000 + 50)
+      expect(run.rejected).toBe(0)
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a filter matching 10 % of the rows (sparse IDs from the start): complete, 2 waves, no junk rows", () => {
+    const { log, layer } = waveLayer({ seed: { "crm.deal": 20_000 } })
+    return Effect.gen(function* () {
+      const run = yield* measure(narrow, { CATEGORY_ID: 3 })
+      expect(run.expected.length).toBeGreaterThan(1000)
+      expect(run.ids).toEqual(run.expected)
+      expect(Math.max(...log.waves)).toBe(2)
+      expect(run.rowsServed / run.expected.length).toBeLessThanOrEqual(1.05)
+      expect(run.rejected).toBe(0)
+    }).pipe(Effect.provide(layer))
+  })
+})
+
+describe("the chains of the ranges", () => {
+  it("room for three standard deviations of the rows a range holds, at a gap spread of at least 2, and one row", () => {
+    // 225 rows at spread 2: 225 + 3 · 2 · 15 + 1 = 316 rows, 7 pages
+    expect(Plan.rangeChainLength(225)).toBe(7)
+    expect(Plan.rangeChainLength(225, 2)).toBe(7)
+    // a smaller measured spread is not believed: as at 2
+    expect(Plan.rangeChainLength(100, 0.5)).toBe(Math.ceil((100 + 3 * 2 * 10 + 1) / 50))
+    // 100 rows at spread 4: 100 + 3 · 4 · 10 + 1 = 221 rows, 5 pages
+    expect(Plan.rangeChainLength(100, 4)).toBe(5)
+    // at least 2 pages, at most a batch
+    expect(Plan.rangeChainLength(0)).toBe(2)
+    expect(Plan.rangeChainLength(2300)).toBe(50)
+  })
+
+  it("the junk guard goes only where '1' written before the ID it reads is sure to lie above the walk's bound", () => {
+    // after one page from cursor 0 the reference reads an ID of at least 50: the guard is at least 150
+    expect(junkGuardSafe(0, 1, 149)).toBe(true)
+    expect(junkGuardSafe(0, 1, 150)).toBe(false)
+    // three pages after cursor 999: an ID of at least 1,149, a guard of at least 11,149
+    expect(junkGuardSafe(999, 3, 11_148)).toBe(true)
+    expect(junkGuardSafe(999, 3, 11_149)).toBe(false)
+    // no bound, no cursor, or the first command (its cursor is a number, not a reference): never
+    expect(junkGuardSafe(999, 3, undefined)).toBe(false)
+    expect(junkGuardSafe(undefined, 3, 2000)).toBe(false)
+    expect(junkGuardSafe(999, 0, 1000)).toBe(false)
+  })
+
+  it.effect("a guarded command after a short page finds no rows; after a full page it reads the next one", () => {
+    const { layer } = waveLayer({ seed: { "crm.deal": 1234 }, limits: "off", costModel: "zero", latency: { roundTripMs: 0 } })
+    return Effect.gen(function* () {
+      const ids = (yield* engineRows("crm.deal.list", ["ID"])).map((row) => Number((row as { readonly ID: unknown }).ID))
+      const list = (filter: Readonly<Record<string, unknown>>) => ({
+        method: "crm.deal.list",
+        params: { order: { ID: "ASC" }, select: ["ID"], filter, start: -1 }
+      })
+      const guarded = (previous: string) => list({ ">ID": `$result[${previous}][49][ID]`, "<ID": `1$result[${previous}][49][ID]`, "<=ID": ids.at(-1)! })
+      const raw = yield* onTestClock(
+        Bitrix.callBatch({
+          cmd: { short: list({ ">ID": ids[1199]! }), afterShort: guarded("short"), full: list({ ">ID": ids[99]! }), afterFull: guarded("full") }
+        })
+      )
+      const page = (label: string) => idsOf(raw.result[label] as ReadonlyArray<unknown>)
+      expect(page("short")).toEqual(ids.slice(1200))
+      expect(page("afterShort")).toEqual([])
+      expect(page("full")).toEqual(ids.slice(100, 150))
+      expect(page("afterFull")).toEqual(ids.slice(150, 200))
+    }).pipe(Effect.provide(layer))
+  })
+})
