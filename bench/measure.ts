@@ -2,7 +2,7 @@
  * One benchmark run: a fresh portal in the child process, the client program against it under a cap, the
  * portal's counters, and the figures derived from them.
  */
-import { Chunk, Effect, Exit, Stream } from "effect"
+import { Chunk, Effect, Exit, Layer, Stream } from "effect"
 import { performance } from "node:perf_hooks"
 import * as Bitrix from "../src/Bitrix.js"
 import { presets } from "../src/BitrixConfig.js"
@@ -10,6 +10,8 @@ import type { Strategy } from "../src/ListStrategy.js"
 import { ProgressReporter } from "../src/ProgressReporter.js"
 import type { LimiterStats } from "../src/RateLimiter.js"
 import type { FakePortalOptions } from "../src/testing/index.js"
+import * as Transport from "../src/Transport.js"
+import { resolveCost } from "../src/testing/internal/engine.js"
 import { defaultCost } from "../src/testing/internal/methods.js"
 import { type ClientTime, type HttpChoice, type LimiterCapture, runWithClient } from "./client.js"
 import { type Bound, itemWork, listWork, lowerBound, singleCallsBound, strategyFloor } from "./lowerBound.js"
@@ -88,6 +90,13 @@ export interface RunResult {
   readonly strategyFloorSeconds: number | undefined
   /** Rows the portal served (encoded) for the run, junk pages included. */
   readonly rowsServed: number
+  /**
+   * List runs: the dependent waves of requests the client sent (see `WaveCount`): against a cloud portal each costs
+   * a network round trip. Absent from runs of other kinds and from results written before it was measured.
+   */
+  readonly waves?: number
+  /** List runs: the requests the client sent (retries included), as the waves were counted over them. */
+  readonly clientRequests?: number
   /** Rows served per real second (the calibration reads this). */
   readonly servedPerRealSecond: number
   /**
@@ -172,6 +181,44 @@ const tallyRows = (tally: RowTally) => (chunk: Chunk.Chunk<unknown>) =>
     }
   })
 
+/**
+ * The dependent waves of a run's requests. Every request belongs to the wave after the latest wave an answer had come
+ * back for when it was sent (the first wave when none had): the depth of the longest chain "answer, then the next
+ * request", an upper bound of how many round trips the strategy made wait for each other.
+ */
+interface WaveCount {
+  requests: number
+  waves: number
+  latestAnswered: number
+}
+
+/** The client's `Transport` for `program`, wrapped to count the waves of what it sends into `count`. */
+const countingWaves = <A, E, R>(program: Effect.Effect<A, E, R>, count: WaveCount) =>
+  Effect.provide(
+    program,
+    Layer.effect(
+      Transport.Transport,
+      Effect.map(Transport.Transport, (inner) =>
+        Transport.Transport.of({
+          ...inner,
+          send: (method, params) =>
+            Effect.suspend(() => {
+              const wave = count.latestAnswered + 1
+              count.requests++
+              count.waves = Math.max(count.waves, wave)
+              return inner.send(method, params).pipe(
+                Effect.ensuring(
+                  Effect.sync(() => {
+                    count.latestAnswered = Math.max(count.latestAnswered, wave)
+                  })
+                )
+              )
+            })
+        })
+      )
+    )
+  )
+
 /** A reporter that only counts the items bulk calls finish. */
 const countingReporter = (counter: { done: number }) => ({
   start: () => Effect.void,
@@ -188,7 +235,11 @@ const portalSetup = (scenario: Scenario): { readonly options: FakePortalOptions;
   switch (scenario.kind) {
     case "list":
       return {
-        options: { seed: { "crm.deal": scenario.tableSize }, ...(scenario.batchBilling === undefined ? {} : { batchBilling: scenario.batchBilling }) },
+        options: {
+          seed: { "crm.deal": scenario.tableSize },
+          ...(scenario.batchBilling === undefined ? {} : { batchBilling: scenario.batchBilling }),
+          ...(scenario.costModel === undefined ? {} : { costModel: scenario.costModel })
+        },
         probes: scenario.filter === undefined ? {} : { filterTotal: { method: "crm.deal.list", filter: scenario.filter } }
       }
     case "overhead":
@@ -223,10 +274,13 @@ const plannedCount = (scenario: Scenario): number => {
   }
 }
 
+/** The cost numbers the scenario's portal runs with (a list scenario may name a preset, e.g. `docsCount`). */
+const costOf = (scenario: Scenario) => (scenario.kind === "list" ? resolveCost(scenario.costModel) : defaultCost)
+
 const boundOf = (scenario: Scenario, count: number): Bound | undefined => {
   switch (scenario.kind) {
     case "list":
-      return lowerBound(defaultCost, limits, listWork(defaultCost, count, scenario.wide))
+      return lowerBound(costOf(scenario), limits, listWork(costOf(scenario), count, scenario.wide))
     case "add":
       return lowerBound(defaultCost, limits, itemWork(defaultCost, count, defaultCost.writeMs))
     case "getByID":
@@ -240,7 +294,7 @@ const boundOf = (scenario: Scenario, count: number): Bound | undefined => {
 
 const floorOf = (scenario: Scenario, strategy: string, count: number, bound: Bound | undefined) =>
   scenario.kind === "list" && bound !== undefined
-    ? strategyFloor(defaultCost, limits, strategy, { rows: count, wide: scenario.wide, tableSize: scenario.tableSize }, bound)
+    ? strategyFloor(costOf(scenario), limits, strategy, { rows: count, wide: scenario.wide, tableSize: scenario.tableSize }, bound)
     : bound?.seconds
 
 const clamp = (value: number, low: number, high: number) => Math.min(high, Math.max(low, value))
@@ -337,6 +391,7 @@ export const measure = async (
     }
     const tally: RowTally = { rows: 0, lastId: 0, outOfOrder: 0, expected, nextTrace: Math.ceil(expected / 10), rssTrace: [], gc: expected >= heapTraceRows ? gc : undefined }
     const items = { done: 0 }
+    const waves: WaveCount = { requests: 0, waves: 0, latestAnswered: 0 }
     const capture: LimiterCapture = { stats: undefined }
 
     const program: Effect.Effect<void, unknown, Bitrix.Services> = (() => {
@@ -351,7 +406,8 @@ export const measure = async (
                 }
               : { select: scenario.wide ? [...wideSelect] : [...narrowSelect] }
           return Bitrix.stream("crm.deal.list", params, strategy === "default" ? {} : { strategy }).pipe(
-            Stream.runForEachChunk(tallyRows(tally))
+            Stream.runForEachChunk(tallyRows(tally)),
+            (export_) => countingWaves(export_, waves)
           )
         }
         case "add": {
@@ -444,6 +500,7 @@ export const measure = async (
       ratio: bound === undefined || status !== "ok" ? undefined : wallPortalSeconds / bound.seconds,
       strategyFloorSeconds: floorOf(scenario, strategy === "default" ? "auto" : strategy, expected, bound),
       rowsServed,
+      ...(scenario.kind === "list" || scenario.kind === "overhead" ? { waves: waves.waves, clientRequests: waves.requests } : {}),
       servedPerRealSecond: wallRealSeconds > 0 ? rowsServed / wallRealSeconds : 0,
       cpuFloorSeconds: (() => {
         const rates = settings.servedRowsPerSecond
