@@ -93,10 +93,14 @@ export type CommandOutcome =
  */
 export interface Service {
   readonly batchSize: number
-  /** Splits the items (params of `method`, one per item) into batches of at most `batchSize` commands. */
+  /**
+   * Splits the items (params of `method`, one per item) into batches of at most `batchSize` commands, or of at most
+   * `perBatch` when that is smaller (a bulk call spreads a small job over the requests the bucket can start now).
+   */
   readonly plan: (
     method: string,
-    items: ReadonlyArray<unknown>
+    items: ReadonlyArray<unknown>,
+    perBatch?: number
   ) => Either.Either<ReadonlyArray<PlannedBatch>, ValidationError>
   /**
    * Checks and encodes a caller-built batch (`callBatch`): labels and methods checked, at most `batchSize`

@@ -298,20 +298,20 @@ const kindOf = (method: string) => (Client.isReadMethod(method) ? ("read" as con
 const outcomeOfFailedRequest = (error: ItemError, index: number, commandLabel: string, item: unknown): ItemOutcome => {
   switch (error._tag) {
     case "UnknownOutcomeError":
-      return new ItemUnknown({ index, commandLabel, item, cause: error.cause })
+      return new ItemUnknown({ index, commandLabel, item, cause: error.cause }, true)
     case "RateLimiterStoreError":
-      return new ItemNotRun({ index, commandLabel, item, reason: `not sent: ${error.message}` })
+      return new ItemNotRun({ index, commandLabel, item, reason: `not sent: ${error.message}` }, true)
     case "NotRunError":
-      return new ItemNotRun({ index, commandLabel, item, reason: error.reason })
+      return new ItemNotRun({ index, commandLabel, item, reason: error.reason }, true)
     case "HttpError":
       return Client.certainlyNotRun(error)
-        ? new ItemNotRun({ index, commandLabel, item, reason: `the request was not delivered: ${error.detail}` })
-        : new ItemUnknown({ index, commandLabel, item, cause: error })
+        ? new ItemNotRun({ index, commandLabel, item, reason: `the request was not delivered: ${error.detail}` }, true)
+        : new ItemUnknown({ index, commandLabel, item, cause: error }, true)
     case "UnexpectedResultError":
-      return new ItemUnknown({ index, commandLabel, item, cause: error })
+      return new ItemUnknown({ index, commandLabel, item, cause: error }, true)
     case "BitrixApiError":
       return Client.outcomeUnknown(error)
-        ? new ItemUnknown({ index, commandLabel, item, cause: error })
+        ? new ItemUnknown({ index, commandLabel, item, cause: error }, true)
         : new ItemRefused({
             index,
             commandLabel,
@@ -320,13 +320,13 @@ const outcomeOfFailedRequest = (error: ItemError, index: number, commandLabel: s
             description: error.description,
             status: error.status,
             ...(error.raw === undefined ? {} : { raw: error.raw })
-          })
+          }, true)
   }
 }
 
 /** A command the portal refused inside a batch, with its words. */
 const refusedCommand = (index: number, commandLabel: string, item: unknown, error: Envelope.Failure) =>
-  new ItemRefused({ index, commandLabel, item, code: error.error, description: error.error_description ?? "", status: 200, raw: error })
+  new ItemRefused({ index, commandLabel, item, code: error.error, description: error.error_description ?? "", status: 200, raw: error }, true)
 
 /** Why a command is absent from every map of a batch's answer. */
 const notRunReason = (halted: boolean) =>
@@ -345,11 +345,11 @@ const stoppedInFlight = (method: string, index: number, commandLabel: string, it
       method,
       detail: "the call was stopped while this item's request was in flight, so no answer says whether the portal ran it"
     })
-  })
+  }, true)
 
 /** The outcome of an item not sent when the call was stopped. */
 const stoppedUnsent = (index: number, commandLabel: string, item: unknown) =>
-  new ItemNotRun({ index, commandLabel, item, reason: "the call was stopped before this item was sent" })
+  new ItemNotRun({ index, commandLabel, item, reason: "the call was stopped before this item was sent" }, true)
 
 /** The transport with `onSend` run as each request goes out (inside its permit, so after any wait). */
 const noticingSends = (onSend: () => void) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -359,6 +359,18 @@ const noticingSends = (onSend: () => void) => <A, E, R>(effect: Effect.Effect<A,
       send: (method, params) => Effect.zipRight(Effect.sync(onSend), transport.send(method, params))
     })
   )
+
+/**
+ * Batches of one bulk call in flight at once when the limits are off (no bucket bounds them): the most a standard
+ * portal's bucket would start at once.
+ */
+const unlimitedBatchesInFlight = 50
+
+/**
+ * The fewest items a bulk call of writes puts in one batch when it spreads a job over the bucket's free starts:
+ * thinner batches would spend starts (a request each, refilled at 2 per second) for little server time.
+ */
+const minItemsPerBatch = 10
 
 /**
  * Sends `items` as batches of one method, in parallel within the limits: one `Either` per item for `callEither`
@@ -381,12 +393,25 @@ const runItems = Effect.fnUntraced(function* (method: string, items: ReadonlyArr
     )
   )
   let pending: ReadonlyArray<number> = items.map((_, index) => index)
+  // no more batches under way than the limiter lets run at once: the rest wait as plain data, not as fibers
+  // (100,000 items as 2,000 waiting fibers held about 400 MB)
+  const limiter = yield* RateLimiter.RateLimiter
+  const { concurrencyCeiling } = yield* limiter.capacity
+  const concurrency = Number.isFinite(concurrencyCeiling) ? Math.max(1, concurrencyCeiling) : unlimitedBatchesInFlight
   yield* progress.start(method, items.length)
   // the task ends as the program does: finished, failed or interrupted (Ctrl-C), never "finished" by default
   yield* Effect.addFinalizer((exit) => progress.finish(method, outcomeOf(exit)))
   for (let round = 0; pending.length > 0; round++) {
     const indexes = pending
-    const batches = yield* planner.plan(method, indexes.map((index) => items[index]))
+    // writes the bucket can start at once are spread over the starts it has: a batch runs its commands one after
+    // another, and a write costs the portal tens of ms, so 2,000 adds take the time of 42 of them, not of 50; never
+    // thinner than `minItemsPerBatch`. Reads cost a few ms a command: spreading them would spend starts for nothing
+    const { freeStarts } = yield* limiter.capacity
+    const perBatch =
+      kindOf(method) === "write" && Number.isFinite(freeStarts) && freeStarts >= 1
+        ? Math.max(minItemsPerBatch, Math.ceil(indexes.length / Math.floor(freeStarts)))
+        : planner.batchSize
+    const batches = yield* planner.plan(method, indexes.map((index) => items[index]), perBatch)
     for (const batch of batches) for (const command of batch.commands) labels[indexes[command.index]!] = command.label
     const retryLater: Array<number> = []
     yield* Effect.forEach(
@@ -425,7 +450,7 @@ const runItems = Effect.fnUntraced(function* (method: string, items: ReadonlyArr
                   const index = indexes[outcome.index]!
                   if (outcome._tag === "Success") {
                     eithers[index] = Either.right(outcome.result)
-                    outcomes[index] = new ItemSucceeded({ index, commandLabel: outcome.label, result: outcome.result })
+                    outcomes[index] = new ItemSucceeded({ index, commandLabel: outcome.label, result: outcome.result }, true)
                     done++
                   } else if (outcome._tag === "Failure") {
                     if (again && Blocked.isBlocked(outcome)) {
@@ -439,8 +464,8 @@ const runItems = Effect.fnUntraced(function* (method: string, items: ReadonlyArr
                     }
                   } else {
                     const reason = notRunReason(false)
-                    eithers[index] = Either.left(new NotRunError({ method, commandLabel: outcome.label, reason }))
-                    outcomes[index] = new ItemNotRun({ index, commandLabel: outcome.label, item: items[index], reason })
+                    eithers[index] = Either.left(new NotRunError({ method, commandLabel: outcome.label, reason }, true))
+                    outcomes[index] = new ItemNotRun({ index, commandLabel: outcome.label, item: items[index], reason }, true)
                     done++
                   }
                 }
@@ -448,7 +473,7 @@ const runItems = Effect.fnUntraced(function* (method: string, items: ReadonlyArr
               })
           })
         ),
-      { concurrency: "unbounded", discard: true }
+      { concurrency, discard: true }
     )
     pending = retryLater.sort((a, b) => a - b)
   }
@@ -604,12 +629,12 @@ export const callBatch: (batch: {
           const item = itemOf(outcome.label)
           switch (outcome._tag) {
             case "Success":
-              return new ItemSucceeded({ index: outcome.index, commandLabel: outcome.label, result: outcome.result })
+              return new ItemSucceeded({ index: outcome.index, commandLabel: outcome.label, result: outcome.result }, true)
             case "Failure":
               failedBefore = true
               return refusedCommand(outcome.index, outcome.label, item, outcome.error)
             case "Missing":
-              return new ItemNotRun({ index: outcome.index, commandLabel: outcome.label, item, reason: notRunReason(halt && failedBefore) })
+              return new ItemNotRun({ index: outcome.index, commandLabel: outcome.label, item, reason: notRunReason(halt && failedBefore) }, true)
           }
         })
     const results: Record<string, unknown> = {}
@@ -629,7 +654,7 @@ export const callBatch: (batch: {
 const atPosition = (outcome: ItemOutcome, index: number): ItemOutcome => {
   switch (outcome._tag) {
     case "Succeeded":
-      return new ItemSucceeded({ index, commandLabel: outcome.commandLabel, result: outcome.result })
+      return new ItemSucceeded({ index, commandLabel: outcome.commandLabel, result: outcome.result }, true)
     case "Refused":
       return new ItemRefused({
         index,
@@ -639,11 +664,11 @@ const atPosition = (outcome: ItemOutcome, index: number): ItemOutcome => {
         description: outcome.description,
         status: outcome.status,
         ...(outcome.raw === undefined ? {} : { raw: outcome.raw })
-      })
+      }, true)
     case "NotRun":
-      return new ItemNotRun({ index, commandLabel: outcome.commandLabel, item: outcome.item, reason: outcome.reason })
+      return new ItemNotRun({ index, commandLabel: outcome.commandLabel, item: outcome.item, reason: outcome.reason }, true)
     case "Unknown":
-      return new ItemUnknown({ index, commandLabel: outcome.commandLabel, item: outcome.item, cause: outcome.cause })
+      return new ItemUnknown({ index, commandLabel: outcome.commandLabel, item: outcome.item, cause: outcome.cause }, true)
   }
 }
 

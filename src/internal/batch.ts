@@ -170,7 +170,10 @@ export const unpack = (batch: PlannedBatch, response: Envelope.BatchResult): Rea
 /** The planner's functions bound to a batch size that is known to be good. */
 export const serviceOf = (batchSize: number): Service => ({
   batchSize,
-  plan: (method, items) => plan(method, items, { batchSize }),
+  plan: (method, items, perBatch) =>
+    plan(method, items, {
+      batchSize: perBatch === undefined ? batchSize : Math.max(1, Math.min(batchSize, Math.floor(perBatch)))
+    }),
   planLabelled: (cmd, halt) => planLabelled(cmd, halt, batchSize),
   toBatchParams,
   unpack

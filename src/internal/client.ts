@@ -335,4 +335,4 @@ export const commandError = (method: string, label: string, error: Envelope.Fail
     method,
     commandLabel: label,
     raw
-  })
+  }, true)
