@@ -235,6 +235,29 @@ export const sync: Args.CommandSpec = {
 }
 
 /**
+ * `b24 estimate`: one request for the size of a list, then what an export of it would take.
+ *
+ * @since 0.1.0
+ * @category Commands
+ */
+export const estimate: Args.CommandSpec = {
+  name: "estimate",
+  summary: "count a list's rows in one request and print the least time and requests an export takes at the limits",
+  positional: methodArg,
+  options: [
+    { name: "select", value: "FIELDS", description: "fields the export would ask for: up to 5 named ones cost narrow rows; none, more, * or UF_* cost wide rows" },
+    { name: "filter", value: "JSON", description: 'filter object, e.g. {">ID":100}; @FILE reads it from a file' },
+    { name: "order", value: "JSON", description: "order object the export would ask for: it decides the strategy auto picks" },
+    { name: "json", description: "print the estimate as one JSON line on stdout" }
+  ],
+  shared: sharedOptions,
+  examples: [
+    "b24 estimate crm.deal.list --select ID,TITLE,STAGE_ID",
+    `b24 estimate crm.contact.list --filter '{">DATE_MODIFY":"2026-01-01"}' --plan enterprise --json`
+  ]
+}
+
+/**
  * The package's version, read from its package.json (two folders up from both `src/cli` and `dist/cli`).
  *
  * @since 0.1.0
@@ -261,7 +284,7 @@ export const help = [
   "Usage: b24 <command> [options]",
   "",
   "Commands:",
-  ...[getAll, getById, call, batch, sync, { name: "portal", summary: "serve the fake portal of effect-bitrix24/testing on loopback" }].map(
+  ...[getAll, getById, call, batch, sync, estimate, { name: "portal", summary: "serve the fake portal of effect-bitrix24/testing on loopback" }].map(
     (spec) => `  ${spec.name.padEnd(11)}${spec.summary}`
   ),
   "",
@@ -279,7 +302,7 @@ export const help = [
  * @since 0.1.0
  * @category Commands
  */
-export const portalCommands: ReadonlyArray<Args.CommandSpec> = [getAll, getById, call, batch, sync]
+export const portalCommands: ReadonlyArray<Args.CommandSpec> = [getAll, getById, call, batch, sync, estimate]
 
 /**
  * What `b24` prints for a command line that asks only for help or the version (`--help`, `-V`,

@@ -39,6 +39,7 @@ import { layerHttpClient, type NetworkOptions } from "../internal/network.js"
 import { outcomeOf } from "../internal/progress.js"
 import * as Args from "./Args.js"
 import * as Spec from "./Spec.js"
+import * as EstimateCommand from "./estimate.js"
 import * as SyncCommand from "./sync.js"
 import { type Connection, type Env, redactorOf, resolveConnection, resolveLimiterStore, resolveLimits, resolveTuning, type Tuning } from "./Connection.js"
 import { columnsFromSelect, itemLine, makeRowWriter, ndjsonLine, resolveFormat } from "./Format.js"
@@ -352,7 +353,7 @@ interface PortalCommand {
   readonly spec: Args.CommandSpec
   /** A command line `Args.parseCommand` cannot read alone (several positionals). */
   readonly parse?: (args: ReadonlyArray<string>) => Args.ParseResult
-  readonly job: (method: string, values: Values) => Effect.Effect<Job, CliError>
+  readonly job: (method: string, values: Values, env: Env) => Effect.Effect<Job, CliError>
 }
 
 const getAllCommand: PortalCommand = {
@@ -522,7 +523,9 @@ const batchCommand: PortalCommand = {
 
 const syncCommand: PortalCommand = { spec: Spec.sync, parse: SyncCommand.parse, job: SyncCommand.job }
 
-const portalCommands: ReadonlyArray<PortalCommand> = [getAllCommand, getByIdCommand, callCommand, batchCommand, syncCommand]
+const estimateCommand: PortalCommand = { spec: Spec.estimate, job: EstimateCommand.job }
+
+const portalCommands: ReadonlyArray<PortalCommand> = [getAllCommand, getByIdCommand, callCommand, batchCommand, syncCommand, estimateCommand]
 
 const usageFailure = (message: string, command: string | undefined) =>
   Effect.as(
@@ -550,7 +553,7 @@ export const run = (argv: ReadonlyArray<string>, env: Env): Effect.Effect<number
   if (parsed.parsed.help) return Effect.as(Effect.sync(() => void process.stdout.write(Args.commandHelp(command.spec))), ExitCode.ok)
   const { positional, values } = parsed.parsed
   const shared = sharedOf(values)
-  return command.job(positional ?? "", values).pipe(
+  return command.job(positional ?? "", values, env).pipe(
     Effect.catchAll(inputFailure(shared)),
     Effect.flatMap((job) => runJob(env, shared, job)),
     Effect.as(ExitCode.ok),
