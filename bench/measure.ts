@@ -15,6 +15,7 @@ import { resolveCost } from "../src/testing/internal/engine.js"
 import { defaultCost } from "../src/testing/internal/methods.js"
 import { type ClientTime, type HttpChoice, type LimiterCapture, runWithClient } from "./client.js"
 import { type Bound, itemWork, listWork, lowerBound, singleCallsBound, strategyFloor } from "./lowerBound.js"
+import { minimumWaves, withRoundTrips } from "./network.js"
 import type { PortalHost } from "./portal.js"
 import type { Probes } from "./portalProtocol.js"
 import { narrowSelect, type Scenario, type SharedScenario, wideSelect } from "./scenarios.js"
@@ -54,6 +55,11 @@ export interface RunSettings {
   readonly bucketHeadroom: number | undefined
   /** The limiter's `arrivalJitterMs` in real ms (× ts when the client reads portal time); undefined = the library's. */
   readonly arrivalJitterRealMs: number | undefined
+  /**
+   * The network's round trip in portal ms (the fake portal's `latency`, divided by the time scale since the network
+   * is real time there); the bound counts it once per dependent wave the work needs. 0: loopback only.
+   */
+  readonly latencyMs: number
 }
 
 /** RSS of the client process during a run, bytes. */
@@ -277,7 +283,16 @@ const plannedCount = (scenario: Scenario): number => {
 /** The cost numbers the scenario's portal runs with (a list scenario may name a preset, e.g. `docsCount`). */
 const costOf = (scenario: Scenario) => (scenario.kind === "list" ? resolveCost(scenario.costModel) : defaultCost)
 
-const boundOf = (scenario: Scenario, count: number): Bound | undefined => {
+/**
+ * The bound with the network: `latencyMs` once per dependent wave the work needs (`minimumWaves`), on top of the
+ * limits' bound.
+ */
+const boundOf = (scenario: Scenario, count: number, latencyMs: number): Bound | undefined => {
+  const bound = limitsBoundOf(scenario, count)
+  return bound === undefined ? undefined : withRoundTrips(bound, minimumWaves(scenario.kind, count), latencyMs)
+}
+
+const limitsBoundOf = (scenario: Scenario, count: number): Bound | undefined => {
   switch (scenario.kind) {
     case "list":
       return lowerBound(costOf(scenario), limits, listWork(costOf(scenario), count, scenario.wide))
@@ -333,7 +348,7 @@ const jitterTimeScale = (scenario: Scenario) => (scenario.kind === "calls" ? 10 
 /** The time scale and the portal-time cap of a run. */
 export const planRun = (scenario: Scenario, strategy: string, settings: RunSettings) => {
   const count = plannedCount(scenario)
-  const bound = boundOf(scenario, count)
+  const bound = boundOf(scenario, count, settings.latencyMs)
   if (bound === undefined) return { timeScale: 1, capPortalSeconds: undefined }
   const floor = floorOf(scenario, strategy, count, bound) ?? bound.seconds
   const capPortalSeconds = Math.max(settings.capFactor * bound.seconds, settings.capMinPortalSeconds)
@@ -367,10 +382,11 @@ export const measure = async (
   const { timeScale, capPortalSeconds } = planRun(scenario, strategy, settings)
   const setup = portalSetup(scenario)
   const limitsOn = scenario.kind !== "overhead"
-  const portal = await host.start({ ...setup.options, timeScale }, setup.probes)
+  const latency = settings.latencyMs > 0 && limitsOn ? { latency: { roundTripMs: settings.latencyMs / timeScale } } : {}
+  const portal = await host.start({ ...setup.options, timeScale, ...latency }, setup.probes)
   try {
     const expected = scenario.kind === "list" ? (portal.filterTotal ?? scenario.tableSize) : plannedCount(scenario)
-    const bound = boundOf(scenario, expected)
+    const bound = boundOf(scenario, expected, settings.latencyMs)
     const capRealMs =
       capPortalSeconds === undefined
         ? settings.capRealSeconds * 1000

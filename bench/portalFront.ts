@@ -39,7 +39,12 @@ port.on("message", (message: FrontIn) => {
   switch (message.type) {
     case "serve":
       // this worker is the front's thread already
-      void FakePortalHttp.serve(engineFor(message.webhookPath), { port: 0, front: "inline" }).then((started) => {
+      void FakePortalHttp.serve(engineFor(message.webhookPath), {
+        port: 0,
+        front: "inline",
+        ...(message.latency === undefined ? {} : { latency: message.latency }),
+        ...(message.seedNumber === undefined ? {} : { seedNumber: message.seedNumber })
+      }).then((started) => {
         server = started
         post({ type: "listening", url: started.url })
       })

@@ -14,7 +14,17 @@ import { writeFileSync } from "node:fs"
 import { Worker } from "node:worker_threads"
 import { FakePortal } from "../src/testing/index.js"
 import type { FakePortalOptions, PortalStats } from "../src/testing/index.js"
-import type { ChildMessage, FrontIn, FrontOut, FrontOutcome, FrontRequest, ParentMessage, Probes } from "./portalProtocol.js"
+import type {
+  ChildMessage,
+  FrontIn,
+  FrontOut,
+  FrontOutcome,
+  FrontRequest,
+  ParentMessage,
+  PortalTrace,
+  Probes,
+  TraceRequest
+} from "./portalProtocol.js"
 
 type Engine = InstanceType<typeof FakePortal.PortalEngine>
 
@@ -48,6 +58,62 @@ const runProbes = (engine: Engine, probes: Probes) => {
     }
   }
   return { filterTotal, ids: ids.slice(0, probes.ids?.count ?? 0) }
+}
+
+/** Portal seconds since the anchor, to 0.1 ms. */
+const traceSeconds = (engine: Engine, anchorMs: number, realMs: number) =>
+  Math.round((engine.portalNowMs(realMs) - anchorMs) * 10) / 10_000
+
+/** `crm.deal.list` from `/rest/1/abc/crm.deal.list.json?start=0`. */
+const traceMethod = (url: string) =>
+  (url.split("?")[0] ?? "").split("/").at(-1)?.replace(/\.(json|xml)$/i, "").toLowerCase() ?? ""
+
+/**
+ * The trace of `BENCH_PORTAL_TRACE`: each request's outcome, and what it changed in the engine's counters (rows
+ * served, operating seconds billed per method, 429 refusals), read as differences of `stats()` around `handle`.
+ */
+const makeTracer = (engine: Engine, anchorMs: number) => {
+  const requests: Array<TraceRequest> = []
+  let before = engine.stats()
+  const handle = (request: FrontRequest, arrivedMs: number): FrontOutcome => {
+    const outcome = engine.handle(request, arrivedMs)
+    const handledMs = Date.now()
+    const after = engine.stats()
+    const billed: Record<string, number> = {}
+    for (const [method, seconds] of Object.entries(after.operatingSecondsByMethod)) {
+      const delta = seconds - (before.operatingSecondsByMethod[method] ?? 0)
+      if (delta > 0) billed[method] = Math.round(delta * 1e6) / 1e6
+    }
+    const blocked = after.rejected429 - before.rejected429
+    // The front answers at arrival + delay, or as soon as it has the outcome if the engine built it later
+    const answeredAt =
+      outcome._tag === "Hang" ? null : traceSeconds(engine, anchorMs, Math.max(arrivedMs + outcome.delayMs, handledMs))
+    requests.push({
+      at: traceSeconds(engine, anchorMs, arrivedMs),
+      answeredAt,
+      method: traceMethod(request.url),
+      status: outcome._tag === "Response" ? outcome.status : outcome._tag,
+      rows: after.rowsServed - before.rowsServed,
+      ...(Object.keys(billed).length > 0 ? { billed } : {}),
+      ...(blocked > 0 ? { blocked } : {})
+    })
+    before = after
+    return outcome
+  }
+  /** The trace as JSON, one request a line. */
+  const json = () => {
+    const header: Omit<PortalTrace, "requests"> = {
+      version: 1,
+      portalEpochMs: anchorMs,
+      timeScale: engine.timeScale,
+      limits: engine.limits === undefined ? null : { ...engine.limits },
+      batchBilling: engine.batchBilling
+    }
+    const head = JSON.stringify(header)
+    const lines = requests.map((request) => JSON.stringify(request))
+    return `${head.slice(0, -1)},"requests":[${lines.length === 0 ? "" : `\n${lines.join(",\n")}\n`}]}\n`
+  }
+  return { handle, json }
 }
 
 const send = (message: ChildMessage): void => {
@@ -101,24 +167,25 @@ const start = async (options: FakePortalOptions, probes: Probes) => {
   const engine = new FakePortal.PortalEngine({ reportTime: "portal", ...options }, anchorMs)
   const seedMs = Date.now() - anchorMs
   const probed = runProbes(engine, probes)
-  // BENCH_PORTAL_TRACE=<file>: every request's arrival (portal seconds), method and status, written at close
+  // BENCH_PORTAL_TRACE=<file>: every request (arrival, answer, method, status, rows, billed operating time), as JSON
+  // written at close (drawn by timeline.ts); without it requests go straight to the engine
   const tracePath = process.env["BENCH_PORTAL_TRACE"]
-  const trace: Array<string> = []
-  handleRequest =
-    tracePath === undefined
-      ? (request, arrivedMs) => engine.handle(request, arrivedMs)
-      : (request, arrivedMs) => {
-          const outcome = engine.handle(request, arrivedMs)
-          const status = outcome._tag === "Response" ? outcome.status : outcome._tag
-          trace.push(`${((engine.portalNowMs(arrivedMs) - anchorMs) / 1000).toFixed(4)}\t${request.url.split("/").at(-1)}\t${status}`)
-          return outcome
-        }
-  const { url } = await frontReply({ type: "serve", webhookPath: engine.webhookPath }, "listening")
+  const tracer = tracePath === undefined ? undefined : makeTracer(engine, anchorMs)
+  handleRequest = tracer === undefined ? (request, arrivedMs) => engine.handle(request, arrivedMs) : tracer.handle
+  const { url } = await frontReply(
+    {
+      type: "serve",
+      webhookPath: engine.webhookPath,
+      ...(options.latency === undefined ? {} : { latency: options.latency }),
+      ...(options.seedNumber === undefined ? {} : { seedNumber: options.seedNumber })
+    },
+    "listening"
+  )
   current = {
     close: async () => {
       await frontReply({ type: "close" }, "closed")
       handleRequest = undefined
-      if (tracePath !== undefined) writeFileSync(tracePath, trace.join("\n") + "\n")
+      if (tracePath !== undefined && tracer !== undefined) writeFileSync(tracePath, tracer.json())
     },
     stats: () => engine.stats(Date.now())
   }

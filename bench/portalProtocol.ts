@@ -45,7 +45,13 @@ export type FrontOutcome = Exclude<ReturnType<FakePortalHttp.Engine["handle"]>, 
 
 /** Portal process's main thread (the engine) → its HTTP front (`portalFront.ts`, a worker thread). */
 export type FrontIn =
-  | { readonly type: "serve"; readonly webhookPath: string }
+  | {
+      readonly type: "serve"
+      readonly webhookPath: string
+      /** The network in front of the portal (`FakePortalOptions.latency`, real ms) and its seed. */
+      readonly latency?: FakePortalOptions["latency"]
+      readonly seedNumber?: number
+    }
   | { readonly type: "outcome"; readonly id: number; readonly outcome: FrontOutcome }
   | { readonly type: "close" }
 
@@ -54,3 +60,47 @@ export type FrontOut =
   | { readonly type: "listening"; readonly url: string }
   | { readonly type: "request"; readonly id: number; readonly request: FrontRequest; readonly arrivedMs: number }
   | { readonly type: "closed" }
+
+/**
+ * One request of a portal trace (`BENCH_PORTAL_TRACE=<file>`, written by `portalProcess.ts` when the portal closes;
+ * drawn by `timeline.ts`). Times are portal seconds since the portal's anchor (its start, before seeding).
+ */
+export interface TraceRequest {
+  /** When the front read the request (the engine's leaky bucket and operating window see it at this instant). */
+  readonly at: number
+  /**
+   * When the answer left: its due time (arrival + simulated server time), or later if the engine built it later;
+   * also for a dropped connection. `null`: the request hangs, no answer ever comes.
+   */
+  readonly answeredAt: number | null
+  /** The REST method of the URL, lower-cased, without `.json`/`.xml` and query (`batch` for a batch). */
+  readonly method: string
+  /** The HTTP status, or `"Drop"` (connection closed without an answer) / `"Hang"`. */
+  readonly status: number | "Drop" | "Hang"
+  /** Rows the portal's list methods served for this request (all commands of a batch). */
+  readonly rows: number
+  /**
+   * Operating seconds the request billed to the operating window, per method (each at `at`; only sums above the
+   * 0.1 s floor are billed). Absent when nothing was billed.
+   */
+  readonly billed?: Readonly<Record<string, number>>
+  /** OPERATION_TIME_LIMIT refusals in this request (a 429, or blocked commands of a batch). Absent when none. */
+  readonly blocked?: number
+}
+
+/** A run's portal trace: what `timeline.ts` reads. */
+export interface PortalTrace {
+  readonly version: 1
+  /** Portal epoch ms at `at` = 0 (the operating window's buckets are aligned to the epoch). */
+  readonly portalEpochMs: number
+  readonly timeScale: number
+  /** The engine's limits; `null` with limits off. */
+  readonly limits: {
+    readonly poolSize: number
+    readonly requestsPerSecond: number
+    readonly operatingLimitSeconds: number
+    readonly operatingWindowSeconds: number
+  } | null
+  readonly batchBilling: "commands" | "batch"
+  readonly requests: ReadonlyArray<TraceRequest>
+}

@@ -2,7 +2,7 @@
  * The benchmark's outputs: a console table while it runs, and `RESULTS.md` / `results.json` at the end.
  */
 import { execFileSync } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import * as os from "node:os"
 import { presets } from "../src/BitrixConfig.js"
 import { defaultCost } from "../src/testing/internal/methods.js"
@@ -345,7 +345,8 @@ ${[...new Map(results.filter((result) => result.bound !== undefined).map((result
 ${scenarios
   .map((name) => {
     const runs = results.filter((result) => result.scenario === name)
-    return `### ${name}: ${runs[0]!.title}\n\n${markdownTable(tableHeader, runs.map(tableRow), [0, 1, tableHeader.length - 1])}`
+    const timeline = existsSync(new URL(`./timeline-${name}.svg`, import.meta.url)) ? `\n\n[Timeline of the first run](timeline-${name}.svg): requests in flight, the bucket, the operating budget, rows per second against the bound.` : ""
+    return `### ${name}: ${runs[0]!.title}\n\n${markdownTable(tableHeader, runs.map(tableRow), [0, 1, tableHeader.length - 1])}${timeline}`
   })
   .join("\n\n")}
 

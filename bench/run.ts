@@ -17,7 +17,9 @@
  *
  * Exits non-zero when a run errs (an incomplete export, a failed call); capped runs are results, not errors.
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import * as os from "node:os"
 import { performance } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
@@ -29,6 +31,8 @@ import { measure, type RunResult, type RunSettings } from "./measure.js"
 import { startPortalHost } from "./portal.js"
 import { consoleLine, machine, markdown, readmeSummary, type Report, withReadmeSummary } from "./report.js"
 import type { RunningRedis } from "../test/support/redis.js"
+import { defaultLatencyMs } from "./network.js"
+import { readTrace, renderTimeline } from "./timeline.js"
 import { fullScenarios, overhead, quickScenarios, type Scenario, type SharedScenario, type SharedStore } from "./scenarios.js"
 import { benchRedis, measureShared } from "./shared.js"
 import { runSync, type SyncBenchResult } from "./sync.js"
@@ -42,9 +46,11 @@ interface Args {
   readonly write: boolean | undefined
   readonly bucketHeadroom: number | undefined
   readonly arrivalJitterRealMs: number | undefined
+  readonly latencyMs: number
+  readonly timelines: boolean
 }
 
-const usage = `usage: npm run bench -- [--quick] [--only name[,name...]] [--time-scale N] [--client-time scaled|limits] [--http undici|fetch] [--bucket-headroom N] [--arrival-jitter MS] [--write|--no-write]`
+const usage = `usage: npm run bench -- [--quick] [--only name[,name...]] [--time-scale N] [--client-time scaled|limits] [--http undici|fetch] [--bucket-headroom N] [--arrival-jitter MS] [--latency MS] [--timelines] [--write|--no-write]`
 
 const parseArgs = (argv: ReadonlyArray<string>): Args => {
   let quick = false
@@ -55,6 +61,8 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
   let write: boolean | undefined
   let bucketHeadroom: number | undefined
   let arrivalJitterRealMs: number | undefined
+  let latencyMs = defaultLatencyMs
+  let timelines = false
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index]!
     const value = () => {
@@ -99,6 +107,15 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
         arrivalJitterRealMs = number
         break
       }
+      case "--latency": {
+        const number = Number(value())
+        if (!Number.isFinite(number) || number < 0) throw new Error(`--latency must be a round trip in portal ms >= 0\n${usage}`)
+        latencyMs = number
+        break
+      }
+      case "--timelines":
+        timelines = true
+        break
       case "--write":
         write = true
         break
@@ -113,7 +130,7 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
         throw new Error(`unknown option ${arg}\n${usage}`)
     }
   }
-  return { quick, only, timeScale, clientTime, http, write, bucketHeadroom, arrivalJitterRealMs }
+  return { quick, only, timeScale, clientTime, http, write, bucketHeadroom, arrivalJitterRealMs, latencyMs, timelines }
 }
 
 /** The runs asked for: every strategy of every scenario, narrowed by `--only`. */
@@ -222,7 +239,8 @@ const main = async () => {
     servedRowsPerSecond: undefined,
     cpuHeadroom: 2.5,
     bucketHeadroom: args.bucketHeadroom,
-    arrivalJitterRealMs: args.arrivalJitterRealMs
+    arrivalJitterRealMs: args.arrivalJitterRealMs,
+    latencyMs: args.latencyMs
   }
   const write = args.write ?? (!args.quick && args.only === undefined)
   const startedAt = new Date()
@@ -232,6 +250,9 @@ const main = async () => {
     `bench: ${runs.length} runs${args.quick ? " (quick)" : ""}; ${info.cpus} CPUs ${info.cpuModel}, Node ${info.node}, load ${info.loadAverageAtStart.join(" ")}`
   )
   const gc = makeGc()
+  // every request's trace, drawn as a timeline per scenario (the portal process inherits the variable)
+  const tracePath = write || args.timelines ? join(tmpdir(), `bench-trace-${process.pid}.json`) : undefined
+  if (tracePath !== undefined) process.env["BENCH_PORTAL_TRACE"] = tracePath
   const host = await startPortalHost()
   const results: Array<RunResult> = []
   let settings = baseSettings
@@ -254,8 +275,10 @@ const main = async () => {
     console.log(
       `bench: pipeline speed (client + portal, no limits, zero cost, auto): ${Math.round(calibration[0]!.perSecond)} narrow rows/s delivered (${Math.round(calibration[0]!.servedPerRealSecond)} served), ${Math.round(calibration[1]!.perSecond)} wide rows/s delivered (${Math.round(calibration[1]!.servedPerRealSecond)} served)`
     )
+    const drawn = new Set<string>()
     for (const run of runs) {
       let result: RunResult
+      if (tracePath !== undefined) rmSync(tracePath, { force: true })
       try {
         if (run.kind === "shared") {
           if (run.strategy === "redis" && redis === undefined) redis = await benchRedis()
@@ -272,6 +295,18 @@ const main = async () => {
       // (a worker giving up on 503s) is its figure, not a broken bench
       if (run.kind === "shared" && run.strategy === "memory") contrasts.add(result)
       console.log(consoleLine(result))
+      // a picture of the scenario's first auto (or default) run: where its time went (timeline.ts)
+      if (tracePath !== undefined && run.kind === "single" && (run.strategy === "auto" || run.strategy === "default") && !drawn.has(result.scenario) && existsSync(tracePath)) {
+        drawn.add(result.scenario)
+        const svgPath = `${here}timeline-${result.scenario}.svg`
+        writeFileSync(
+          svgPath,
+          renderTimeline(readTrace(tracePath), {
+            title: `${result.scenario}/${result.strategy}`,
+            ...(result.bound === undefined ? {} : { rows: result.expected, boundSeconds: result.bound.seconds })
+          })
+        )
+      }
     }
     if (withSync) {
       sync = await runSync({ rows: args.quick ? 2_000 : 100_000, quick: args.quick, host, log: (line) => console.log(line) })
