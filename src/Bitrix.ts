@@ -291,6 +291,9 @@ export const layerConfig = (
 const kindOf = (method: string) => (Client.isReadMethod(method) ? ("read" as const) : ("write" as const))
 
 /**
+ * (The outcomes and errors this module builds per item pass `true`, Schema's `disableValidation`: their fields are
+ * values the client decoded itself, and checking them again is work for nothing on 100,000 items.)
+ *
  * What a failed request means for each item it carried: not run when the connection was refused, unknown when
  * no answer proves the portal did not run it (`Client.outcomeUnknown`: lost answers, 5xx), else refused with the
  * portal's words (a status below 500, or a 503 / 429 refusal that outlasted the retries).

@@ -1,6 +1,8 @@
-import { Config, ConfigProvider, Effect, Either, Layer } from "effect"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import { Config, ConfigProvider, Effect, Either, Layer, Schedule } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import * as Bitrix from "../src/Bitrix.js"
+import * as Transport from "../src/Transport.js"
 import { type RunningFakePortal, startFakePortal } from "../src/testing/index.js"
 
 const running: Array<RunningFakePortal> = []
@@ -63,5 +65,41 @@ describe("Bitrix.layerConfig", () => {
     const malformed = await build({ BITRIX24_WEBHOOK: "https://x.bitrix24.com/rest/1/s3cr3tc0de/crm.deal.list" })
     expect(Either.isLeft(malformed) && malformed.left._tag).toBe("ValidationError")
     expect(JSON.stringify(Either.flip(malformed))).not.toContain("s3cr3tc0de")
+  })
+})
+
+describe("each service owns its settings", () => {
+  it("layerServices refuses the transport's settings (retry, timeout, the connection) and says where they go", async () => {
+    const build = (options: unknown) =>
+      Effect.runPromise(
+        Effect.either(Layer.build(Bitrix.layerServices(options as Bitrix.ServiceOptions)).pipe(Effect.scoped))
+      )
+    for (const [options, path] of [
+      [{ retry: Schedule.recurs(1) }, "options.retry"],
+      [{ timeout: "5 seconds" }, "options.timeout"],
+      [{ webhook: "https://x.bitrix24.com/rest/1/abc/" }, "webhook"]
+    ] as const) {
+      const built = await build(options)
+      expect(Either.isLeft(built) && built.left).toMatchObject({ _tag: "ValidationError", path })
+      expect(Either.isLeft(built) && built.left.message).toMatch(/transport/)
+    }
+  })
+
+  it("Bitrix.layer hands the retry schedule to the transport, and withRetry replaces it for one program", async () => {
+    const portal = await startFakePortal({ seed: { "crm.deal": 3 }, limits: "off", costModel: "zero" })
+    running.push(portal)
+    const scheduleOf = (layer: Layer.Layer<Bitrix.Services, unknown>, wrap = false) =>
+      Effect.runPromise(
+        Effect.flatMap(Transport.Transport, (transport) => Effect.succeed(transport.retry)).pipe(
+          (program) => (wrap ? program.pipe(Bitrix.withRetry(replacement)) : program),
+          Effect.provide(layer)
+        )
+      )
+    const mine = Schedule.recurs(3)
+    const replacement = Schedule.recurs(1)
+    const layer = Bitrix.layer({ webhook: portal.webhookUrl, limits: "off", retry: mine }).pipe(Layer.provide(FetchHttpClient.layer))
+    expect(await scheduleOf(layer)).toBe(mine)
+    expect(await scheduleOf(layer, true)).toBe(replacement)
+    expect(await scheduleOf(Bitrix.layerFetch({ webhook: portal.webhookUrl, limits: "off" }))).toBe(Transport.defaultRetry)
   })
 })
