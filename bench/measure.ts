@@ -2,7 +2,7 @@
  * One benchmark run: a fresh portal in the child process, the client program against it under a cap, the
  * portal's counters, and the figures derived from them.
  */
-import { Chunk, Effect, Exit, Layer, Stream } from "effect"
+import { Chunk, Effect, Exit, Stream } from "effect"
 import { performance } from "node:perf_hooks"
 import * as Bitrix from "../src/Bitrix.js"
 import { presets } from "../src/BitrixConfig.js"
@@ -10,12 +10,12 @@ import type { Strategy } from "../src/ListStrategy.js"
 import { ProgressReporter } from "../src/ProgressReporter.js"
 import type { LimiterStats } from "../src/RateLimiter.js"
 import type { FakePortalOptions } from "../src/testing/index.js"
-import * as Transport from "../src/Transport.js"
 import { resolveCost } from "../src/testing/internal/engine.js"
 import { defaultCost } from "../src/testing/internal/methods.js"
 import { type ClientTime, type HttpChoice, type LimiterCapture, runWithClient } from "./client.js"
 import { type Bound, itemWork, listWork, lowerBound, singleCallsBound, strategyFloor } from "./lowerBound.js"
 import { minimumWaves, withRoundTrips } from "./network.js"
+import { deepestWave, makeWaveLog, recordingWaves } from "./waves.js"
 import type { PortalHost } from "./portal.js"
 import type { Probes } from "./portalProtocol.js"
 import { narrowSelect, type Scenario, type SharedScenario, wideSelect } from "./scenarios.js"
@@ -97,7 +97,7 @@ export interface RunResult {
   /** Rows the portal served (encoded) for the run, junk pages included. */
   readonly rowsServed: number
   /**
-   * List runs: the dependent waves of requests the client sent (see `WaveCount`): against a cloud portal each costs
+   * List runs: the dependent waves of requests the client sent (see `waves.ts`): against a cloud portal each costs
    * a network round trip. Absent from runs of other kinds and from results written before it was measured.
    */
   readonly waves?: number
@@ -186,44 +186,6 @@ const tallyRows = (tally: RowTally) => (chunk: Chunk.Chunk<unknown>) =>
       tally.nextTrace = tally.rows + Math.max(1, Math.ceil(tally.expected / 10))
     }
   })
-
-/**
- * The dependent waves of a run's requests. Every request belongs to the wave after the latest wave an answer had come
- * back for when it was sent (the first wave when none had): the depth of the longest chain "answer, then the next
- * request", an upper bound of how many round trips the strategy made wait for each other.
- */
-interface WaveCount {
-  requests: number
-  waves: number
-  latestAnswered: number
-}
-
-/** The client's `Transport` for `program`, wrapped to count the waves of what it sends into `count`. */
-const countingWaves = <A, E, R>(program: Effect.Effect<A, E, R>, count: WaveCount) =>
-  Effect.provide(
-    program,
-    Layer.effect(
-      Transport.Transport,
-      Effect.map(Transport.Transport, (inner) =>
-        Transport.Transport.of({
-          ...inner,
-          send: (method, params) =>
-            Effect.suspend(() => {
-              const wave = count.latestAnswered + 1
-              count.requests++
-              count.waves = Math.max(count.waves, wave)
-              return inner.send(method, params).pipe(
-                Effect.ensuring(
-                  Effect.sync(() => {
-                    count.latestAnswered = Math.max(count.latestAnswered, wave)
-                  })
-                )
-              )
-            })
-        })
-      )
-    )
-  )
 
 /** A reporter that only counts the items bulk calls finish. */
 const countingReporter = (counter: { done: number }) => ({
@@ -407,7 +369,7 @@ export const measure = async (
     }
     const tally: RowTally = { rows: 0, lastId: 0, outOfOrder: 0, expected, nextTrace: Math.ceil(expected / 10), rssTrace: [], gc: expected >= heapTraceRows ? gc : undefined }
     const items = { done: 0 }
-    const waves: WaveCount = { requests: 0, waves: 0, latestAnswered: 0 }
+    const waves = makeWaveLog()
     const capture: LimiterCapture = { stats: undefined }
 
     const program: Effect.Effect<void, unknown, Bitrix.Services> = (() => {
@@ -423,7 +385,7 @@ export const measure = async (
               : { select: scenario.wide ? [...wideSelect] : [...narrowSelect] }
           return Bitrix.stream("crm.deal.list", params, strategy === "default" ? {} : { strategy }).pipe(
             Stream.runForEachChunk(tallyRows(tally)),
-            (export_) => countingWaves(export_, waves)
+            Effect.provide(recordingWaves(waves))
           )
         }
         case "add": {
@@ -516,7 +478,7 @@ export const measure = async (
       ratio: bound === undefined || status !== "ok" ? undefined : wallPortalSeconds / bound.seconds,
       strategyFloorSeconds: floorOf(scenario, strategy === "default" ? "auto" : strategy, expected, bound),
       rowsServed,
-      ...(scenario.kind === "list" || scenario.kind === "overhead" ? { waves: waves.waves, clientRequests: waves.requests } : {}),
+      ...(scenario.kind === "list" || scenario.kind === "overhead" ? { waves: deepestWave(waves), clientRequests: waves.waves.length } : {}),
       servedPerRealSecond: wallRealSeconds > 0 ? rowsServed / wallRealSeconds : 0,
       cpuFloorSeconds: (() => {
         const rates = settings.servedRowsPerSecond

@@ -18,46 +18,20 @@ import { junkGuardSafe } from "../src/internal/list/keyset.js"
 import * as Plan from "../src/internal/list/plan.js"
 import * as FakePortal from "../src/testing/FakePortal.js"
 import type { FakePortalOptions } from "../src/testing/Options.js"
-import * as Transport from "../src/Transport.js"
+import { makeWaveLog, recordingWaves } from "../bench/waves.js"
 import { engineRows } from "./support/engine.js"
 
 const standard: LimitNumbers = { poolSize: 50, requestsPerSecond: 2, operatingLimitSeconds: 480, operatingWindowSeconds: 600 }
 const roundTripMs = 60
-
-/** The waves of the requests sent so far, in the order they were sent. */
-interface WaveLog {
-  readonly waves: Array<number>
-  /** The latest wave an answer (or a failure) came back for. */
-  latestAnswered: number
-}
 
 /**
  * A fresh portal with the standard limits, the default cost model and a 60 ms round trip, the client over it with the
  * standard limits, and every request's wave recorded (see the module's description).
  */
 const waveLayer = (portal: FakePortalOptions) => {
-  const log: WaveLog = { waves: [], latestAnswered: 0 }
+  const log = makeWaveLog()
   const fake = FakePortal.layer({ limits: standard, costModel: "default", latency: { roundTripMs }, ...portal })
-  const recording = Layer.effect(
-    Transport.Transport,
-    Effect.map(Transport.Transport, (inner) =>
-      Transport.Transport.of({
-        ...inner,
-        send: (method, params) =>
-          Effect.suspend(() => {
-            const wave = log.latestAnswered + 1
-            log.waves.push(wave)
-            return inner.send(method, params).pipe(
-              Effect.ensuring(
-                Effect.sync(() => {
-                  log.latestAnswered = Math.max(log.latestAnswered, wave)
-                })
-              )
-            )
-          })
-      })
-    )
-  ).pipe(Layer.provide(fake))
+  const recording = recordingWaves(log).pipe(Layer.provide(fake))
   // the recording Transport last, so it is the one the client gets (the portal layer is built once, shared)
   return { log, layer: Layer.mergeAll(Bitrix.layerServices({ limits: standard }), fake, recording) }
 }
