@@ -137,9 +137,11 @@ describe("b24 sync", () => {
 
   it("Ctrl-C stops cleanly (exit 130), and the next run completes the copy", async () => {
     const file = fresh()
-    // a portal with the default server costs, so the copy takes seconds and Ctrl-C lands in the middle
+    // a portal with the default server costs behind a network whose answers straggle over about 3 s (jitter): the
+    // export's requests all go out at once, so without it every row would arrive together and the copy could end
+    // before Ctrl-C lands; with it rows keep arriving for seconds after the first ones, on any machine load
     const slowEngine = new PortalEngine({ seed: { "crm.deal": 10_000 }, limits: "off", costModel: "default" }, Date.now())
-    const slow = await FakePortalHttp.serve(slowEngine, { port: 0 })
+    const slow = await FakePortalHttp.serve(slowEngine, { port: 0, latency: { roundTripMs: 100, jitterMs: 3_000, seed: 7 } })
     const slowWebhook = slow.url + slowEngine.webhookPath
     const run = start(["sync", "crm.deal", "--to", `sqlite:${file}`, "--chunk-size", "50", "--webhook", slowWebhook])
     // once rows are flowing (the first progress figures), interrupt
