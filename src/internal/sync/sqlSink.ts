@@ -98,7 +98,17 @@ const make = (sql: SqlClient.SqlClient, options: Options) => {
     new SinkError({ database, action, detail: describe(cause) })
   const table = (name: string) => (schema === undefined ? quote(name) : `${quote(schema)}.${quote(name)}`)
   const placeholder = (index: number) => (dialect === "sqlite" ? "?" : `$${index}`)
-  const placeholders = (count: number, from: number) => Array.from({ length: count }, (_, index) => placeholder(from + index)).join(", ")
+  // SQLite's "?" do not depend on their position: one row's list serves every row (100,000 rows built it anew each)
+  const sqliteLists = new Map<number, string>()
+  const placeholders = (count: number, from: number) => {
+    if (dialect !== "sqlite") return Array.from({ length: count }, (_, index) => placeholder(from + index)).join(", ")
+    let list = sqliteLists.get(count)
+    if (list === undefined) {
+      list = Array.from({ length: count }, () => "?").join(", ")
+      sqliteLists.set(count, list)
+    }
+    return list
+  }
   const run = (text: string, params: ReadonlyArray<unknown> = []) => sql.unsafe<Record<string, unknown>>(text, params)
   const stateTable = table("_b24_sync_state")
   const fieldsTable = table("_b24_sync_fields")
