@@ -320,7 +320,9 @@ const main = async () => {
         const scenario = scenarios.find((candidate) => candidate.name === result.scenario)
         // a capped run would be capped again in slow motion, only later
         if (scenario?.kind !== "list" || result.strategy !== "auto" || result.bound === undefined || result.status === "capped") continue
-        if ((result.cpuFloorSeconds ?? 0) < 0.25 * result.bound.seconds) continue
+        // this machine's CPU: the portal's (the CPU floor) or the client's own (real seconds, portal seconds × ts)
+        const clientCpuPortalSeconds = result.clientCpuSeconds * result.timeScale
+        if (Math.max(result.cpuFloorSeconds ?? 0, clientCpuPortalSeconds) < 0.25 * result.bound.seconds) continue
         // a run whose time scale cannot go lower (wide-300k keeps ts 10 to finish in minutes) is not slow motion
         if (planRun(scenario, "auto", slowSettings).timeScale >= result.timeScale) continue
         const slow = await measure(host, scenario, "auto", slowSettings, gc)
