@@ -85,23 +85,12 @@ export interface RangePlan {
 export const planRanges = (input: RangePlanInput): RangePlan => {
   const rows = Math.max(1, input.rows)
   const pages = Math.ceil(rows / pageSize)
-  const concurrency = Math.max(1, input.concurrency)
-  const spread = Math.max(minimumGapSpread, input.spread ?? minimumGapSpread)
-  const callSeconds = Math.min(input.pageSeconds, emptyCommandSeconds)
-  const rowSeconds = (input.pageSeconds - callSeconds) / pageSize
   const evaluate = (ranges: number): RangePlan => {
     const rowsPerRange = rows / ranges
     const requestsPerRange = Math.max(1, Math.ceil(rowsPerRange / rowsPerRequestTarget))
-    const rowsPerRequest = rowsPerRange / requestsPerRange
-    const pagesPerRequest = rangeChainLength(rowsPerRequest, input.spread)
-    // A command costs a call, a row its share of the rest of a page: the room after the short page (commands the
-    // junk guard empties) costs calls, and the slowest of the ranges holds about a standard deviation more rows
-    const rowsOfSlowest = Math.min(pagesPerRequest * pageSize, rowsPerRequest + spread * Math.sqrt(rowsPerRequest))
-    const requestSeconds = pagesPerRequest * callSeconds + rowsOfSlowest * rowSeconds
-    const critical = Math.ceil(ranges / concurrency) * requestsPerRange * requestSeconds
-    const overPool = Math.max(0, ranges * requestsPerRange - input.freeStarts)
-    const bucketSeconds = overPool === 0 ? 0 : overPool / input.requestsPerSecond
-    return { ranges, requestsPerRange, pagesPerRequest, estimatedSeconds: Math.max(critical, bucketSeconds + requestSeconds) }
+    const pagesPerRequest = rangeChainLength(rowsPerRange / requestsPerRange, input.spread)
+    const shape = { ranges, requestsPerRange, pagesPerRequest }
+    return { ...shape, estimatedSeconds: planSeconds(shape, input) }
   }
   const plans = Array.from({ length: pages }, (_, index) => evaluate(index + 1))
   // A loop, not Math.min(...plans): ten million rows are 200,000 candidates, too many arguments for a call
@@ -112,6 +101,31 @@ export const planRanges = (input: RangePlanInput): RangePlan => {
     .reduce((best, plan) =>
       requestsOf(plan) < requestsOf(best) || (requestsOf(plan) === requestsOf(best) && plan.ranges > best.ranges) ? plan : best
     )
+}
+
+/**
+ * The time a split of the given shape takes for `input.rows` rows (which may be fewer than it was planned for):
+ * a command costs a call, a row its share of the rest of a page, so the room after the short page (commands the
+ * junk guard empties) costs calls, and the slowest of the ranges holds about a standard deviation more rows than
+ * the average; requests beyond the bucket's free starts wait `1 / drain` each. What a COUNT can save is the
+ * difference between a cautious plan's time for the fewer rows and the plan made for them.
+ */
+export const planSeconds = (
+  plan: Pick<RangePlan, "ranges" | "requestsPerRange" | "pagesPerRequest">,
+  input: RangePlanInput
+): number => {
+  const rows = Math.max(1, input.rows)
+  const spread = Math.max(minimumGapSpread, input.spread ?? minimumGapSpread)
+  const callSeconds = Math.min(input.pageSeconds, emptyCommandSeconds)
+  const rowSeconds = (input.pageSeconds - callSeconds) / pageSize
+  const requests = plan.ranges * plan.requestsPerRange
+  const rowsPerRequest = rows / requests
+  const rowsOfSlowest = Math.min(plan.pagesPerRequest * pageSize, rowsPerRequest + spread * Math.sqrt(rowsPerRequest))
+  const requestSeconds = plan.pagesPerRequest * callSeconds + rowsOfSlowest * rowSeconds
+  const critical = Math.ceil(plan.ranges / Math.max(1, input.concurrency)) * plan.requestsPerRange * requestSeconds
+  const overPool = Math.max(0, requests - input.freeStarts)
+  const bucketSeconds = overPool === 0 ? 0 : overPool / input.requestsPerSecond
+  return Math.max(critical, bucketSeconds + requestSeconds)
 }
 
 /** Disjoint ID ranges `[from, to]` covering `[low, high]`, about `rowsPerRange` rows each at the given density. */

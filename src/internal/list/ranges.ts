@@ -12,21 +12,27 @@ import type { ListError } from "../../ListStrategy.js"
 import { ProgressReporter } from "../../ProgressReporter.js"
 import { RateLimiter } from "../../RateLimiter.js"
 import { checkWalkPage, type KeysetPlan, keysetParams, keysetWalk, topPage } from "./keyset.js"
-import { estimateRows, pageSecondsOf, type RangePlan, planRanges, rowsPerRequestTarget, splitRanges } from "./plan.js"
+import { estimateRows, pageSecondsOf, type RangePlan, type RangePlanInput, planRanges, planSeconds, rowsPerRequestTarget, splitRanges } from "./plan.js"
 import { page } from "./send.js"
 import { type PageBudget, pageSize, type Row, rowIdNumber, type Services } from "./shared.js"
 
-/** The split of `rows` rows, from the server time one page took and the room the limiter has now. */
-export const planSplit = Effect.fnUntraced(function* (time: Envelope.TimeBlock | undefined, rows: number, concurrency: number, spread: number) {
+/** What a split of `rows` rows is planned from: the server time one page took and the room the limiter has now. */
+const splitInput = Effect.fnUntraced(function* (time: Envelope.TimeBlock | undefined, rows: number, concurrency: number, spread: number) {
   const capacity = yield* (yield* RateLimiter).capacity
-  return planRanges({
+  const input: RangePlanInput = {
     rows,
     pageSeconds: pageSecondsOf(time),
     freeStarts: capacity.freeStarts,
     requestsPerSecond: capacity.requestsPerSecond,
     concurrency: Math.min(concurrency, capacity.concurrencyCeiling),
     spread
-  })
+  }
+  return input
+})
+
+/** The split of `rows` rows, from the server time one page took and the room the limiter has now. */
+export const planSplit = Effect.fnUntraced(function* (time: Envelope.TimeBlock | undefined, rows: number, concurrency: number, spread: number) {
+  return planRanges(yield* splitInput(time, rows, concurrency, spread))
 })
 
 /**
@@ -127,15 +133,17 @@ export const rangesExport = Effect.fnUntraced(function* (
   // carry in full chains when the estimate fits in them (more rows than that would not fit whatever the count)
   const margin = 2 * estimate.relativeError
   const fitsNow = (yield* (yield* RateLimiter).capacity).freeStarts * rowsPerRequestTarget
-  const hopeful = yield* planSplit(top.time, estimate.rows * Math.max(0, 1 - margin), options.concurrency, estimate.spread)
+  const fewest = yield* splitInput(top.time, estimate.rows * Math.max(0, 1 - margin), options.concurrency, estimate.spread)
+  const hopeful = planRanges(fewest)
   const cautious = yield* planSplit(
     top.time,
     Math.min(estimate.rows * (1 + margin), Math.max(estimate.rows, fitsNow)),
     options.concurrency,
     estimate.spread
   )
-  // The most the COUNT can save: the split waits for it no longer than that
-  const patience = cautious.estimatedSeconds - hopeful.estimatedSeconds
+  // The most the COUNT can save: the cautious split run over the fewest rows against the split made for them (the
+  // rows themselves take their time whatever the plan); the split waits for the COUNT no longer than that
+  const patience = planSeconds(cautious, fewest) - hopeful.estimatedSeconds
   const total =
     counting === undefined
       ? first.total
