@@ -309,7 +309,13 @@ const main = async () => {
       }
     }
     if (withSync) {
-      sync = await runSync({ rows: args.quick ? 2_000 : 100_000, quick: args.quick, host, log: (line) => console.log(line) })
+      sync = await runSync({
+        rows: args.quick ? 2_000 : 100_000,
+        quick: args.quick,
+        host,
+        latencyMs: args.latencyMs,
+        log: (line) => console.log(line)
+      })
       for (const result of sync) console.log(syncConsoleLine(result))
     }
     // Slow motion: the default strategy again where this machine's CPU was a large part of the bound, with

@@ -12,6 +12,7 @@ import { presets } from "../src/BitrixConfig.js"
 import { defaultCost } from "../src/testing/internal/methods.js"
 import { startRedis } from "../test/support/redis.js"
 import { listWork, lowerBound } from "./lowerBound.js"
+import { minimumWaves, withRoundTrips } from "./network.js"
 import { type RunResult, type RunSettings, sumValues } from "./measure.js"
 import type { PortalHost } from "./portal.js"
 import { narrowSelect, type SharedScenario, type SharedStore } from "./scenarios.js"
@@ -57,9 +58,15 @@ export const measureShared = async (
   redisUrl: string | undefined,
   settings: RunSettings
 ): Promise<RunResult> => {
-  const portal = await host.start({ seed: { "crm.deal": scenario.rowsEach } })
+  // real time (ts 1): the network's round trip is in real ms too
+  const latency = settings.latencyMs > 0 ? { latency: { roundTripMs: settings.latencyMs } } : {}
+  const portal = await host.start({ seed: { "crm.deal": scenario.rowsEach }, ...latency })
   const expected = scenario.workers * scenario.rowsEach
-  const bound = lowerBound(defaultCost, presets.standard, listWork(defaultCost, expected, false))
+  const bound = withRoundTrips(
+    lowerBound(defaultCost, presets.standard, listWork(defaultCost, expected, false)),
+    minimumWaves("list", scenario.rowsEach),
+    settings.latencyMs
+  )
   const base = {
     scenario: scenario.name,
     title: scenario.title,

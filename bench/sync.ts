@@ -82,6 +82,8 @@ export interface SyncBenchOptions {
   readonly quick: boolean
   /** The portal's time scale for the runs with limits; default 1 (real time, as the main benchmark's wide-100k). */
   readonly timeScale?: number
+  /** The network's round trip in front of the portal with limits, real ms (at ts 1); default none. */
+  readonly latencyMs?: number
   /** Progress lines (default: stderr). */
   readonly log?: (line: string) => void
   /** The runner's portal child process, if it has one (it stays up); else one is started and stopped here. */
@@ -400,7 +402,12 @@ export const runSync = async (options: SyncBenchOptions): Promise<ReadonlyArray<
   const host = options.host ?? (await startPortalHost())
   try {
     const seed = { "crm.deal": rows }
-    const standard: FakePortalOptions = { seed, timeScale }
+    const latencyMs = options.latencyMs ?? 0
+    const standard: FakePortalOptions = {
+      seed,
+      timeScale,
+      ...(latencyMs > 0 ? { latency: { roundTripMs: latencyMs / timeScale } } : {})
+    }
     const repeats = quick ? 1 : 2
     for (const [limits, portalOptions] of [
       ["standard", standard],
