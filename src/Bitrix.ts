@@ -46,7 +46,7 @@ import { BulkOutcomes } from "./internal/bulkOutcomes.js"
 import * as Client from "./internal/client.js"
 import * as StoreUrl from "./internal/limiterStoreUrl.js"
 import * as Network from "./internal/network.js"
-import { decodeListOptions, decodeOptions, type OptionsEntry, positive, structDecoder } from "./internal/options.js"
+import { decodeOptions, type OptionsEntry, positive, structDecoder } from "./internal/options.js"
 import * as Validate from "./internal/validate.js"
 import * as ListStrategy from "./ListStrategy.js"
 import { outcomeOf } from "./internal/progress.js"
@@ -769,15 +769,8 @@ export const stream = (
   params: Params = {},
   options: ListStrategy.Options = {}
 ): Stream.Stream<unknown, ListStrategy.ListError, Services> =>
-  Stream.unwrap(
-    Effect.gen(function* () {
-      yield* Validate.method(method)
-      yield* decodeListOptions(options)
-      // the params travel as JSON and inside batches: what either cannot carry is refused before any request
-      yield* Validate.wire(yield* Validate.params(params), "params", "both")
-      return ListStrategy.stream(method, params, options)
-    })
-  )
+  // the method, the options and the params are checked there, once, before any request
+  ListStrategy.stream(method, params, options)
 
 /**
  * Every row of a list method, collected: complete and without duplicates, or a typed failure (never a silent

@@ -4,11 +4,12 @@
  * batches are under way than the limiter lets run (50 with the limits off).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option, TestClock } from "effect"
+import { Effect, Layer } from "effect"
 import * as Bitrix from "../src/Bitrix.js"
 import type { LimitNumbers } from "../src/BitrixConfig.js"
 import * as Transport from "../src/Transport.js"
 import * as FakePortal from "../src/testing/FakePortal.js"
+import { withClock } from "./support/scripted.js"
 
 /** Commands per batch request, in the order the requests were sent. */
 const recording = (sizes: Array<number>) =>
@@ -32,17 +33,6 @@ const layerWith = (sizes: Array<number>, limits: LimitNumbers | "off") =>
     Bitrix.layerServices({ limits }),
     recording(sizes).pipe(Layer.provide(FakePortal.layer({ limits, costModel: "zero", seed: { "crm.deal": 10 } })))
   )
-
-/** Runs `program` while moving the TestClock forward until it ends. */
-const withClock = <A, E, R>(program: Effect.Effect<A, E, R>) =>
-  Effect.gen(function* () {
-    const fiber = yield* Effect.fork(program)
-    for (;;) {
-      const done = yield* Fiber.poll(fiber)
-      if (Option.isSome(done)) return yield* done.value
-      yield* TestClock.adjust("100 millis")
-    }
-  })
 
 const adds = (count: number) => Array.from({ length: count }, (_, index) => ({ fields: { TITLE: `deal ${index}` } }))
 

@@ -30,6 +30,8 @@ export const stream = (method: string, params: Params = {}, options: Options = {
       // the one decoder of list options (internal/options.ts): a known strategy, whole numbers in range, no other key
       yield* decodeListOptions(options)
       const checked = yield* Validate.params(params)
+      // the params travel as JSON and inside batches: what either cannot carry is refused before any request
+      yield* Validate.wire(checked, "params", "both")
       const startKey = findKey(checked, "start")
       if (startKey !== undefined) {
         return yield* Effect.fail(
@@ -95,4 +97,5 @@ export const stream = (method: string, params: Params = {}, options: Options = {
         Stream.ensuringWith((exit) => progress.finish(method, outcomeOf(exit)))
       )
     })
-  ).pipe(Stream.withSpan("Bitrix.stream", { attributes: { "bitrix.method": method, "bitrix.strategy": options.strategy ?? "auto" } }))
+  // the options may be anything here (they are decoded inside): the span reads them without trusting their shape
+  ).pipe(Stream.withSpan("Bitrix.stream", { attributes: { "bitrix.method": method, "bitrix.strategy": options?.strategy ?? "auto" } }))
