@@ -104,15 +104,20 @@ const fail = (path: string, detail: string, suggestion: string) => new Validatio
 
 const callRawHint = "null cannot travel in a batch query string; use callRaw"
 
+/** Where a value sits, as a readable path (computed only for an error). */
+type Where = Pending | string
+
+const pathText = (where: Where): string => (typeof where === "string" ? where : pathOf(where))
+
 /** One scalar as its query-string text, or the reason it cannot travel. */
-const scalarText = (value: unknown, path: string): string | ValidationError => {
+const scalarText = (value: unknown, where: Where): string | ValidationError => {
   switch (typeof value) {
     case "string":
       return value
     case "number":
       return Number.isFinite(value)
         ? decimal(value)
-        : fail(path, `${value} is not a finite number`, "Send a finite number, or leave the key out.")
+        : fail(pathText(where), `${value} is not a finite number`, "Send a finite number, or leave the key out.")
     case "bigint":
       return value.toString()
     case "boolean":
@@ -120,22 +125,30 @@ const scalarText = (value: unknown, path: string): string | ValidationError => {
       // Methods that filter booleans as 1/0 (crm.item.list user fields) need the number passed explicitly.
       return value ? "Y" : "N"
     case "undefined":
-      return fail(path, "the value is undefined", `Leave the key out; to send an empty value, ${callRawHint}.`)
+      return fail(pathText(where), "the value is undefined", `Leave the key out; to send an empty value, ${callRawHint}.`)
     case "function":
     case "symbol":
-      return fail(path, `${describe(value)} cannot be sent`, "Pass data only: strings, numbers, booleans, dates, arrays, objects.")
+      return fail(pathText(where), `${describe(value)} cannot be sent`, "Pass data only: strings, numbers, booleans, dates, arrays, objects.")
     default:
-      return fail(path, "null cannot be sent", callRawHint)
+      return fail(pathText(where), "null cannot be sent", callRawHint)
   }
 }
 
-/** A value waiting to be encoded under its raw PHP key, with its bracket depth. */
+/**
+ * A value waiting to be encoded under its raw PHP key, with its bracket depth. Its readable path (for errors only)
+ * is worked out from its parent when a problem needs it, not for every value.
+ */
 interface Pending {
   readonly value: unknown
   readonly key: string
-  readonly path: string
   readonly depth: number
+  readonly parent: Pending | undefined
+  /** The key under the parent; the root's readable path when there is no parent. */
+  readonly name: string | number
 }
+
+const pathOf = (pending: Pending): string =>
+  pending.parent === undefined ? String(pending.name) : childPath(pathOf(pending.parent), pending.name)
 
 // Well inside PHP's max_input_nesting_level (64); also stops self-referencing params
 const maxDepth = 32
@@ -148,63 +161,65 @@ const appendPairs = (
   root: { readonly value: unknown; readonly key: string; readonly path: string },
   pairs: Array<string>
 ): ValidationError | undefined => {
-  const stack: Array<Pending> = [{ ...root, depth: 0 }]
+  const stack: Array<Pending> = [{ value: root.value, key: root.key, depth: 0, parent: undefined, name: root.path }]
   while (stack.length > 0) {
-    const { depth, key, path, value } = stack.pop()!
-    if (isReference(value)) {
-      if (!referencePattern.test(value.expression)) {
-        return fail(
-          path,
-          `${JSON.stringify(value.expression)} is not a reference the portal can resolve`,
-          "Labels and path segments must be non-empty, without spaces or brackets."
-        )
-      }
-      const pair = encodePair(key, value.expression, path)
-      if (typeof pair !== "string") return pair
-      pairs.push(pair)
-      continue
-    }
-    if (value instanceof Date) {
-      if (Number.isNaN(value.getTime())) return fail(path, "the date is invalid", "Pass a valid Date or an ISO string.")
-      const pair = encodePair(key, value.toISOString(), path)
-      if (typeof pair !== "string") return pair
-      pairs.push(pair)
-      continue
-    }
-    if (value instanceof Map || value instanceof Set) {
-      return fail(path, `${describe(value)} has no query-string form`, "Convert it to a plain object or an array.")
-    }
+    const pending = stack.pop()!
+    const { depth, key, value } = pending
     if (typeof value === "object" && value !== null) {
+      if (isReference(value)) {
+        if (!referencePattern.test(value.expression)) {
+          return fail(
+            pathOf(pending),
+            `${JSON.stringify(value.expression)} is not a reference the portal can resolve`,
+            "Labels and path segments must be non-empty, without spaces or brackets."
+          )
+        }
+        const pair = encodePair(key, value.expression, pending)
+        if (typeof pair !== "string") return pair
+        pairs.push(pair)
+        continue
+      }
+      if (value instanceof Date) {
+        if (Number.isNaN(value.getTime())) return fail(pathOf(pending), "the date is invalid", "Pass a valid Date or an ISO string.")
+        const pair = encodePair(key, value.toISOString(), pending)
+        if (typeof pair !== "string") return pair
+        pairs.push(pair)
+        continue
+      }
+      if (value instanceof Map || value instanceof Set) {
+        return fail(pathOf(pending), `${describe(value)} has no query-string form`, "Convert it to a plain object or an array.")
+      }
       if (depth >= maxDepth) {
         return fail(
-          path,
+          pathOf(pending),
           `the params nest deeper than ${maxDepth} levels (or refer to themselves)`,
           "PHP drops variables nested past max_input_nesting_level; flatten the structure."
         )
       }
-      const entries: ReadonlyArray<readonly [string | number, unknown]> = Array.isArray(value)
-        ? Array.from(value, (element, index) => [index, element] as const)
-        : Object.entries(value)
-      if (entries.length === 0) {
+      const keys: ReadonlyArray<string | number> = Array.isArray(value) ? Array.from(value, (_, index) => index) : Object.keys(value)
+      if (keys.length === 0) {
         return fail(
-          path,
+          pathOf(pending),
           `${describe(value)} is empty, and PHP's http_build_query leaves empty arrays out, so the key would not reach the portal (an empty filter list widens the query)`,
           "Leave the key out, or send a non-empty value."
         )
       }
       const children: Array<Pending> = []
-      for (const [childKey, childValue] of entries) {
-        const problem = checkKey(String(childKey), childPath(path, childKey), false)
-        if (problem !== undefined) return problem
-        children.push({ value: childValue, key: `${key}[${childKey}]`, path: childPath(path, childKey), depth: depth + 1 })
+      for (const childKey of keys) {
+        const child: Pending = { value: (value as Record<string | number, unknown>)[childKey], key: `${key}[${childKey}]`, depth: depth + 1, parent: pending, name: childKey }
+        if (typeof childKey === "string") {
+          const problem = checkKey(childKey, child, false)
+          if (problem !== undefined) return problem
+        }
+        children.push(child)
       }
       // the stack pops from the end: push in reverse so pairs keep the input's key order
       for (let index = children.length - 1; index >= 0; index--) stack.push(children[index]!)
       continue
     }
-    const text = scalarText(value, path)
+    const text = scalarText(value, pending)
     if (typeof text !== "string") return text
-    const pair = encodePair(key, text, path)
+    const pair = encodePair(key, text, pending)
     if (typeof pair !== "string") return pair
     pairs.push(pair)
   }
@@ -212,26 +227,26 @@ const appendPairs = (
 }
 
 /** One `key=value` pair; `encodeURIComponent` throws on a lone UTF-16 surrogate, reported at its path. */
-const encodePair = (key: string, text: string, path: string): string | ValidationError => {
+const encodePair = (key: string, text: string, where: Where): string | ValidationError => {
   try {
     return `${urlencode(key)}=${urlencode(text)}`
   } catch (error) {
     if (error instanceof URIError) {
-      return fail(path, "a string holds a lone UTF-16 surrogate and has no UTF-8 form", "Fix the text: it is not valid Unicode.")
+      return fail(pathText(where), "a string holds a lone UTF-16 surrogate and has no UTF-8 form", "Fix the text: it is not valid Unicode.")
     }
     throw error
   }
 }
 
 /** A key PHP's parse_str would read back differently is refused rather than sent mangled. */
-const checkKey = (key: string, path: string, topLevel: boolean): ValidationError | undefined => {
-  if (key === "") return fail(path, "a key is empty", "parse_str would read an empty key as an append or drop it; name the key.")
-  if (/[[\]]/.test(key)) {
-    return fail(path, `the key ${JSON.stringify(key)} contains a bracket`, "parse_str reads brackets in a key as nesting; rename the key.")
+const checkKey = (key: string, where: Where, topLevel: boolean): ValidationError | undefined => {
+  if (key === "") return fail(pathText(where), "a key is empty", "parse_str would read an empty key as an append or drop it; name the key.")
+  if (key.includes("[") || key.includes("]")) {
+    return fail(pathText(where), `the key ${JSON.stringify(key)} contains a bracket`, "parse_str reads brackets in a key as nesting; rename the key.")
   }
   if (topLevel && /[. ]/.test(key)) {
     return fail(
-      path,
+      pathText(where),
       `the key ${JSON.stringify(key)} contains "." or " "`,
       'parse_str turns "." and " " in top-level names into "_"; use callRaw to send such a key as JSON.'
     )
@@ -258,12 +273,10 @@ export const encode = (params: unknown, path: string = "params"): Either.Either<
     return Either.left(fail(path, `${describe(params)} has no query-string form`, "Convert it to a plain object."))
   }
   const pairs: Array<string> = []
-  const entries: ReadonlyArray<readonly [string | number, unknown]> = Array.isArray(params)
-    ? Array.from(params, (element, index) => [index, element] as const)
-    : Object.entries(params)
-  for (const [key, value] of entries) {
-    const keyPath = childPath(path, key)
-    const problem = checkKey(String(key), keyPath, true) ?? appendPairs({ value, key: String(key), path: keyPath }, pairs)
+  const keys: ReadonlyArray<string | number> = Array.isArray(params) ? Array.from(params, (_, index) => index) : Object.keys(params)
+  for (const key of keys) {
+    const value = (params as Record<string | number, unknown>)[key]
+    const problem = checkKey(String(key), childPath(path, key), true) ?? appendPairs({ value, key: String(key), path: childPath(path, key) }, pairs)
     if (problem !== undefined) return Either.left(problem)
   }
   return Either.right(pairs.join("&"))
