@@ -21,6 +21,11 @@
  * The logic runs over a `RateLimiterStore` (bucket counter, method budgets), as in `@effect/experimental`'s
  * RateLimiter, so a store shared between processes can replace the in-memory one without touching the logic.
  *
+ * Planners that size a parallel wave by the bucket's free starts (a list export's ranges) `claim` the starts they
+ * plan to use, in the store, for a few seconds: the other planners sharing the bucket, in this process or another,
+ * then see that many fewer free starts instead of all planning for the same ones. A claim changes only what planners
+ * see; every request still passes the bucket in `withPermit`, so it cannot cause a 503.
+ *
  * @since 0.1.0
  */
 import type * as Config from "effect/Config"
@@ -118,6 +123,16 @@ export interface Service {
    * starts themselves then wait or fail in `withPermit`).
    */
   readonly capacity: Effect.Effect<Capacity>
+  /**
+   * What `capacity` says, with the free starts CLAIMED for the calling planner (the planner id in
+   * context: a list export's ranges are one planner): grants `min(starts, free)` and records it in the store for a few seconds, so the other planners sharing
+   * the bucket (in this process or another one on the same store) see that many fewer free starts while this one's
+   * wave starts. `freeStarts` is the grant. A claim replaces the claimant's earlier one, each start its requests
+   * reserve uses one claimed start, and `claim(0)` releases the rest. Only what planners see changes: every request
+   * still waits for the bucket in `withPermit`, claimed or not. Without a claimant in context nothing is recorded
+   * (`freeStarts` is `capacity`'s, at most `starts`); with a store that is down it grants nothing.
+   */
+  readonly claim: (starts: number) => Effect.Effect<Capacity>
 }
 
 /**
@@ -231,20 +246,38 @@ export type {
  * @category Store
  */
 export interface StoreService {
-  /** Reserves the next start in the leaky bucket: adds 1 to the counter and returns the ms to wait before starting. */
+  /**
+   * Reserves the next start in the leaky bucket: adds 1 to the counter and returns the ms to wait before starting.
+   * A start of `claimant`'s uses one of its claimed starts (see `claimBucketStarts`), in the same atomic step.
+   */
   readonly reserveBucketStart: (options: {
     readonly key: string
     readonly bucket: BucketShape
     readonly nowMs: number
+    readonly claimant?: string | undefined
   }) => Effect.Effect<number, RateLimiterStoreError>
   /**
    * The counter at `nowMs` as the client must assume it (the worst case under the shape's arrival jitter), reserved
-   * starts included (0 for a bucket never used).
+   * starts included (0 for a bucket never used), plus the starts that planners other than `claimant` claimed and
+   * have not used yet.
    */
   readonly bucketLevel: (options: {
     readonly key: string
     readonly bucket: BucketShape
     readonly nowMs: number
+    readonly claimant?: string | undefined
+  }) => Effect.Effect<number, RateLimiterStoreError>
+  /**
+   * Sets `claimant`'s claim on the bucket to `min(starts, free)` for `ttlMs` (free: the pool less the level and the
+   * other claimants' live claims) and returns the grant; `starts` 0 releases the claim. Atomic with the level it reads.
+   */
+  readonly claimBucketStarts: (options: {
+    readonly key: string
+    readonly bucket: BucketShape
+    readonly nowMs: number
+    readonly claimant: string
+    readonly starts: number
+    readonly ttlMs: number
   }) => Effect.Effect<number, RateLimiterStoreError>
   /** Marks the bucket full (the portal said QUERY_LIMIT_EXCEEDED). */
   readonly fillBucket: (options: {

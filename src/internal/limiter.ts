@@ -18,6 +18,7 @@ import * as Metrics from "../Metrics.js"
 import type { RateLimiterStoreError } from "../BitrixError.js"
 import type { Capacity, LimiterStats, Options, Outcome, Service, StoreService } from "../RateLimiter.js"
 import type * as Bucket from "./limiterBucket.js"
+import * as Claims from "./limiterClaims.js"
 import * as Flights from "./limiterFlights.js"
 import { type Gate, unsafeMakeGate } from "./limiterGate.js"
 import * as Operating from "./limiterOperating.js"
@@ -365,7 +366,9 @@ export const makeService = (
         if (bucket !== undefined) {
           // Reserved last, right before the start: a reservation followed by another wait would let starts bunch up.
           const nowMs = yield* Clock.currentTimeMillis
-          const delayMs = yield* viaStore(store.reserveBucketStart({ key: settings.bucketKey, bucket, nowMs }))
+          // a start of a planner's uses one of the starts it claimed (the claim only changed what planners saw)
+          const claimant = yield* Claims.BucketClaimant
+          const delayMs = yield* viaStore(store.reserveBucketStart({ key: settings.bucketKey, bucket, nowMs, claimant }))
           if (delayMs > 0) {
             yield* Effect.logDebug("rate limiter: waiting for the leaky bucket").pipe(
               Effect.annotateLogs({ methods: [...weights.keys()].join(","), waitMs: delayMs })
@@ -478,35 +481,62 @@ export const makeService = (
 
     const stats: Effect.Effect<LimiterStats> = Effect.sync(() => ({ ...counters, concurrencyCeiling: ceilingValue }))
 
-    const capacity: Effect.Effect<Capacity> = Effect.gen(function* () {
-      const bucket = settings.bucket
-      let freeStarts = Infinity
-      let requestsPerSecond = Infinity
-      let concurrencyCeiling = ceilingValue
-      if (bucket !== undefined) {
-        const nowMs = yield* Clock.currentTimeMillis
-        // a store that fails says nothing is free: the planner then sizes its work for a full bucket
-        const stored = yield* store.bucketLevel({ key: settings.bucketKey, bucket, nowMs }).pipe(
-          Effect.orElseSucceed(() => bucket.poolSize)
-        )
-        const level = Math.max(stored, Flights.flightLevel(flights, bucket, nowMs))
-        freeStarts = Math.max(0, Math.floor(bucket.poolSize - level + 1e-6))
-        requestsPerSecond = bucket.requestsPerSecond
-      }
-      // The `slow` overrides of the calling fiber narrow it: their concurrency caps the requests in flight, and a
-      // pacer slower than the bucket lets one request start now and the next ones at its own rate
-      for (const program of yield* SlowOverride) {
-        if (program.concurrency !== undefined) {
-          concurrencyCeiling = Math.min(concurrencyCeiling, program.concurrency.unsafeSnapshot().capacity)
+    /**
+     * The room now, as `capacity` and `claim` report it: the pool less the bucket's level (other planners' claims
+     * included, the calling claimant's own left out) and less what this limiter's flights hold; with `wanted`, the
+     * calling claimant's claim is set to at most that many of the free starts, and `freeStarts` is the grant.
+     */
+    const room = (wanted: number | undefined): Effect.Effect<Capacity> =>
+      Effect.gen(function* () {
+        const bucket = settings.bucket
+        const claimant = yield* Claims.BucketClaimant
+        let freeStarts = Infinity
+        let requestsPerSecond = Infinity
+        let concurrencyCeiling = ceilingValue
+        // The `slow` overrides of the calling fiber narrow it: their concurrency caps the requests in flight, and a
+        // pacer slower than the bucket lets one request start now and the next ones at its own rate
+        let pacedStarts = Infinity
+        for (const program of yield* SlowOverride) {
+          if (program.concurrency !== undefined) {
+            concurrencyCeiling = Math.min(concurrencyCeiling, program.concurrency.unsafeSnapshot().capacity)
+          }
+          const pacerRate = program.pacer === undefined ? Infinity : 1000 / program.pacer.intervalMs
+          if (pacerRate < (bucket?.requestsPerSecond ?? Infinity)) pacedStarts = 1
+          if (pacerRate < requestsPerSecond) requestsPerSecond = pacerRate
         }
-        const pacerRate = program.pacer === undefined ? Infinity : 1000 / program.pacer.intervalMs
-        if (pacerRate < requestsPerSecond) {
-          freeStarts = Math.min(freeStarts, 1)
-          requestsPerSecond = pacerRate
+        if (bucket !== undefined) {
+          const nowMs = yield* Clock.currentTimeMillis
+          requestsPerSecond = Math.min(requestsPerSecond, bucket.requestsPerSecond)
+          // what this process's own flights leave (a stall's guard, `limiterFlights.ts`), whatever the store says
+          const flightFree = Math.max(0, Math.floor(bucket.poolSize - Flights.flightLevel(flights, bucket, nowMs) + 1e-6))
+          if (wanted !== undefined && claimant !== undefined) {
+            // a store that fails grants nothing: the planner then sizes its work for a full bucket
+            freeStarts = yield* store
+              .claimBucketStarts({
+                key: settings.bucketKey,
+                bucket,
+                nowMs,
+                claimant,
+                starts: Math.min(wanted, flightFree, pacedStarts),
+                ttlMs: Claims.defaultClaimTtlMs
+              })
+              .pipe(Effect.orElseSucceed(() => 0))
+            return { freeStarts, requestsPerSecond, concurrencyCeiling }
+          }
+          // a store that fails says nothing is free: the planner then sizes its work for a full bucket
+          const stored = yield* store.bucketLevel({ key: settings.bucketKey, bucket, nowMs, claimant }).pipe(
+            Effect.orElseSucceed(() => bucket.poolSize)
+          )
+          freeStarts = Math.min(Math.max(0, Math.floor(bucket.poolSize - stored + 1e-6)), flightFree, wanted ?? Infinity)
         }
-      }
-      return { freeStarts, requestsPerSecond, concurrencyCeiling }
-    })
+        // with the limits off there is no bucket to claim from: every start is free
+        freeStarts = Math.min(freeStarts, pacedStarts)
+        return { freeStarts, requestsPerSecond, concurrencyCeiling }
+      })
 
-    return { withPermit, record, feedback, stats, capacity }
+    const capacity: Effect.Effect<Capacity> = room(undefined)
+
+    const claim = (starts: number): Effect.Effect<Capacity> => room(Math.max(0, starts))
+
+    return { withPermit, record, feedback, stats, capacity, claim }
   })

@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import type { FileStoreOptions, StoreService } from "../RateLimiter.js"
 import { RateLimiterStoreError } from "../BitrixError.js"
 import * as Bucket from "./limiterBucket.js"
+import * as Claims from "./limiterClaims.js"
 import * as Operating from "./limiterOperating.js"
 
 /** A lock older than this is a leftover (an operation holds it for well under a millisecond). */
@@ -34,9 +35,11 @@ export const defaultPath = (): string => {
 interface FileState {
   readonly buckets: Record<string, { readonly state: Bucket.BucketState; readonly expiresAtMs: number }>
   readonly budgets: Record<string, { readonly budget: Operating.MethodBudget; readonly expiresAtMs: number }>
+  /** Planners' claims on each bucket (absent in a file written before claims existed). */
+  readonly claims: Record<string, Claims.Claims>
 }
 
-const emptyState = (): FileState => ({ buckets: {}, budgets: {} })
+const emptyState = (): FileState => ({ buckets: {}, budgets: {}, claims: {} })
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value)
 
@@ -51,7 +54,8 @@ const readState = (file: string): FileState => {
   try {
     const parsed: unknown = JSON.parse(text)
     if (!isRecord(parsed) || !isRecord(parsed["buckets"]) || !isRecord(parsed["budgets"])) return emptyState()
-    return parsed as unknown as FileState
+    const claims = isRecord(parsed["claims"]) ? parsed["claims"] : {}
+    return { ...(parsed as unknown as FileState), claims: claims as FileState["claims"] }
   } catch {
     return emptyState()
   }
@@ -60,8 +64,13 @@ const readState = (file: string): FileState => {
 const writeState = (file: string, state: FileState, nowMs: number) => {
   const buckets = Object.fromEntries(Object.entries(state.buckets).filter(([, entry]) => entry.expiresAtMs > nowMs))
   const budgets = Object.fromEntries(Object.entries(state.budgets).filter(([, entry]) => entry.expiresAtMs > nowMs))
+  const claims = Object.fromEntries(
+    Object.entries(state.claims)
+      .map(([key, held]) => [key, Claims.liveClaims(held, nowMs)] as const)
+      .filter(([, held]) => Object.keys(held).length > 0)
+  )
   const temporary = `${file}.${process.pid}.tmp`
-  fs.writeFileSync(temporary, JSON.stringify({ buckets, budgets }), { mode: 0o600 })
+  fs.writeFileSync(temporary, JSON.stringify({ buckets, budgets, claims }), { mode: 0o600 })
   fs.renameSync(temporary, file)
 }
 
@@ -154,14 +163,25 @@ export const make = (options: FileStoreOptions = {}): StoreService => {
   }
 
   return {
-    reserveBucketStart: ({ bucket, key, nowMs }) =>
+    reserveBucketStart: ({ bucket, claimant, key, nowMs }) =>
       locked("reserveBucketStart", nowMs, (state) => {
         const reservation = Bucket.reserveStart(state.buckets[key]?.state, bucket, nowMs)
         state.buckets[key] = { state: reservation.state, expiresAtMs: bucketExpiry(reservation.state, bucket) }
+        state.claims[key] = Claims.consumeClaim(state.claims[key], claimant, nowMs)
         return { answer: reservation.delayMs, changed: true }
       }),
-    bucketLevel: ({ bucket, key, nowMs }) =>
-      locked("bucketLevel", nowMs, (state) => ({ answer: Bucket.drainedLevel(state.buckets[key]?.state, bucket, nowMs), changed: false })),
+    bucketLevel: ({ bucket, claimant, key, nowMs }) =>
+      locked("bucketLevel", nowMs, (state) => ({
+        answer: Bucket.drainedLevel(state.buckets[key]?.state, bucket, nowMs) + Claims.othersClaimed(state.claims[key], claimant, nowMs),
+        changed: false
+      })),
+    claimBucketStarts: ({ bucket, claimant, key, nowMs, starts, ttlMs }) =>
+      locked("claimBucketStarts", nowMs, (state) => {
+        const level = Bucket.drainedLevel(state.buckets[key]?.state, bucket, nowMs)
+        const claim = Claims.claimStarts(state.claims[key], { shape: bucket, level, claimant, wanted: starts, ttlMs, nowMs })
+        state.claims[key] = claim.claims
+        return { answer: claim.granted, changed: true }
+      }),
     fillBucket: ({ bucket, key, nowMs }) =>
       locked("fillBucket", nowMs, (state) => {
         const full = Bucket.fillBucket(state.buckets[key]?.state, bucket, nowMs)

@@ -27,6 +27,9 @@ export const defaultPrefix = "effect-bitrix24:limiter:"
 /** The store's key of a method's budget: the budget key (`operating:<portal>:<credential>`) and the method. */
 export const budgetKey = (prefix: string, key: string, method: string): string => `${prefix}${key}:${method}`
 
+/** The store's key of a bucket's claims (`limiterClaims.ts`), beside the bucket's own. */
+export const claimsKey = (prefix: string, key: string): string => `${prefix}${key}:claims`
+
 /** A window for the expiry of a block recorded before any budget (the portal's: 10 minutes). */
 const defaultWindowMs = 600_000
 
@@ -45,6 +48,7 @@ const script = (name: string, source: string): Script => ({
 const scripts = {
   reserveBucketStart: script("reserveBucketStart", Scripts.reserveBucketStart),
   bucketLevel: script("bucketLevel", Scripts.bucketLevel),
+  claimBucketStarts: script("claimBucketStarts", Scripts.claimBucketStarts),
   fillBucket: script("fillBucket", Scripts.fillBucket),
   methodBudgets: script("methodBudgets", Scripts.methodBudgets),
   recordOperating: script("recordOperating", Scripts.recordOperating),
@@ -113,16 +117,28 @@ export const makeStore = (client: RedisClient, options: Pick<RedisStoreOptions, 
     text(bucket.requestsPerSecond),
     text(bucket.arrivalJitterMs)
   ]
+  const bucketKeys = (key: string) => [prefix + key, claimsKey(prefix, key)]
   return {
-    reserveBucketStart: ({ bucket, key, nowMs }) =>
-      Effect.flatMap(run(client, scripts.reserveBucketStart, [prefix + key], bucketArgs(nowMs, bucket)), (answer) =>
-        num("reserveBucketStart", answer)
+    reserveBucketStart: ({ bucket, claimant, key, nowMs }) =>
+      Effect.flatMap(
+        run(client, scripts.reserveBucketStart, bucketKeys(key), [...bucketArgs(nowMs, bucket), claimant ?? ""]),
+        (answer) => num("reserveBucketStart", answer)
       ),
-    bucketLevel: ({ bucket, key, nowMs }) =>
-      Effect.flatMap(run(client, scripts.bucketLevel, [prefix + key], bucketArgs(nowMs, bucket)), (answer) =>
+    bucketLevel: ({ bucket, claimant, key, nowMs }) =>
+      Effect.flatMap(run(client, scripts.bucketLevel, bucketKeys(key), [...bucketArgs(nowMs, bucket), claimant ?? ""]), (answer) =>
         num("bucketLevel", answer)
       ),
-    fillBucket: ({ bucket, key, nowMs }) => Effect.asVoid(run(client, scripts.fillBucket, [prefix + key], bucketArgs(nowMs, bucket))),
+    claimBucketStarts: ({ bucket, claimant, key, nowMs, starts, ttlMs }) =>
+      Effect.flatMap(
+        run(client, scripts.claimBucketStarts, bucketKeys(key), [
+          ...bucketArgs(nowMs, bucket),
+          claimant,
+          Number.isFinite(starts) ? text(Math.max(0, starts)) : "-1",
+          text(ttlMs)
+        ]),
+        (answer) => num("claimBucketStarts", answer)
+      ),
+    fillBucket: ({ bucket, key, nowMs }) => Effect.asVoid(run(client, scripts.fillBucket, bucketKeys(key), bucketArgs(nowMs, bucket))),
     recordOperating: ({ entries, key, nowMs, shape }) => {
       if (entries.length === 0) return Effect.void
       const args = [clock, text(nowMs), text(shape.windowMs)]

@@ -51,16 +51,63 @@ local function save_history(key, hist, jitter, now)
   redis.call('SET', key, cmsgpack.pack(hist))
   redis.call('PEXPIRE', key, math.max(1000, math.ceil(hist[n] + jitter - now) + 1000))
 end
+-- planners' claims (limiterClaims.ts), in KEYS[2]: { [claimant] = { starts, expiresAtMs } }
+local function load_claims(key)
+  local raw = redis.call('GET', key)
+  if not raw then return {} end
+  return cmsgpack.unpack(raw)
+end
+-- liveClaims
+local function live_claims(claims, now)
+  local live = {}
+  for holder, claim in pairs(claims) do
+    if claim[2] > now and claim[1] > 0 then live[holder] = claim end
+  end
+  return live
+end
+-- othersClaimed
+local function others_claimed(claims, claimant, now)
+  local total = 0
+  for holder, claim in pairs(live_claims(claims, now)) do
+    if holder ~= claimant then total = total + claim[1] end
+  end
+  return total
+end
+-- kept until the latest claim lapses
+local function save_claims(key, claims, now)
+  local latest = nil
+  for _, claim in pairs(claims) do
+    if latest == nil or claim[2] > latest then latest = claim[2] end
+  end
+  if latest == nil then
+    redis.call('DEL', key)
+    return
+  end
+  redis.call('SET', key, cmsgpack.pack(claims))
+  redis.call('PEXPIRE', key, math.max(1, math.ceil(latest - now)))
+end
 local now = now_ms()
 local pool = tonumber(ARGV[3])
 local rps = tonumber(ARGV[4])
 local jitter = tonumber(ARGV[5])
+local claimant = ARGV[6]
 local p = pool_starts(pool)
 local hist = live_history(load_history(KEYS[1]), pool, jitter, now)
 local n = #hist
+-- Bucket.drainedLevel
+local function drained_level()
+  local free = p - n
+  for i = 1, n do
+    if hist[i] + jitter <= now + eps then free = free + 1 end
+  end
+  return p - free
+end
 `
 
-/** `Bucket.reserveStart`: KEYS[1] the bucket; ARGV[3..5] pool, rate, jitter. Answers `{ delayMs }`. */
+/**
+ * `Bucket.reserveStart`: KEYS[1] the bucket, KEYS[2] its claims; ARGV[3..5] pool, rate, jitter; ARGV[6] the claimant
+ * ('' for none), whose claim the start uses (`Claims.consumeClaim`). Answers `{ delayMs }`.
+ */
 export const reserveBucketStart = `${bucketPrelude}
 local bound = now
 if n >= p then bound = hist[n - p + 1] + jitter end
@@ -75,16 +122,36 @@ if n >= p then from = n - p + 2 end
 for i = from, n do kept[#kept + 1] = hist[i] end
 kept[#kept + 1] = empty_at
 save_history(KEYS[1], kept, jitter, now)
+if claimant ~= '' then
+  local claims = live_claims(load_claims(KEYS[2]), now)
+  local held = claims[claimant]
+  if held ~= nil then
+    if held[1] > 1 then held[1] = held[1] - 1 else claims[claimant] = nil end
+    save_claims(KEYS[2], claims, now)
+  end
+end
 return fmt(delay)
 `
 
-/** `Bucket.drainedLevel`: read only. */
+/** `Bucket.drainedLevel` plus the claims of everyone but ARGV[6] (`Claims.othersClaimed`): read only. */
 export const bucketLevel = `${bucketPrelude}
-local free = p - n
-for i = 1, n do
-  if hist[i] + jitter <= now + eps then free = free + 1 end
-end
-return fmt(p - free)
+return fmt(drained_level() + others_claimed(load_claims(KEYS[2]), claimant, now))
+`
+
+/**
+ * `Claims.claimStarts`: ARGV[6] the claimant, ARGV[7] the starts wanted ('-1': all that are free; '0' releases),
+ * ARGV[8] the claim's lifetime in ms. Answers the grant.
+ */
+export const claimBucketStarts = `${bucketPrelude}
+local claims = live_claims(load_claims(KEYS[2]), now)
+local free = math.max(0, p - drained_level() - others_claimed(claims, claimant, now))
+local wanted = tonumber(ARGV[7])
+if wanted < 0 then wanted = free else wanted = math.max(0, math.floor(wanted + eps)) end
+local granted = math.min(wanted, free)
+claims[claimant] = nil
+if granted > 0 then claims[claimant] = { granted, now + tonumber(ARGV[8]) } end
+save_claims(KEYS[2], claims, now)
+return fmt(granted)
 `
 
 /** `Bucket.fillBucket`. */

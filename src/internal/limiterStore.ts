@@ -6,23 +6,39 @@
 import * as Effect from "effect/Effect"
 import type { StoreService } from "../RateLimiter.js"
 import * as Bucket from "./limiterBucket.js"
+import * as Claims from "./limiterClaims.js"
 import * as Operating from "./limiterOperating.js"
 
 /** Makes an empty in-memory store. */
 export const makeMemoryStore = (): StoreService => {
   const buckets = new Map<string, Bucket.BucketState>()
+  /** Planners' claims on each bucket (`limiterClaims.ts`). */
+  const claims = new Map<string, Claims.Claims>()
+  const setClaims = (key: string, next: Claims.Claims) => {
+    if (Object.keys(next).length === 0) claims.delete(key)
+    else claims.set(key, next)
+  }
   const budgets = new Map<string, Operating.MethodBudget>()
   const budgetKey = (key: string, method: string) => `${key}\u0000${method}`
   const budgetOf = (key: string, method: string) => budgets.get(budgetKey(key, method)) ?? Operating.emptyBudget
 
   return {
-    reserveBucketStart: ({ bucket, key, nowMs }) =>
+    reserveBucketStart: ({ bucket, claimant, key, nowMs }) =>
       Effect.sync(() => {
         const reservation = Bucket.reserveStart(buckets.get(key), bucket, nowMs)
         buckets.set(key, reservation.state)
+        setClaims(key, Claims.consumeClaim(claims.get(key), claimant, nowMs))
         return reservation.delayMs
       }),
-    bucketLevel: ({ bucket, key, nowMs }) => Effect.sync(() => Bucket.drainedLevel(buckets.get(key), bucket, nowMs)),
+    bucketLevel: ({ bucket, claimant, key, nowMs }) =>
+      Effect.sync(() => Bucket.drainedLevel(buckets.get(key), bucket, nowMs) + Claims.othersClaimed(claims.get(key), claimant, nowMs)),
+    claimBucketStarts: ({ bucket, claimant, key, nowMs, starts, ttlMs }) =>
+      Effect.sync(() => {
+        const level = Bucket.drainedLevel(buckets.get(key), bucket, nowMs)
+        const claim = Claims.claimStarts(claims.get(key), { shape: bucket, level, claimant, wanted: starts, ttlMs, nowMs })
+        setClaims(key, claim.claims)
+        return claim.granted
+      }),
     fillBucket: ({ bucket, key, nowMs }) =>
       Effect.sync(() => {
         buckets.set(key, Bucket.fillBucket(buckets.get(key), bucket, nowMs))

@@ -10,15 +10,20 @@ import * as Stream from "effect/Stream"
 import type * as Envelope from "../../Envelope.js"
 import type { ListError } from "../../ListStrategy.js"
 import { ProgressReporter } from "../../ProgressReporter.js"
+import type * as Scope from "effect/Scope"
 import { RateLimiter } from "../../RateLimiter.js"
+import { BucketClaimant, newClaimantId } from "../limiterClaims.js"
 import { checkWalkPage, type KeysetPlan, keysetParams, keysetWalk, topPage } from "./keyset.js"
 import { estimateRows, pageSecondsOf, type RangePlan, type RangePlanInput, planRanges, planSeconds, rowsPerRequestTarget, splitRanges } from "./plan.js"
 import { page } from "./send.js"
 import { type PageBudget, pageSize, type Row, rowIdNumber, type Services } from "./shared.js"
 
-/** What a split of `rows` rows is planned from: the server time one page took and the room the limiter has now. */
+/**
+ * What a split of `rows` rows is planned from: the server time one page took and the room the limiter has now, every
+ * free start claimed for this export (so other exports planning meanwhile see the starts it plans to use).
+ */
 const splitInput = Effect.fnUntraced(function* (time: Envelope.TimeBlock | undefined, rows: number, concurrency: number, spread: number) {
-  const capacity = yield* (yield* RateLimiter).capacity
+  const capacity = yield* (yield* RateLimiter).claim(Infinity)
   const input: RangePlanInput = {
     rows,
     pageSeconds: pageSecondsOf(time),
@@ -71,7 +76,7 @@ export const rangesStream = (
  * as a page and makes the chains exact; a small filtered export from a large table goes ahead without it; an
  * export near what the free starts carry waits, since a wrong guess there costs bucket turns of half a second.
  */
-export const rangesExport = Effect.fnUntraced(function* (
+const planExport = Effect.fnUntraced(function* (
   method: string,
   keyset: KeysetPlan,
   options: { readonly concurrency: number; readonly auto: boolean; readonly budget: PageBudget }
@@ -80,7 +85,7 @@ export const rangesExport = Effect.fnUntraced(function* (
   const firstParams = keysetParams(keyset, keyset.lower, keyset.upper)
   // With the bucket drained every request waits its turn, and a third one would delay the walk by a turn more
   // than the COUNT costs: the first page is counted instead
-  const separateCount = (yield* (yield* RateLimiter).capacity).freeStarts >= 3
+  const separateCount = (yield* (yield* RateLimiter).claim(3)).freeStarts >= 3
   const counting = separateCount
     ? yield* page(method, { ...firstParams, select: [keyset.info.rowIdKey], start: 0 }).pipe(
         Effect.flatMap(({ total }) =>
@@ -132,7 +137,7 @@ export const rangesExport = Effect.fnUntraced(function* (
   // Plans for two standard errors fewer and more rows; the cautious one never goes past what the free starts
   // carry in full chains when the estimate fits in them (more rows than that would not fit whatever the count)
   const margin = 2 * estimate.relativeError
-  const fitsNow = (yield* (yield* RateLimiter).capacity).freeStarts * rowsPerRequestTarget
+  const fitsNow = (yield* (yield* RateLimiter).claim(Infinity)).freeStarts * rowsPerRequestTarget
   const fewest = yield* splitInput(top.time, estimate.rows * Math.max(0, 1 - margin), options.concurrency, estimate.spread)
   const hopeful = planRanges(fewest)
   const cautious = yield* planSplit(
@@ -154,6 +159,8 @@ export const rangesExport = Effect.fnUntraced(function* (
     total === undefined
       ? cautious
       : yield* planSplit(top.time, Math.max(0, total - first.rows.length - tail.length), options.concurrency, estimate.spread)
+  // the claim kept to the starts the split takes; its requests use it up as they start
+  yield* (yield* RateLimiter).claim(split.ranges * split.requestsPerRange)
   yield* Effect.logDebug(`list ${method}: about ${Math.round(estimate.rows)} rows between the first and the last page`).pipe(
     Effect.annotateLogs({
       counted: total ?? "not waited for",
@@ -172,3 +179,31 @@ export const rangesExport = Effect.fnUntraced(function* (
     body: Stream.concat(Stream.concat(head, middle), Stream.fromIterable(tail))
   }
 })
+
+/**
+ * A fresh claimant id for a planner (unique across processes sharing a store), whose claim is released when the
+ * scope closes (a claim also lapses on its own after a few seconds). Provided as `BucketClaimant` to the planner and
+ * to the requests it plans.
+ */
+export const makeClaimant: Effect.Effect<string, never, RateLimiter | Scope.Scope> = Effect.flatMap(RateLimiter, (limiter) =>
+  Effect.flatMap(Effect.sync(newClaimantId), (claimant) =>
+    Effect.as(Effect.addFinalizer(() => Effect.provideService(Effect.asVoid(limiter.claim(0)), BucketClaimant, claimant)), claimant)
+  )
+)
+
+/**
+ * The export as one planner of the bucket: a claimant of its own (`makeClaimant`) for the planning and
+ * for every request the export makes (the end pages, the COUNT, the walks), so its claims are used up by its own
+ * starts; what is left is released when the export's scope closes.
+ */
+export const rangesExport = (
+  method: string,
+  keyset: KeysetPlan,
+  options: { readonly concurrency: number; readonly auto: boolean; readonly budget: PageBudget }
+) =>
+  Effect.flatMap(makeClaimant, (claimant) =>
+    planExport(method, keyset, options).pipe(
+      Effect.map((split) => ({ ...split, body: Stream.provideService(split.body, BucketClaimant, claimant) })),
+      Effect.provideService(BucketClaimant, claimant)
+    )
+  )
