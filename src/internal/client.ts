@@ -250,8 +250,19 @@ const outcomeOf = (error: ExchangeError): string =>
     ? "unexpected_result"
     : error._tag === "BitrixApiError" ? (error.code === "" ? "empty_code" : String(error.code)) : `http_${error.reason.toLowerCase()}`
 
-const countRequest = (method: string, outcome: string) =>
-  Metric.increment(Metric.tagged(Metric.tagged(Metrics.requests, "method", method), "outcome", outcome))
+// A tagged metric's key is hashed from its formatted tags on every make: the counters are made once per method and
+// outcome (a bounded set: the methods a program calls, the outcomes a request can have)
+const requestCounters = new Map<string, Effect.Effect<void>>()
+
+const countRequest = (method: string, outcome: string): Effect.Effect<void> => {
+  const key = `${method}\u0000${outcome}`
+  let counter = requestCounters.get(key)
+  if (counter === undefined) {
+    counter = Effect.asVoid(Metric.increment(Metric.tagged(Metric.tagged(Metrics.requests, "method", method), "outcome", outcome)))
+    if (requestCounters.size < 10_000) requestCounters.set(key, counter)
+  }
+  return counter
+}
 
 /** A debug line whose annotations are computed only when debug logging is on (excerpts cost a JSON encode). */
 const debugLog = (message: string, annotations: () => Record<string, unknown>) =>
