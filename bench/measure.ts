@@ -9,7 +9,7 @@ import { presets } from "../src/BitrixConfig.js"
 import type { Strategy } from "../src/ListStrategy.js"
 import { ProgressReporter } from "../src/ProgressReporter.js"
 import type { LimiterStats } from "../src/RateLimiter.js"
-import type { FakePortalOptions } from "../src/testing/index.js"
+import type { FakePortalOptions, PortalStats } from "../src/testing/index.js"
 import { resolveCost } from "../src/testing/internal/engine.js"
 import { defaultCost } from "../src/testing/internal/methods.js"
 import { type ClientTime, type HttpChoice, type LimiterCapture, runWithClient } from "./client.js"
@@ -92,6 +92,11 @@ export interface RunResult {
   readonly perSecond: number
   readonly bound: Bound | undefined
   readonly ratio: number | undefined
+  /**
+   * A replayed run (strategy `replay`): the answers recorded by the run before it, and of the measured run's requests
+   * those the recording answered and those it did not know (answered by the engine).
+   */
+  readonly replay?: { readonly recorded: number; readonly answered: number; readonly missed: number }
   /** The strategy's own rough floor (why a strategy cannot reach the bound). */
   readonly strategyFloorSeconds: number | undefined
   /** Rows the portal served (encoded) for the run, junk pages included. */
@@ -337,7 +342,7 @@ export const sumValues = (record: Readonly<Record<string, number>>) => Object.va
 export const measure = async (
   host: PortalHost,
   scenario: Exclude<Scenario, SharedScenario>,
-  strategy: Strategy | "default",
+  strategy: Strategy | "default" | "replay",
   settings: RunSettings,
   gc: () => void
 ): Promise<RunResult> => {
@@ -345,7 +350,10 @@ export const measure = async (
   const setup = portalSetup(scenario)
   const limitsOn = scenario.kind !== "overhead"
   const latency = settings.latencyMs > 0 && limitsOn ? { latency: { roundTripMs: settings.latencyMs / timeScale } } : {}
-  const portal = await host.start({ ...setup.options, timeScale, ...latency }, setup.probes)
+  // "replay" (the client-overhead scenario): the export runs once to record the portal's answers, then again,
+  // measured, answered from the recording (bench/portalFront.ts): the client's CPU alone, not the fake portal's
+  const replay = strategy === "replay"
+  const portal = await host.start({ ...setup.options, timeScale, ...latency }, setup.probes, replay)
   try {
     const expected = scenario.kind === "list" ? (portal.filterTotal ?? scenario.tableSize) : plannedCount(scenario)
     const bound = boundOf(scenario, expected, settings.latencyMs)
@@ -367,12 +375,14 @@ export const measure = async (
           ? undefined
           : settings.arrivalJitterRealMs * (settings.clientTime === "scaled" ? timeScale : 1)
     }
-    const tally: RowTally = { rows: 0, lastId: 0, outOfOrder: 0, expected, nextTrace: Math.ceil(expected / 10), rssTrace: [], gc: expected >= heapTraceRows ? gc : undefined }
+    // a replayed run measures speed: no forced collections for the heap trace in the middle of it
+    const newTally = (): RowTally => ({ rows: 0, lastId: 0, outOfOrder: 0, expected, nextTrace: Math.ceil(expected / 10), rssTrace: [], gc: expected >= heapTraceRows && !replay ? gc : undefined })
+    let tally = newTally()
     const items = { done: 0 }
-    const waves = makeWaveLog()
+    let waves = makeWaveLog()
     const capture: LimiterCapture = { stats: undefined }
 
-    const program: Effect.Effect<void, unknown, Bitrix.Services> = (() => {
+    const makeProgram = (): Effect.Effect<void, unknown, Bitrix.Services> => {
       switch (scenario.kind) {
         case "list":
         case "overhead": {
@@ -383,7 +393,7 @@ export const measure = async (
                   ...(scenario.filter === undefined ? {} : { filter: scenario.filter })
                 }
               : { select: scenario.wide ? [...wideSelect] : [...narrowSelect] }
-          return Bitrix.stream("crm.deal.list", params, strategy === "default" ? {} : { strategy }).pipe(
+          return Bitrix.stream("crm.deal.list", params, strategy === "default" || strategy === "replay" ? {} : { strategy }).pipe(
             Stream.runForEachChunk(tallyRows(tally)),
             Effect.provide(recordingWaves(waves))
           )
@@ -410,7 +420,21 @@ export const measure = async (
             { concurrency: "unbounded", discard: true }
           )
       }
-    })()
+    }
+
+    // the engine's counters after the recording run: the measured run's own are what changed since
+    let recorded: { readonly stats: PortalStats; readonly answers: number } | undefined
+    if (replay) {
+      const recordingExit = await Effect.runPromiseExit(
+        runWithClient(clientSetup, Effect.provideService(makeProgram(), ProgressReporter, countingReporter(items)), capture)
+      )
+      if (Exit.isFailure(recordingExit)) throw new Error(`the recording run failed: ${describeCause(recordingExit.cause)}`)
+      const { stats: afterRecording } = await portal.stats()
+      recorded = { stats: afterRecording, answers: await portal.replay() }
+      tally = newTally()
+      waves = makeWaveLog()
+    }
+    const program = makeProgram()
 
     gc()
     const stopRss = sampleRss()
@@ -455,7 +479,14 @@ export const measure = async (
       error = `the portal performed ${stats.writesPerformed["crm.deal.add"] ?? 0} adds for ${scenario.items} items`
     }
     const wallPortalSeconds = wallRealSeconds * (limitsOn ? timeScale : 1)
-    const rowsServed = stats.rowsServed - portal.rowsServedBaseline
+    // replayed: the recorded answers carry the recording run's rows again (exactly so when the recording knew every
+    // request), and the requests it did not know were served by the engine meanwhile
+    const replayCount = recorded === undefined ? undefined : await portal.replayed()
+    const rowsServed =
+      recorded === undefined
+        ? stats.rowsServed - portal.rowsServedBaseline
+        : recorded.stats.rowsServed - portal.rowsServedBaseline + (stats.rowsServed - recorded.stats.rowsServed)
+    const httpRequests = replayCount === undefined ? stats.httpRequests : replayCount.answered + replayCount.missed
     return {
       scenario: scenario.name,
       title: scenario.title,
@@ -469,7 +500,8 @@ export const measure = async (
       expected,
       wallRealSeconds,
       wallPortalSeconds,
-      httpRequests: stats.httpRequests,
+      httpRequests,
+      ...(replayCount === undefined || recorded === undefined ? {} : { replay: { recorded: recorded.answers, ...replayCount } }),
       rejected503: stats.rejected503,
       rejected429: stats.rejected429,
       operatingSeconds: sumValues(stats.operatingSecondsByMethod),

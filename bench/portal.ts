@@ -17,13 +17,21 @@ export interface ChildPortal {
   readonly ids: ReadonlyArray<number>
   /** Counters now, and the child's RSS. */
   readonly stats: () => Promise<{ readonly stats: PortalStats; readonly rssBytes: number }>
+  /**
+   * From now on requests the portal answered before (started with `record`) are answered from the recording, without
+   * the engine; returns the answers recorded.
+   */
+  readonly replay: () => Promise<number>
+  /** Since `replay`: requests the recording answered, and requests it did not know (sent to the engine). */
+  readonly replayed: () => Promise<{ readonly answered: number; readonly missed: number }>
   /** Closes the server (open connections included) and frees its tables. */
   readonly close: () => Promise<void>
 }
 
 /** The child process hosting one portal at a time. */
 export interface PortalHost {
-  readonly start: (options: FakePortalOptions, probes?: Probes) => Promise<ChildPortal>
+  /** `record`: the front keeps every answer, for `ChildPortal.replay`. */
+  readonly start: (options: FakePortalOptions, probes?: Probes, record?: boolean) => Promise<ChildPortal>
   readonly shutdown: () => Promise<void>
 }
 
@@ -92,8 +100,8 @@ export const startPortalHost = async (): Promise<PortalHost> => {
     return result
   }
   return {
-    start: async (options, probes = {}) => {
-      const ready = await exchange({ type: "start", options, probes }, "ready", 180_000)
+    start: async (options, probes = {}, record = false) => {
+      const ready = await exchange({ type: "start", options, probes, ...(record ? { record } : {}) }, "ready", 180_000)
       return {
         webhookUrl: ready.webhookUrl,
         anchorMs: ready.anchorMs,
@@ -102,6 +110,8 @@ export const startPortalHost = async (): Promise<PortalHost> => {
         filterTotal: ready.filterTotal,
         ids: ready.ids,
         stats: () => exchange({ type: "stats" }, "stats", 30_000).then(({ stats, rssBytes }) => ({ stats, rssBytes })),
+        replay: () => exchange({ type: "replay" }, "replaying", 30_000).then(({ recorded }) => recorded),
+        replayed: () => exchange({ type: "replayCount" }, "replayed", 30_000).then(({ answered, missed }) => ({ answered, missed })),
         close: () => exchange({ type: "close" }, "closed", 30_000).then(() => undefined)
       }
     },

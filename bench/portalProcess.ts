@@ -158,7 +158,7 @@ const frontReply = <T extends FrontOut["type"]>(message: FrontIn, type: T): Prom
     toFront(message)
   })
 
-const start = async (options: FakePortalOptions, probes: Probes) => {
+const start = async (options: FakePortalOptions, probes: Probes, record: boolean) => {
   if (current !== undefined) throw new Error("a portal is already running in this child")
   // The engine's portal clock is anchored at this real instant; the client's scaled clock uses the same anchor
   const anchorMs = Date.now()
@@ -177,7 +177,8 @@ const start = async (options: FakePortalOptions, probes: Probes) => {
       type: "serve",
       webhookPath: engine.webhookPath,
       ...(options.latency === undefined ? {} : { latency: options.latency }),
-      ...(options.seedNumber === undefined ? {} : { seedNumber: options.seedNumber })
+      ...(options.seedNumber === undefined ? {} : { seedNumber: options.seedNumber }),
+      ...(record ? { record } : {})
     },
     "listening"
   )
@@ -215,11 +216,21 @@ process.on("message", (raw: unknown) => {
   const message = raw as ParentMessage
   switch (message.type) {
     case "start":
-      start(message.options, message.probes).catch((error: unknown) => send({ type: "failed", error: describe(error) }))
+      start(message.options, message.probes, message.record === true).catch((error: unknown) => send({ type: "failed", error: describe(error) }))
       return
     case "stats":
       if (current !== undefined) send({ type: "stats", stats: current.stats(), rssBytes: process.memoryUsage.rss() })
       else send({ type: "failed", error: "no portal is running" })
+      return
+    case "replay":
+      frontReply({ type: "replay" }, "replaying")
+        .then((reply) => send(reply))
+        .catch((error: unknown) => send({ type: "failed", error: describe(error) }))
+      return
+    case "replayCount":
+      frontReply({ type: "replayCount" }, "replayed")
+        .then((reply) => send(reply))
+        .catch((error: unknown) => send({ type: "failed", error: describe(error) }))
       return
     case "close":
       close().catch((error: unknown) => send({ type: "failed", error: describe(error) }))

@@ -14,8 +14,21 @@ export interface Probes {
 
 /** Runner → child. */
 export type ParentMessage =
-  | { readonly type: "start"; readonly options: FakePortalOptions; readonly probes: Probes }
+  | {
+      readonly type: "start"
+      readonly options: FakePortalOptions
+      readonly probes: Probes
+      /** The front keeps every answer it sends, for `replay` (the client-overhead scenario). */
+      readonly record?: boolean
+    }
   | { readonly type: "stats" }
+  /**
+   * From now on the HTTP front answers every request it recorded (same method, URL and body) from its recording,
+   * without the engine (a portal started with `record`); other requests still go to the engine.
+   */
+  | { readonly type: "replay" }
+  /** How many requests the recording answered, and how many it did not know, since `replay`. */
+  | { readonly type: "replayCount" }
   /** Closes the current portal and drops its tables; the child stays for the next run. */
   | { readonly type: "close" }
   | { readonly type: "exit" }
@@ -36,6 +49,8 @@ export type ChildMessage =
       readonly ids: ReadonlyArray<number>
     }
   | { readonly type: "stats"; readonly stats: PortalStats; readonly rssBytes: number }
+  | { readonly type: "replaying"; readonly recorded: number }
+  | { readonly type: "replayed"; readonly answered: number; readonly missed: number }
   | { readonly type: "closed" }
   | { readonly type: "failed"; readonly error: string }
 
@@ -51,13 +66,21 @@ export type FrontIn =
       /** The network in front of the portal (`FakePortalOptions.latency`, real ms) and its seed. */
       readonly latency?: FakePortalOptions["latency"]
       readonly seedNumber?: number
+      /** Keep every answer sent, for `replay`. */
+      readonly record?: boolean
     }
   | { readonly type: "outcome"; readonly id: number; readonly outcome: FrontOutcome }
+  /** Answer recorded requests from the recording from now on. */
+  | { readonly type: "replay" }
+  /** How many requests the recording answered and how many it did not know since `replay`. */
+  | { readonly type: "replayCount" }
   | { readonly type: "close" }
 
 /** HTTP front → main thread. */
 export type FrontOut =
   | { readonly type: "listening"; readonly url: string }
+  | { readonly type: "replaying"; readonly recorded: number }
+  | { readonly type: "replayed"; readonly answered: number; readonly missed: number }
   | { readonly type: "request"; readonly id: number; readonly request: FrontRequest; readonly arrivedMs: number }
   | { readonly type: "closed" }
 

@@ -135,13 +135,18 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
 
 /** The runs asked for: every strategy of every scenario, narrowed by `--only`. */
 type Run =
-  | { readonly kind: "single"; readonly scenario: Exclude<Scenario, SharedScenario>; readonly strategy: Strategy | "default" }
+  | { readonly kind: "single"; readonly scenario: Exclude<Scenario, SharedScenario>; readonly strategy: Strategy | "default" | "replay" }
   | { readonly kind: "shared"; readonly scenario: SharedScenario; readonly strategy: SharedStore }
 
 const runsOf = (scenario: Scenario): ReadonlyArray<Run> =>
   scenario.kind === "shared"
     ? scenario.stores.map((strategy) => ({ kind: "shared", scenario, strategy }))
-    : (scenario.kind === "list" ? scenario.strategies : ["default" as const]).map((strategy) => ({ kind: "single", scenario, strategy }))
+    : (scenario.kind === "list"
+        ? scenario.strategies
+        : scenario.kind === "overhead" && scenario.replay
+          ? (["default", "replay"] as const)
+          : ["default" as const]
+      ).map((strategy) => ({ kind: "single", scenario, strategy }))
 
 const selectRuns = (scenarios: ReadonlyArray<Scenario>, only: ReadonlyArray<string> | undefined) => {
   const runs: Array<Run> = []

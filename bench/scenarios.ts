@@ -69,6 +69,11 @@ export interface OverheadScenario {
   readonly title: string
   readonly tableSize: number
   readonly wide: boolean
+  /**
+   * Also runs `replay`: the same export answered from a recording of the portal's answers (bench/portalFront.ts), so
+   * the client's own speed shows without the fake portal's row generation and JSON encoding on the same two CPUs.
+   */
+  readonly replay: boolean
 }
 
 /** Where the workers of a shared scenario keep their limits: one Redis store, or a memory store each. */
@@ -188,8 +193,9 @@ const calls = (items: number): CallsScenario => ({
 })
 
 /** Also the calibration of the pipeline's speed (client + portal CPU), narrow or wide. */
-export const overhead = (tableSize: number, wide = false): OverheadScenario => ({
+export const overhead = (tableSize: number, wide = false, replay = false): OverheadScenario => ({
   kind: "overhead",
+  replay,
   name: `overhead${wide ? "-wide" : ""}-${count(tableSize)}`,
   title: `client overhead: limits off, zero cost, stream ${tableSize.toLocaleString("en-US")} ${wide ? "wide" : "narrow"} rows (auto)`,
   tableSize,
@@ -216,7 +222,7 @@ export const fullScenarios: ReadonlyArray<Scenario> = [
   add(10_000),
   getById(10_000),
   calls(2_000),
-  overhead(1_000_000),
+  overhead(1_000_000, false, true),
   overBudget(300_000, "commands"),
   overBudget(300_000, "batch"),
   shared(4, 100_000)
@@ -232,6 +238,6 @@ export const quickScenarios: ReadonlyArray<Scenario> = [
   add(2_000),
   getById(2_000),
   calls(60),
-  overhead(50_000),
+  overhead(50_000, false, true),
   ...quickDocsCountScenarios
 ]
