@@ -18,6 +18,7 @@ import { junkGuardSafe } from "../src/internal/list/keyset.js"
 import * as Plan from "../src/internal/list/plan.js"
 import * as FakePortal from "../src/testing/FakePortal.js"
 import type { FakePortalOptions } from "../src/testing/Options.js"
+import * as RateLimiter from "../src/RateLimiter.js"
 import { makeWaveLog, recordingWaves } from "../bench/waves.js"
 import { engineRows } from "./support/engine.js"
 
@@ -28,12 +29,12 @@ const roundTripMs = 60
  * A fresh portal with the standard limits, the default cost model and a 60 ms round trip, the client over it with the
  * standard limits, and every request's wave recorded (see the module's description).
  */
-const waveLayer = (portal: FakePortalOptions) => {
+const waveLayer = (portal: FakePortalOptions, limits: LimitNumbers = standard) => {
   const log = makeWaveLog()
-  const fake = FakePortal.layer({ limits: standard, costModel: "default", latency: { roundTripMs }, ...portal })
+  const fake = FakePortal.layer({ limits, costModel: "default", latency: { roundTripMs }, ...portal })
   const recording = recordingWaves(log).pipe(Layer.provide(fake))
   // the recording Transport last, so it is the one the client gets (the portal layer is built once, shared)
-  return { log, layer: Layer.mergeAll(Bitrix.layerServices({ limits: standard }), fake, recording) }
+  return { log, layer: Layer.mergeAll(Bitrix.layerServices({ limits }), fake, recording) }
 }
 
 const stats = Effect.flatMap(FakePortal.FakePortal, (portal) => portal.stats)
@@ -136,6 +137,29 @@ describe("waves of an auto export with a full bucket and a 60 ms round trip", ()
       expect(run.ids).toEqual(run.expected)
       expect(Math.max(...log.waves)).toBe(2)
       expect(run.rowsServed / run.expected.length).toBeLessThanOrEqual(1.05)
+      expect(run.rejected).toBe(0)
+    }).pipe(Effect.provide(layer))
+  })
+})
+
+describe("a COUNT dearer than the pages", () => {
+  // A filter matching 10 % of 200,000 rows, a bucket of 10 and an operating limit of 100 s: the rows need more full
+  // chains than the free starts carry, so the split waits for the COUNT, which scans the whole table at 0.003 ms a row
+  // (0.6 s) where a keyset page takes 10 ms. Were the COUNT's 0.6 s taken for what every call of the method costs, a
+  // batch of 50 pages would be admitted as 30 s of operating time and only 3 of them at once under the 100 s: the
+  // others would wait for the first answers (the whole export bills about 4 s).
+  const limits: LimitNumbers = { poolSize: 10, requestsPerSecond: 2, operatingLimitSeconds: 100, operatingWindowSeconds: 600 }
+  it.effect("a filtered export: no request waits for the operating budget", () => {
+    const { layer } = waveLayer({ seed: { "crm.deal": 200_000 }, costModel: { countRowMs: 0.003 } }, limits)
+    return Effect.gen(function* () {
+      const run = yield* measure(narrow, { CATEGORY_ID: 3 })
+      const limiter = yield* Effect.flatMap(RateLimiter.RateLimiter, (service) => service.stats)
+      expect(run.expected.length).toBeGreaterThan(15_000)
+      expect(run.ids).toEqual(run.expected)
+      // the COUNT ran: the split waited for it (else it would not have taught the limiter anything)
+      const portal = yield* stats
+      expect(portal.operatingSecondsByMethod["crm.deal.list"] ?? 0).toBeGreaterThan(0.6)
+      expect(limiter.operatingWaits).toBe(0)
       expect(run.rejected).toBe(0)
     }).pipe(Effect.provide(layer))
   })

@@ -141,6 +141,22 @@ interface ExchangeOptions {
   readonly limiterMethods: ReadonlyArray<string>
   readonly kind: "read" | "write"
   readonly itemIndexes: ReadonlyArray<number>
+  /**
+   * `false` when the request's server time says nothing of what the method's other calls cost: a list's COUNT
+   * (`start: 0`) scans the whole table, where the keyset pages after it do not. Its time is then fed to the limiter
+   * as the portal's total only, not as a call's cost, which the limiter takes for every call of the method it admits
+   * next (the largest of the last ten): a COUNT of a million rows (0.5 s) would have it admit a batch of 50 keyset
+   * pages as 25 s of operating time, and hold back half of the first wave. Without the portal's total the time is
+   * kept whole (it is then the only account of the call's cost).
+   */
+  readonly costSample?: boolean
+}
+
+/** A time block without the call's own duration (see `ExchangeOptions.costSample`). */
+const totalOnly = (time: Envelope.TimeBlock): Envelope.TimeBlock => {
+  if (time.operating === undefined) return time
+  const { duration: _duration, processing: _processing, ...rest } = time
+  return rest
 }
 
 /**
@@ -165,7 +181,8 @@ export const exchangeWith = <A>(
       Effect.flatMap((envelope) =>
         interpret(envelope).pipe(
           Effect.tap(({ times }) => {
-            const records = envelope.time === undefined ? times : [{ method: options.method, time: envelope.time }, ...times]
+            const own = envelope.time === undefined ? undefined : options.costSample === false ? totalOnly(envelope.time) : envelope.time
+            const records = own === undefined ? times : [{ method: options.method, time: own }, ...times]
             return records.length === 0 ? Effect.void : limiter.record(records)
           })
         )

@@ -87,7 +87,7 @@ const planExport = Effect.fnUntraced(function* (
   // than the COUNT costs: the first page is counted instead
   const separateCount = (yield* (yield* RateLimiter).claim(3)).freeStarts >= 3
   const counting = separateCount
-    ? yield* page(method, { ...firstParams, select: [keyset.info.rowIdKey], start: 0 }).pipe(
+    ? yield* page(method, { ...firstParams, select: [keyset.info.rowIdKey], start: 0 }, { counted: true }).pipe(
         Effect.flatMap(({ total }) =>
           total === undefined ? Effect.succeed(undefined) : Effect.as(progress.setTotal(method, total), total)
         ),
@@ -98,7 +98,7 @@ const planExport = Effect.fnUntraced(function* (
       )
     : undefined
   const [first, top] = yield* Effect.all(
-    [page(method, separateCount ? firstParams : { ...firstParams, start: 0 }), topPage(method, keyset)],
+    [separateCount ? page(method, firstParams) : page(method, { ...firstParams, start: 0 }, { counted: true }), topPage(method, keyset)],
     { concurrency: 2 }
   )
   if (!separateCount && first.total !== undefined) yield* progress.setTotal(method, first.total)

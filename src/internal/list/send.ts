@@ -11,9 +11,19 @@ import * as Client from "../client.js"
 import { rowsOf } from "../methodRegistry.js"
 import { notAList, pageSize, type Params, type Row } from "./shared.js"
 
-/** One plain page (no batch). */
-export const page = (method: string, params: Params) =>
-  Client.exchange({ method, params, limiterMethods: [method], kind: "read", itemIndexes: [0] }).pipe(
+/**
+ * One plain page (no batch). `counted`: the page pays a COUNT of the whole table (`start: 0`) where the export's
+ * other pages do not, so its time is no sample of their cost (`ExchangeOptions.costSample`).
+ */
+export const page = (method: string, params: Params, options: { readonly counted?: boolean } = {}) =>
+  Client.exchange({
+    method,
+    params,
+    limiterMethods: [method],
+    kind: "read",
+    itemIndexes: [0],
+    ...(options.counted === true ? { costSample: false } : {})
+  }).pipe(
     Effect.flatMap((envelope) => {
       const rows = rowsOf(method, envelope.result)
       return rows === undefined
