@@ -105,9 +105,10 @@ const fail = (path: string, detail: string, suggestion: string) => new Validatio
 const callRawHint = "null cannot travel in a batch query string; use callRaw"
 
 /** Where a value sits, as a readable path (computed only for an error). */
-type Where = Pending | string
+type Where = Pending | string | (() => string)
 
-const pathText = (where: Where): string => (typeof where === "string" ? where : pathOf(where))
+const pathText = (where: Where): string =>
+  typeof where === "string" ? where : typeof where === "function" ? where() : pathOf(where)
 
 /** One scalar as its query-string text, or the reason it cannot travel. */
 const scalarText = (value: unknown, where: Where): string | ValidationError => {
@@ -276,7 +277,19 @@ export const encode = (params: unknown, path: string = "params"): Either.Either<
   const keys: ReadonlyArray<string | number> = Array.isArray(params) ? Array.from(params, (_, index) => index) : Object.keys(params)
   for (const key of keys) {
     const value = (params as Record<string | number, unknown>)[key]
-    const problem = checkKey(String(key), childPath(path, key), true) ?? appendPairs({ value, key: String(key), path: childPath(path, key) }, pairs)
+    const name = String(key)
+    const where = () => childPath(path, key)
+    const keyProblem = checkKey(name, where, true)
+    if (keyProblem !== undefined) return Either.left(keyProblem)
+    // a scalar at the top (`{ ID: 5 }`, the items of most bulk calls) needs no work stack
+    if (typeof value === "string" || typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") {
+      const text = scalarText(value, where)
+      const pair = typeof text === "string" ? encodePair(name, text, where) : text
+      if (typeof pair !== "string") return Either.left(pair)
+      pairs.push(pair)
+      continue
+    }
+    const problem = appendPairs({ value, key: name, path: where() }, pairs)
     if (problem !== undefined) return Either.left(problem)
   }
   return Either.right(pairs.join("&"))

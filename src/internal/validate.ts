@@ -110,58 +110,67 @@ const structuredKeys: ReadonlyArray<{ readonly key: string; readonly kind: "obje
 ]
 
 /**
+ * The problem with the params of one call, if any: not an object; `filter` / `order` / `fields` not objects, `select`
+ * not an array of strings; upper- and lower-case twins of one key (the portal reads one of them, the other would be
+ * dropped). `path` is worked out only for a problem (a bulk call checks 100,000 items).
+ */
+const paramsProblem = (value: unknown, path: () => string): ValidationError | undefined => {
+  if (value === undefined) return undefined
+  if (!isRecord(value)) {
+    return new ValidationError({
+      path: path(),
+      detail: `expected an object of parameters, got ${describe(value)}`,
+      suggestion: "Positional parameters (arrays) are only accepted by callRaw."
+    })
+  }
+  const keys = Object.keys(value)
+  // one key cannot have a twin, and is a structured key only if spelled as one (the common `{ ID: 5 }` item)
+  let seen: Map<string, string> | undefined
+  if (keys.length > 1) {
+    seen = new Map<string, string>()
+    for (const key of keys) {
+      const folded = key.toLowerCase()
+      const twin = seen.get(folded)
+      if (twin !== undefined) {
+        return new ValidationError({
+          path: `${path()}.${key}`,
+          detail: `both ${JSON.stringify(twin)} and ${JSON.stringify(key)} are given; the portal reads only one of them`,
+          suggestion: `Keep one spelling of ${JSON.stringify(folded)}.`
+        })
+      }
+      seen.set(folded, key)
+    }
+  }
+  for (const { key, kind, hint } of structuredKeys) {
+    const actual = seen === undefined ? (keys[0]?.toLowerCase() === key ? keys[0] : undefined) : seen.get(key)
+    if (actual === undefined) continue
+    const entry = value[actual]
+    const ok =
+      kind === "object"
+        ? isRecord(entry)
+        : Array.isArray(entry) && entry.every((field) => typeof field === "string" && field !== "")
+    if (!ok) {
+      return new ValidationError({
+        path: `${path()}.${actual}`,
+        detail:
+          kind === "object"
+            ? `${actual} must be an object, got ${describe(entry)}`
+            : `${actual} must be an array of field names, got ${describe(entry)}`,
+        suggestion: hint
+      })
+    }
+  }
+  return undefined
+}
+
+/**
  * Checks the params of one call: an object; `filter` / `order` / `fields` objects, `select` an array of strings;
  * no upper- and lower-case twins of one key (the portal reads one of them, the other would be dropped).
  */
 export const params = (value: unknown, path = "params") =>
   Effect.suspend((): Effect.Effect<Record<string, unknown>, ValidationError> => {
-    if (value === undefined) return Effect.succeed({})
-    if (!isRecord(value)) {
-      return Effect.fail(
-        new ValidationError({
-          path,
-          detail: `expected an object of parameters, got ${describe(value)}`,
-          suggestion: "Positional parameters (arrays) are only accepted by callRaw."
-        })
-      )
-    }
-    const seen = new Map<string, string>()
-    for (const key of Object.keys(value)) {
-      const folded = key.toLowerCase()
-      const twin = seen.get(folded)
-      if (twin !== undefined) {
-        return Effect.fail(
-          new ValidationError({
-            path: `${path}.${key}`,
-            detail: `both ${JSON.stringify(twin)} and ${JSON.stringify(key)} are given; the portal reads only one of them`,
-            suggestion: `Keep one spelling of ${JSON.stringify(folded)}.`
-          })
-        )
-      }
-      seen.set(folded, key)
-    }
-    for (const { key, kind, hint } of structuredKeys) {
-      const actual = seen.get(key)
-      if (actual === undefined) continue
-      const entry = value[actual]
-      const ok =
-        kind === "object"
-          ? isRecord(entry)
-          : Array.isArray(entry) && entry.every((field) => typeof field === "string" && field !== "")
-      if (!ok) {
-        return Effect.fail(
-          new ValidationError({
-            path: `${path}.${actual}`,
-            detail:
-              kind === "object"
-                ? `${actual} must be an object, got ${describe(entry)}`
-                : `${actual} must be an array of field names, got ${describe(entry)}`,
-            suggestion: hint
-          })
-        )
-      }
-    }
-    return Effect.succeed(value)
+    const problem = paramsProblem(value, () => path)
+    return problem !== undefined ? Effect.fail(problem) : Effect.succeed(isRecord(value) ? value : {})
   })
 
 /** A list of items for a bulk call: an array of parameter objects. */
@@ -170,7 +179,14 @@ export const items = (value: unknown) =>
     if (!Array.isArray(value)) {
       return Effect.fail(new ValidationError({ path: "items", detail: `expected an array, got ${describe(value)}` }))
     }
-    return Effect.forEach(value, (item, index) => params(item, `items[${index}]`))
+    const checked: Array<Record<string, unknown>> = new Array(value.length)
+    for (let index = 0; index < value.length; index++) {
+      const item: unknown = value[index]
+      const problem = paramsProblem(item, () => `items[${index}]`)
+      if (problem !== undefined) return Effect.fail(problem)
+      checked[index] = isRecord(item) ? item : {}
+    }
+    return Effect.succeed(checked)
   })
 
 /** Short description of a value's type for messages (never the value itself: it may hold personal data). */
@@ -207,38 +223,39 @@ const refuse = (path: string, detail: string, suggestion: string) => new Validat
  * query string, cycles, lone surrogates (not UTF-8), and objects that are not plain data (a `Map` travels as `{}`).
  */
 export const wireProblem = (value: unknown, path: string, wire: Wire): ValidationError | undefined => {
-  const ancestors = new Set<object>()
-  const visit = (current: unknown, at: string, depth: number): ValidationError | undefined => {
+  // the objects on the way down, for cycles (an array: the depth is at most 64)
+  const ancestors: Array<object> = []
+  const visit = (current: unknown, where: Where, depth: number): ValidationError | undefined => {
     switch (typeof current) {
       case "string":
         return loneSurrogate.test(current)
-          ? refuse(at, "the string holds a lone UTF-16 surrogate, which has no UTF-8 form", "Repair or drop the broken character.")
+          ? refuse(pathOf(where), "the string holds a lone UTF-16 surrogate, which has no UTF-8 form", "Repair or drop the broken character.")
           : undefined
       case "boolean":
         return undefined
       case "number":
         return Number.isFinite(current)
           ? undefined
-          : refuse(at, `${current} is not a finite number (JSON would send null)`, "Send a finite number, or leave the key out.")
+          : refuse(pathOf(where), `${current} is not a finite number (JSON would send null)`, "Send a finite number, or leave the key out.")
       case "bigint":
         return wire === "query"
           ? undefined
-          : refuse(at, "a bigint cannot be sent as JSON", "Pass it as a string (String(value)) or a number.")
+          : refuse(pathOf(where), "a bigint cannot be sent as JSON", "Pass it as a string (String(value)) or a number.")
       case "undefined":
         return refuse(
-          at,
+          pathOf(where),
           "the value is undefined, and JSON drops the key (an unset filter value would widen the query)",
           "Leave the key out, or check the variable that should have set it."
         )
       case "function":
       case "symbol":
-        return refuse(at, `a ${typeof current} cannot be sent`, dataOnly)
+        return refuse(pathOf(where), `a ${typeof current} cannot be sent`, dataOnly)
     }
     if (current === null) {
       return wire === "json"
         ? undefined
         : refuse(
-            at,
+            pathOf(where),
             "null cannot travel in a batch query string",
             wire === "both"
               ? "Leave the key out; list exports send their params in batches. Use callRaw for one page with null."
@@ -249,49 +266,54 @@ export const wireProblem = (value: unknown, path: string, wire: Wire): Validatio
     if (referenceTypeId in object) {
       return wire === "query"
         ? undefined
-        : refuse(at, "a batch reference only resolves inside a batch", "Use it in callBatch or a bulk call, or pass the value itself.")
+        : refuse(pathOf(where), "a batch reference only resolves inside a batch", "Use it in callBatch or a bulk call, or pass the value itself.")
     }
     if (object instanceof Date) {
-      return Number.isNaN(object.getTime()) ? refuse(at, "the date is invalid", "Pass a valid Date or an ISO string.") : undefined
+      return Number.isNaN(object.getTime()) ? refuse(pathOf(where), "the date is invalid", "Pass a valid Date or an ISO string.") : undefined
     }
     const prototype: unknown = Object.getPrototypeOf(object)
     const isArray = Array.isArray(object)
     if (!isArray && prototype !== Object.prototype && prototype !== null) {
       const name = (object as { readonly constructor?: { readonly name?: unknown } }).constructor?.name
       return refuse(
-        at,
+        pathOf(where),
         `${typeof name === "string" && name !== "" ? `a ${name}` : "an object that is not plain data"} cannot be sent as it is`,
         "Convert it to a plain object, an array, a string or a number."
       )
     }
-    if (ancestors.has(object)) return refuse(at, "the params refer to themselves (a cycle)", "Pass a tree of plain data.")
+    if (ancestors.includes(object)) return refuse(pathOf(where), "the params refer to themselves (a cycle)", "Pass a tree of plain data.")
     if (depth >= maxWireDepth) {
-      return refuse(at, `the params nest deeper than ${maxWireDepth} levels`, "Flatten the structure.")
+      return refuse(pathOf(where), `the params nest deeper than ${maxWireDepth} levels`, "Flatten the structure.")
     }
     if (Object.getOwnPropertySymbols(object).some((key) => Object.prototype.propertyIsEnumerable.call(object, key))) {
-      return refuse(at, "an object with symbol keys cannot be sent (JSON drops them)", dataOnly)
+      return refuse(pathOf(where), "an object with symbol keys cannot be sent (JSON drops them)", dataOnly)
     }
-    ancestors.add(object)
+    ancestors.push(object)
     try {
       if (isArray) {
         const array = object as ReadonlyArray<unknown>
         for (let index = 0; index < array.length; index++) {
-          const problem = visit(array[index], childPath(at, index), depth + 1)
+          const problem = visit(array[index], { parent: where, key: index }, depth + 1)
           if (problem !== undefined) return problem
         }
         return undefined
       }
       for (const key of Object.keys(object)) {
-        const problem = visit((object as Record<string, unknown>)[key], childPath(at, key), depth + 1)
+        const problem = visit((object as Record<string, unknown>)[key], { parent: where, key }, depth + 1)
         if (problem !== undefined) return problem
       }
       return undefined
     } finally {
-      ancestors.delete(object)
+      ancestors.pop()
     }
   }
   return visit(value, path, 0)
 }
+
+/** Where a value sits: the root's path, or a key under its parent; the readable path is built only for an error. */
+type Where = string | { readonly parent: Where; readonly key: string | number }
+
+const pathOf = (where: Where): string => (typeof where === "string" ? where : childPath(pathOf(where.parent), where.key))
 
 /**
  * Fails with a `ValidationError` naming the first value `wire` cannot carry (see {@link wireProblem}), before
