@@ -235,7 +235,8 @@ export interface TableShape {
 }
 
 /**
- * A row ready for the database: values in the order of the shape's columns.
+ * A row ready for the database: values in the order of the shape's columns. In the rows `run` hands a sink,
+ * `values` and `hash` are computed when first read (the SQLite sink has its writer thread compute them).
  *
  * @since 0.1.0
  * @category Models
@@ -288,7 +289,8 @@ export interface SinkService {
   readonly saveCheckpoint: (checkpoint: Checkpoint) => Effect.Effect<void, SinkError>
   /**
    * Upserts `rows` by ID (rows whose hash is unchanged are left alone; a row marked deleted comes back) and saves
-   * `checkpoint`, in one transaction.
+   * `checkpoint`, in one transaction. `run` calls it for one chunk at a time, each committed before the next
+   * (`layerSqlite`'s sink, unwrapped, takes the next chunks while it commits one, in a thread of its own).
    */
   readonly writeRows: (
     shape: TableShape,
@@ -319,7 +321,10 @@ const loadSinkModule: Effect.Effect<SinkModule, SinkError> = Effect.tryPromise({
 })
 
 /**
- * A SQLite file (created when missing) as the sink, through `@effect/sql-sqlite-node` and `better-sqlite3`.
+ * A SQLite file (created when missing, with 16 KiB pages) as the sink, through `@effect/sql-sqlite-node` and
+ * `better-sqlite3`. Rows are committed by a worker thread with a connection of its own (better-sqlite3 blocks the
+ * thread it runs on), each chunk with its checkpoint in one transaction; the schema, the checkpoints between chunks
+ * and the lock stay on the calling thread.
  *
  * @since 0.1.0
  * @category Layers

@@ -6,12 +6,12 @@
  * strings) and smart processes through `crm.item.list` (`{ entityTypeId }` on every call, camelCase keys, `id`,
  * `updatedTime`, native numbers, rows under `result.items`, fields under `result.fields` with their `upperName`).
  */
-import { createHash } from "node:crypto"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { UnexpectedResultError } from "../../BitrixError.js"
 import type { Column, ColumnType, Entity, PreparedRow, TableShape } from "../../Sync.js"
 import { entityTypeIdOf } from "./options.js"
+import { converterOf, rowHash, type Value, valuesOf, wholeNumber } from "./values.js"
 
 /** How an entity is read: its methods, the parameters every call carries, the spelling of its keys. */
 export interface EntitySource {
@@ -173,103 +173,6 @@ export const selectOf = (source: EntitySource, fields: Fields): ReadonlyArray<st
           .map(([field]) => field)
       ]
 
-const wholeNumber = /^-?\d{1,15}$/
-const isoDate = /^\d{4}-\d{2}-\d{2}/
-
-/**
- * A money value as Bitrix prints it: an amount with a point for decimals, then `|` and a three-letter currency
- * code (`"123.45|RUB"`); a bare amount (`"123.45"`) has no currency. Anything else (`"12,5|RUB"`, `"|RUB"`,
- * `"1e3|RUB"`, `"abc"`) is not read at all: both columns stay null, the raw row keeps the text.
- */
-const moneyPattern = /^(-?)(\d+)(?:\.(\d+))?(?:\|([A-Z]{3}))?$/
-
-/** Significant digits a double holds exactly: at most this many survive the trip through SQLite's REAL. */
-const exactDigits = 15
-
-/** A money value's parts: the amount as exact decimal text, the currency code; `undefined` when malformed. */
-export const parseMoney = (value: unknown): { readonly amount: string; readonly currency: string | null } | undefined => {
-  // a number (a portal printing the amount natively) reads as its shortest decimal text; 1e21 and NaN do not match
-  const text = typeof value === "number" ? String(value) : value
-  if (typeof text !== "string") return undefined
-  const match = moneyPattern.exec(text)
-  if (match === null) return undefined
-  const [, sign = "", whole = "", fraction = "", currency] = match
-  const integer = whole.replace(/^0+(?=\d)/, "")
-  const decimals = fraction.replace(/0+$/, "")
-  const amount = `${sign === "-" && /[1-9]/.test(integer + decimals) ? "-" : ""}${integer}${decimals === "" ? "" : `.${decimals}`}`
-  return { amount, currency: currency ?? null }
-}
-
-/** The amount of a money value as a column's value: exact text for Postgres' numeric, a number SQLite keeps exactly. */
-const moneyAmount = (amount: string, dialect: "sqlite" | "postgres"): string | number | null => {
-  if (dialect === "postgres") return amount
-  const digits = amount.replace(/^-/, "").replace(".", "").replace(/^0+/, "")
-  // more digits than a double holds would be stored rounded: a wrong number, so none (the raw row keeps it)
-  return digits.length <= exactDigits ? Number(amount) : null
-}
-
-/** A column's value from the field's value as the portal printed it. */
-type Converter = (value: unknown) => string | number | boolean | null
-
-const isEmpty = (value: unknown) => value === null || value === undefined || value === ""
-
-/**
- * The converter of one column, chosen once per column (a first load converts millions of values): `null` for an
- * empty value or one that does not fit (the raw row keeps it).
- */
-const converterOf = (type: ColumnType, dialect: "sqlite" | "postgres", part?: "amount" | "currency"): Converter => {
-  if (part !== undefined) {
-    return (value) => {
-      if (isEmpty(value)) return null
-      const money = parseMoney(value)
-      if (money === undefined) return null
-      return part === "currency" ? money.currency : moneyAmount(money.amount, dialect)
-    }
-  }
-  switch (type) {
-    case "integer":
-      return (value) => {
-        // classic CRM prints numbers as strings, crm.item natively; 15 digits at most, as a double holds them
-        if (typeof value === "number") return Number.isInteger(value) && Math.abs(value) < 1e15 ? value + 0 : null
-        if (typeof value !== "string") return null
-        const text = value.trim()
-        return wholeNumber.test(text) ? Number(text) : null
-      }
-    case "real":
-    case "decimal":
-      return (value) => {
-        if (typeof value === "number") return Number.isFinite(value) ? value : null
-        if (typeof value !== "string" || value.trim() === "") return null
-        const number = Number(value)
-        return Number.isFinite(number) ? number : null
-      }
-    case "boolean":
-      return (value) => {
-        const yes = value === true || value === 1 || value === "Y" || value === "1" || value === "y"
-        const no = value === false || value === 0 || value === "N" || value === "0" || value === "n"
-        if (!yes && !no) return null
-        // better-sqlite3 binds no booleans: SQLite keeps them as 1/0
-        return dialect === "sqlite" ? (yes ? 1 : 0) : yes
-      }
-    case "date":
-      // ISO-8601 with the portal's offset: the day is the first ten characters
-      return (value) => (typeof value === "string" && isoDate.test(value) ? value.slice(0, 10) : null)
-    case "datetime":
-      return (value) => (typeof value === "string" && isoDate.test(value) ? value : null)
-    case "json":
-      return (value) => (value === null || value === undefined || value === "" ? null : JSON.stringify(value))
-    case "text":
-      return (value) =>
-        isEmpty(value)
-          ? null
-          : typeof value === "string"
-            ? value
-            : typeof value === "number" || typeof value === "boolean"
-              ? String(value)
-              : JSON.stringify(value)
-  }
-}
-
 /**
  * A portal value as a column's value, or `null` when it is empty or does not fit (the raw row keeps it):
  * classic CRM prints numbers as strings, flags as Y/N, dates as ISO-8601 with the portal's offset; money as
@@ -282,6 +185,12 @@ export const columnValue = (
   part?: "amount" | "currency"
 ): string | number | boolean | null => converterOf(type, dialect, part)(value)
 
+/**
+ * A money value's parts: the amount as exact decimal text, the currency code; `undefined` when malformed (see
+ * `values.ts`).
+ */
+export { parseMoney } from "./values.js"
+
 /** The whole-number ID of a row under `idKey` (`ID` classic, `id` for crm.item), or `undefined`. */
 export const rowIdOf = (row: unknown, idKey: "ID" | "id"): number | undefined => {
   if (typeof row !== "object" || row === null || Array.isArray(row)) return undefined
@@ -291,32 +200,59 @@ export const rowIdOf = (row: unknown, idKey: "ID" | "id"): number | undefined =>
 }
 
 /** A row as the portal printed it, ready for the sink; `undefined` for a row without a whole-number ID. */
-export const prepareRow = (shape: TableShape, row: unknown, dialect: "sqlite" | "postgres"): PreparedRow | undefined =>
-  preparerOf(shape, dialect)(row)
-
-/** Rows as the portal printed them, ready for the sink; rows without a whole-number ID are left out. */
-export const prepareRows = (shape: TableShape, rows: Iterable<unknown>, dialect: "sqlite" | "postgres"): Array<PreparedRow> => {
-  const prepare = preparerOf(shape, dialect)
-  const prepared: Array<PreparedRow> = []
-  for (const row of rows) {
-    const ready = prepare(row)
-    if (ready !== undefined) prepared.push(ready)
-  }
+export const prepareRow = (shape: TableShape, row: unknown, dialect: "sqlite" | "postgres"): PreparedRow | undefined => {
+  const [prepared] = prepareRows(shape, [row], dialect)
   return prepared
 }
 
-/** The preparer of a shape's rows: the columns' converters chosen once. */
-const preparerOf = (shape: TableShape, dialect: "sqlite" | "postgres"): ((row: unknown) => PreparedRow | undefined) => {
-  const idKey = sourceOf(shape.entity).idKey
-  const fields = shape.columns.map((column) => column.field)
-  const converters = shape.columns.map((column) => converterOf(column.type, dialect, column.part))
-  return (row) => {
-    const id = rowIdOf(row, idKey)
-    if (id === undefined) return undefined
-    const record = row as Record<string, unknown>
-    const raw = JSON.stringify(record)
-    const values = new Array<string | number | boolean | null>(fields.length)
-    for (let index = 0; index < fields.length; index++) values[index] = converters[index]!(record[fields[index]!])
-    return { id, values, raw, hash: createHash("sha1").update(raw).digest("base64url") }
+/** Rows as the portal printed them, ready for the sink; rows without a whole-number ID are left out. */
+export const prepareRows = (shape: TableShape, rows: Iterable<unknown>, dialect: "sqlite" | "postgres"): Array<PreparedRow> =>
+  portalRows(shape, rows, dialect).map((row) => ({ id: row.id, values: row.values, raw: row.raw, hash: row.hash }))
+
+/**
+ * A row for the sink whose values and hash are computed when first read: the ID and the raw JSON at once (the
+ * cursor needs the one, and the row must be copied as it is now), the rest on demand. The SQLite sink hands the rows
+ * nobody has read to its writer thread, which prepares them there, so the client's thread keeps reading the portal;
+ * any other sink reads them here, as before. `values` and `hash` are accessors: a spread copy (`{ ...row }`) lacks
+ * them, so a sink wrapper that copies rows copies them with `prepareRows`'s shape, `{ id, values, raw, hash }`.
+ */
+export class PortalRow implements PreparedRow {
+  #values: ReadonlyArray<Value> | undefined
+  #hash: string | undefined
+  constructor(
+    readonly id: number,
+    readonly raw: string,
+    private readonly record: Readonly<Record<string, unknown>>,
+    private readonly valuesFrom: (record: Readonly<Record<string, unknown>>) => Array<Value>
+  ) {}
+
+  get values(): ReadonlyArray<Value> {
+    return (this.#values ??= this.valuesFrom(this.record))
   }
+
+  get hash(): string {
+    return (this.#hash ??= rowHash(this.raw))
+  }
+
+  /** Whether nothing has read the values or the hash: the writer thread may prepare the row from `raw` alone. */
+  get unread(): boolean {
+    return this.#values === undefined && this.#hash === undefined
+  }
+}
+
+/**
+ * Rows as the portal printed them, as {@link PortalRow}s (values and hash computed when read); rows without a
+ * whole-number ID are left out.
+ */
+export const portalRows = (shape: TableShape, rows: Iterable<unknown>, dialect: "sqlite" | "postgres"): Array<PortalRow> => {
+  const idKey = sourceOf(shape.entity).idKey
+  const valuesFrom = valuesOf(shape.columns, dialect)
+  const prepared: Array<PortalRow> = []
+  for (const row of rows) {
+    const id = rowIdOf(row, idKey)
+    if (id === undefined) continue
+    const record = row as Readonly<Record<string, unknown>>
+    prepared.push(new PortalRow(id, JSON.stringify(record), record, valuesFrom))
+  }
+  return prepared
 }

@@ -17,16 +17,17 @@ import {
   type Checkpoint,
   type Entity,
   type EntitySummary,
-  type PreparedRow,
   Sink,
   type SinkService,
+  type SinkError,
   type Summary,
   type SyncError,
   type TableShape
 } from "../../Sync.js"
 import type { ResolvedOptions } from "./options.js"
+import { type ChunkCounts, orderedWritesOf } from "./orderedWrites.js"
 import { rowsOf } from "../methodRegistry.js"
-import { decodeFields, prepareRows, rowIdOf, selectOf, shapeOf, sourceOf } from "./fields.js"
+import { decodeFields, portalRows, rowIdOf, selectOf, shapeOf, sourceOf } from "./fields.js"
 
 /** Portal time as the filters take it: ISO-8601 with an offset, whole seconds. */
 export const isoSeconds = (ms: number): string => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, "+00:00")
@@ -62,11 +63,12 @@ export const idRanges = (ids: ReadonlyArray<number>, perRange: number): Readonly
   return ranges
 }
 
+/**
+ * Rows for the sink (`PortalRow`: the ID and raw JSON now, values and hash when read; the SQLite sink has its writer
+ * thread compute them).
+ */
 const writeChunk = (sink: SinkService, shape: TableShape, rows: ReadonlyArray<unknown>, state: Checkpoint, syncedAt: string) =>
-  Effect.suspend(() => {
-    const prepared: ReadonlyArray<PreparedRow> = prepareRows(shape, rows, sink.dialect)
-    return sink.writeRows(shape, prepared, state, syncedAt)
-  })
+  Effect.suspend(() => sink.writeRows(shape, portalRows(shape, rows, sink.dialect), state, syncedAt))
 
 /**
  * The rows of an incremental window, read by ID keyset without COUNT. A chain of pages in one batch reads 2,500 rows
@@ -149,25 +151,43 @@ const syncEntity = Effect.fn("Sync.entity")(function* (entity: Entity, options: 
     mode === "full"
       ? Bitrix.stream(method, params, { strategy: "auto" })
       : windowStream(method, params, source.idKey, state.cursorId ?? 0, knownTop)
+  const committed = (counts: ChunkCounts) =>
+    Effect.sync(() => {
+      inserted += counts.inserted
+      updated += counts.updated
+    })
+  // A sink that commits chunks in the order it is handed them (the SQLite sink's writer thread) gets the next chunk
+  // before the one before is committed; any other, one chunk at a time
+  const ordered = orderedWritesOf(sink)
+  const handOver = ordered?.stream()
+  /** Chunks handed over, oldest first, waiting for their commit. */
+  const inFlight: Array<Effect.Effect<ChunkCounts, SinkError>> = []
+  const settleOldest = Effect.suspend(() => {
+    const oldest = inFlight.shift()
+    return oldest === undefined ? Effect.void : Effect.flatMap(oldest, committed)
+  })
   yield* body.pipe(
     Stream.rechunk(options.chunkSize),
-    // the next rows are read while a chunk is written (a real portal's answers are I/O waits)
+    // a chunk's rows are made ready for the sink (their raw JSON) as they are read, while the chunk before is written
+    Stream.mapChunks((chunk) => Chunk.unsafeFromArray(portalRows(shape, chunk, sink.dialect))),
+    // the next rows are read while a chunk is written (a real portal's answers are I/O waits; the SQLite sink writes
+    // in a thread of its own): at most this many chunks wait, besides those being written
     Stream.bufferChunks({ capacity: 4 }),
     Stream.runForEachChunk((chunk) =>
       Effect.gen(function* () {
         const rows = Chunk.toReadonlyArray(chunk)
         // the stream is in ascending ID order: the last row is the cursor a resumed run continues after
         let cursor = state.cursorId ?? 0
-        for (const row of rows) {
-          const id = rowIdOf(row, source.idKey)
-          if (id !== undefined && id > cursor) cursor = id
-        }
+        for (const row of rows) if (row.id > cursor) cursor = row.id
         state = { ...state, cursorId: cursor }
-        const counts = yield* writeChunk(sink, shape, rows, state, syncedAt)
-        inserted += counts.inserted
-        updated += counts.updated
+        if (ordered === undefined || handOver === undefined) return yield* Effect.flatMap(sink.writeRows(shape, rows, state, syncedAt), committed)
+        inFlight.push(yield* handOver.post(shape, rows, state, syncedAt))
+        while (inFlight.length > ordered.depth) yield* settleOldest
       })
-    )
+    ),
+    Effect.zipRight(Effect.suspend(() => Effect.forEach(inFlight.splice(0), (commit) => Effect.flatMap(commit, committed), { discard: true }))),
+    // stopped or failed, the run still waits for the chunks it handed over: nothing is left in flight when it ends
+    Effect.ensuring(ordered === undefined ? Effect.void : ordered.idle)
   )
 
   // The ID pass: on a first load into an empty table there is nothing to compare yet

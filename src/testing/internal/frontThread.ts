@@ -6,11 +6,8 @@
  * only after it, so a burst would bunch and come late. One worker serves every portal of the process; it does not
  * keep the process alive while it serves none.
  */
-import { readFileSync } from "node:fs"
-import { createRequire } from "node:module"
-import { dirname, join } from "node:path"
-import { pathToFileURL } from "node:url"
-import { Worker } from "node:worker_threads"
+import type { Worker } from "node:worker_threads"
+import { startWorker as startWorkerThread } from "../../internal/workerThread.js"
 import type { Server, ServeOptions } from "../FakePortalHttp.js"
 import { engineFailure, type FrontEngine } from "./front.js"
 import type { PortalOutcome, PortalRequest } from "./types.js"
@@ -45,38 +42,8 @@ interface FrontWorker {
   readonly replies: Map<number, (message: FrontOut) => void>
 }
 
-/**
- * The worker's entry. From the compiled library it is `frontWorker.js` beside this file. From the TypeScript sources
- * (tests, `tsx src/testing/cli.ts`) a worker inherits no loader on Node 20, so it registers tsx (a dev dependency of
- * the sources) before importing `frontWorker.ts`.
- */
-const startWorker = (): Worker => {
-  const here = import.meta.url
-  if (!here.endsWith(".ts")) return new Worker(new URL("./frontWorker.js", here))
-  const entry = new URL("./frontWorker.ts", here).href
-  const loader = [
-    `import(${JSON.stringify(tsxApiUrl(here))})`,
-    `  .then((api) => { api.register(); return import(${JSON.stringify(entry)}) })`,
-    "  .catch((error) => { throw error })"
-  ].join("\n")
-  return new Worker(loader, { eval: true })
-}
-
-/**
- * The ESM build of `tsx/esm/api`, found from `here` as an `import` would (the CommonJS build does not register
- * from an evaluated worker script, and vitest's modules have no `import.meta.resolve`).
- */
-const tsxApiUrl = (here: string): string => {
-  const manifestPath = createRequire(here).resolve("tsx/package.json")
-  const manifest: unknown = JSON.parse(readFileSync(manifestPath, "utf8"))
-  const entry = pick(pick(pick(manifest, "exports"), "./esm/api"), "import")
-  const file = typeof entry === "string" ? entry : pick(entry, "default")
-  if (typeof file !== "string") throw new Error(`cannot find tsx/esm/api in ${manifestPath}`)
-  return pathToFileURL(join(dirname(manifestPath), file)).href
-}
-
-const pick = (value: unknown, key: string): unknown =>
-  typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined
+/** The worker: `frontWorker` beside this file, compiled or TypeScript (`internal/workerThread.ts`). */
+const startWorker = (): Worker => startWorkerThread(import.meta.url, "frontWorker")
 
 let current: Promise<FrontWorker> | undefined
 
