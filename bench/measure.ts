@@ -357,10 +357,11 @@ export const measure = async (
   try {
     const expected = scenario.kind === "list" ? (portal.filterTotal ?? scenario.tableSize) : plannedCount(scenario)
     const bound = boundOf(scenario, expected, settings.latencyMs)
-    const capRealMs =
+    const realCapSeconds = (scenario.kind === "list" ? scenario.capRealSeconds : undefined) ?? settings.capRealSeconds
+  const capRealMs =
       capPortalSeconds === undefined
-        ? settings.capRealSeconds * 1000
-        : Math.min((capPortalSeconds * 1000) / timeScale, settings.capRealSeconds * 1000)
+        ? realCapSeconds * 1000
+        : Math.min((capPortalSeconds * 1000) / timeScale, realCapSeconds * 1000)
     const clientSetup = {
       webhookUrl: portal.webhookUrl,
       anchorMs: portal.anchorMs,
