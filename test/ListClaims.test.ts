@@ -9,13 +9,14 @@
  * requests often reserve their starts before the other planner looks, which hides the race the claims close).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Fiber, Layer, TestClock } from "effect"
+import { Effect, Layer } from "effect"
 import * as Bitrix from "../src/Bitrix.js"
 import type { LimitNumbers } from "../src/BitrixConfig.js"
 import { rowsPerRequestTarget } from "../src/internal/list/plan.js"
 import * as RateLimiter from "../src/RateLimiter.js"
 import * as FakePortal from "../src/testing/FakePortal.js"
 import { engineIds } from "./support/engine.js"
+import { runOnTestClock } from "./support/testClock.js"
 
 const standard: LimitNumbers = { poolSize: 50, requestsPerSecond: 2, operatingLimitSeconds: 480, operatingWindowSeconds: 600 }
 const rowsEach = 20_000
@@ -37,14 +38,7 @@ const lateAdmission = (options: { readonly claims: boolean }) =>
   }))
 
 /** Runs `program` to its end on the TestClock, 20 ms at a time; returns its result and the ms it took. */
-const onTestClock = <A, E, R>(program: Effect.Effect<A, E, R>) =>
-  Effect.gen(function* () {
-    const started = yield* Clock.currentTimeMillis
-    const fiber = yield* Effect.fork(program)
-    for (let step = 0; step < 6_000 && fiber.unsafePoll() === null; step++) yield* TestClock.adjust("20 millis")
-    const result = yield* Fiber.join(fiber)
-    return { result, elapsedMs: (yield* Clock.currentTimeMillis) - started }
-  })
+const onTestClock = <A, E, R>(program: Effect.Effect<A, E, R>) => runOnTestClock(program, "20 millis", 6_000)
 
 const idsOf = (rows: ReadonlyArray<unknown>) => rows.map((row) => Number((row as { readonly ID: unknown }).ID))
 

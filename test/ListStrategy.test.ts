@@ -5,6 +5,7 @@ import type { LimitNumbers } from "../src/BitrixConfig.js"
 import * as Plan from "../src/internal/list/plan.js"
 import type * as ListStrategy from "../src/ListStrategy.js"
 import * as ProgressReporter from "../src/ProgressReporter.js"
+import { runOnTestClock as runOnTestClockTimed } from "./support/testClock.js"
 import { ok, scripted, withClock } from "./support/scripted.js"
 import * as FakePortal from "../src/testing/FakePortal.js"
 import type { FakePortalOptions } from "../src/testing/Options.js"
@@ -32,11 +33,7 @@ const limitedLayer = (seed: Record<string, number>) =>
 
 /** Runs `program` to its end on the TestClock, moving time `step` at a time (at most `steps` times). */
 const runOnTestClock = <A, E, R>(program: Effect.Effect<A, E, R>, step: Duration.DurationInput, steps: number) =>
-  Effect.gen(function* () {
-    const fiber = yield* Effect.fork(program)
-    for (let index = 0; index < steps && fiber.unsafePoll() === null; index++) yield* TestClock.adjust(step)
-    return yield* Fiber.join(fiber)
-  })
+  Effect.map(runOnTestClockTimed(program, step, steps), ({ result }) => result)
 
 describe("every strategy returns every row once, in ID order", () => {
   for (const strategy of strategies) {

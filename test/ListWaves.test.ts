@@ -11,7 +11,7 @@
  * wave really are in flight together, and the clock shows each wave as a round trip.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Fiber, Layer, TestClock } from "effect"
+import { Effect, Layer } from "effect"
 import * as Bitrix from "../src/Bitrix.js"
 import type { LimitNumbers } from "../src/BitrixConfig.js"
 import { junkGuardSafe } from "../src/internal/list/keyset.js"
@@ -21,6 +21,7 @@ import type { FakePortalOptions } from "../src/testing/Options.js"
 import * as RateLimiter from "../src/RateLimiter.js"
 import { makeWaveLog, recordingWaves } from "../bench/waves.js"
 import { engineRows } from "./support/engine.js"
+import { runOnTestClock } from "./support/testClock.js"
 
 const standard: LimitNumbers = { poolSize: 50, requestsPerSecond: 2, operatingLimitSeconds: 480, operatingWindowSeconds: 600 }
 const roundTripMs = 60
@@ -42,14 +43,7 @@ const stats = Effect.flatMap(FakePortal.FakePortal, (portal) => portal.stats)
 const idsOf = (rows: ReadonlyArray<unknown>) => rows.map((row) => Number((row as { readonly ID: unknown }).ID))
 
 /** Runs `program` to its end on the TestClock, a millisecond at a time; returns its result and the ms it took. */
-const onTestClock = <A, E, R>(program: Effect.Effect<A, E, R>) =>
-  Effect.gen(function* () {
-    const started = yield* Clock.currentTimeMillis
-    const fiber = yield* Effect.fork(program)
-    for (let step = 0; step < 120_000 && fiber.unsafePoll() === null; step++) yield* TestClock.adjust("1 millis")
-    const result = yield* Fiber.join(fiber)
-    return { result, elapsedMs: (yield* Clock.currentTimeMillis) - started }
-  })
+const onTestClock = <A, E, R>(program: Effect.Effect<A, E, R>) => runOnTestClock(program, "1 millis", 120_000)
 
 /**
  * One export of `crm.deal.list` with `select`, measured: the rows against the engine's own (read before the export,
