@@ -42,21 +42,16 @@ const chunk = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<Readonly
   return chunks
 }
 
-/** Encodes every command's params once, so bad input fails before the first batch is sent. */
-const checkEncodable = (
-  commands: ReadonlyArray<{ readonly params: unknown; readonly path: string }>
-): Either.Either<void, ValidationError> => {
-  for (const command of commands) {
-    const encoded = Query.encode(command.params, command.path)
-    if (Either.isLeft(encoded)) return Either.left(encoded.left)
-  }
-  return Either.void
-}
+/**
+ * The query text of each command `plan` made, encoded when it was planned: `toBatchParams` sends that text rather
+ * than encode the params a second time (a command made elsewhere, by a planner of the caller's, is encoded there).
+ */
+const plannedQueries = new WeakMap<PlannedCommand, string>()
 
 /**
  * Splits the items (the params of `method`, one per item) into batches of at most `batchSize` commands
- * (default 50), labelled `c0000`… by input position. No items, no batches. Every item is encoded once here,
- * so a `ValidationError` (path `items[3].fields.TITLE`) comes before any request.
+ * (default 50), labelled `c0000`… by input position. No items, no batches. Every item is encoded here, once (the
+ * batch's params reuse the text), so a `ValidationError` (path `items[3].fields.TITLE`) comes before any request.
  */
 export const plan = (
   method: string,
@@ -66,9 +61,16 @@ export const plan = (
   Either.gen(function* () {
     const batchSize = yield* checkBatchSize(options.batchSize ?? maxBatchSize)
     yield* Validate.methodName(method, "method", "batchCommand")
-    yield* checkEncodable(items.map((params, index) => ({ params, path: `items[${index}]` })))
     const width = labelWidth(items.length)
-    const commands = items.map((params, index): PlannedCommand => ({ label: labelFor(index, width), method, params, index }))
+    const commands: Array<PlannedCommand> = []
+    for (let index = 0; index < items.length; index++) {
+      const params = items[index]
+      const query = Query.encode(params, `items[${index}]`)
+      if (Either.isLeft(query)) return yield* Either.left(query.left)
+      const command: PlannedCommand = { label: labelFor(index, width), method, params, index }
+      plannedQueries.set(command, query.right)
+      commands.push(command)
+    }
     return chunk(commands, batchSize).map((batchCommands): PlannedBatch => ({ commands: batchCommands }))
   })
 
@@ -132,7 +134,7 @@ export const toBatchParams = (
         )
       }
       seen.add(command.label)
-      const query = yield* Query.encode(command.params, `items[${command.index}]`)
+      const query = plannedQueries.get(command) ?? (yield* Query.encode(command.params, `items[${command.index}]`))
       entries.push([command.label, query === "" ? command.method : `${command.method}?${query}`])
     }
     // fromEntries defines own properties, so no label can reach Object.prototype
