@@ -379,8 +379,8 @@ export const readmeSummary = (report: Report): string => {
   for (const [scenario, runs] of byScenario) {
     const main = runs.find((run) => run.strategy === "auto" || run.strategy === "default" || run.strategy.includes("Redis store"))
     if (main === undefined || main.bound === undefined) continue
-    // The slow-motion rerun is labelled in its strategy: "auto (slow motion)"
-    const slow = runs.find((run) => run.strategy.startsWith("auto ("))
+    // The slow-motion rerun is labelled in its strategy: "auto (slow motion)", "default (slow motion)"
+    const slow = runs.find((run) => run.strategy.endsWith("(slow motion)"))
     const offset = runs.find((run) => run.strategy === "offset")
     const against = (run: RunResult) => {
       if (run.status !== "ok") {
