@@ -4,7 +4,7 @@
  * strategies nor the portal's filter code decide what is expected), and the filter is applied here, in the test.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Deferred, Effect, Layer } from "effect"
 import * as fc from "fast-check"
 import * as Bitrix from "../src/Bitrix.js"
 import type * as Envelope from "../src/Envelope.js"
@@ -231,6 +231,8 @@ describe("property: random tables, bounds, strategies and changes during the exp
       { maxLength: 2 }
     ),
     category: fc.option(fc.integer({ min: 0, max: 4 }), { nil: undefined }),
+    // every field: the span is learnt from pages of IDs while the end pages' rows are read (`costlySelect`)
+    select: fc.constantFrom<"some" | "every">("some", "every"),
     churn: fc.option(
       fc.record({ everyRequests: fc.integer({ min: 1, max: 4 }), add: fc.integer({ min: 0, max: 6 }), delete: fc.integer({ min: 0, max: 6 }) }),
       { nil: undefined }
@@ -258,7 +260,8 @@ describe("property: random tables, bounds, strategies and changes during the exp
           const matches = (deal: Deal) =>
             [...bounds].every(([op, value]) => holds(op, deal.id, value)) && (run.category === undefined || deal.category === run.category)
           const order = run.order === "ID DESC" ? { order: { ID: "DESC" } } : run.order === "TITLE" ? { order: { TITLE: "ASC" } } : {}
-          const params = { select: ["ID", "CATEGORY_ID", "TITLE"], ...(Object.keys(filter).length === 0 ? {} : { filter }), ...order }
+          const select = run.select === "every" ? ["*"] : ["ID", "CATEGORY_ID", "TITLE"]
+          const params = { select, ...(Object.keys(filter).length === 0 ? {} : { filter }), ...order }
           const rows = yield* Bitrix.getAll("crm.deal.list", params, { strategy })
           const after = yield* engineDeals
           expectComplete(rows, { before, after }, matches)
@@ -373,5 +376,45 @@ describe("maxPages: a ceiling on the pages an export reads", () => {
       }
       expect(sent.length).toBe(0)
     }).pipe(Effect.provide(layer))
+  })
+})
+
+describe("every field: the span comes from pages of IDs, the end pages' rows are read beside it", () => {
+  // With `select: ["*"]` the export learns the span from the COUNT's page of IDs and a last page of IDs, and reads
+  // the end pages' rows meanwhile. A row of the first page deleted between its page of IDs and its page of rows
+  // lets the next row (the 51st) into the page of rows: that row lies in the ranges' span too, and must come once.
+  it.effect("a row of the first page deleted between its IDs and its rows: every other row once, in ID order", () => {
+    const gate = Effect.runSync(Deferred.make<void>())
+    let deletedId: number | undefined
+    const fake = FakePortal.layer({ limits: "off", costModel: "zero", seed: { "crm.deal": 500 } })
+    const racing = Layer.effect(
+      Transport.Transport,
+      Effect.gen(function* () {
+        const inner = yield* Transport.Transport
+        const portal = yield* FakePortal.FakePortal
+        return Transport.Transport.of({
+          send: (method, params) =>
+            Effect.gen(function* () {
+              const query = params as { readonly start?: number; readonly select?: ReadonlyArray<string>; readonly order?: Record<string, string> }
+              if (method === "crm.deal.list" && query.start === 0) return yield* Effect.ensuring(inner.send(method, params), Deferred.succeed(gate, undefined))
+              if (method === "crm.deal.list" && query.select?.includes("*") === true && query.order?.["ID"] === "ASC" && deletedId === undefined) {
+                // the page of IDs is in: delete the tenth row before the page of rows is read
+                yield* Deferred.await(gate)
+                const first = (yield* Effect.provideService(engineDeals, FakePortal.FakePortal, portal)).slice(0, 50)
+                deletedId = first[9]!.id
+                portal.engine.methodTable.call("crm.deal.delete", { id: deletedId }, { nowMs: 0, userId: 1 })
+              }
+              return yield* inner.send(method, params)
+            })
+        })
+      })
+    ).pipe(Layer.provide(fake))
+    return Effect.gen(function* () {
+      const before = yield* engineDeals
+      const rows = yield* Bitrix.getAll("crm.deal.list", { select: ["*"] })
+      expect(deletedId).toBe(before[9]!.id)
+      // every row but the deleted one, once, in ID order: the 51st among them, read by the first range only
+      expect(idsOf(rows)).toEqual(before.map((deal) => deal.id).filter((id) => id !== deletedId))
+    }).pipe(Effect.provide(Layer.mergeAll(Bitrix.layerServices({ limits: "off" }), fake, racing)))
   })
 })

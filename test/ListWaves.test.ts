@@ -11,7 +11,7 @@
  * wave really are in flight together, and the clock shows each wave as a round trip.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Clock, Effect, Layer } from "effect"
 import * as Bitrix from "../src/Bitrix.js"
 import type { LimitNumbers } from "../src/BitrixConfig.js"
 import { junkGuardSafe } from "../src/internal/list/keyset.js"
@@ -19,6 +19,7 @@ import * as Plan from "../src/internal/list/plan.js"
 import * as FakePortal from "../src/testing/FakePortal.js"
 import type { FakePortalOptions } from "../src/testing/Options.js"
 import * as RateLimiter from "../src/RateLimiter.js"
+import * as Transport from "../src/Transport.js"
 import { makeWaveLog, recordingWaves } from "../bench/waves.js"
 import { engineRows } from "./support/engine.js"
 import { runOnTestClock } from "./support/testClock.js"
@@ -105,12 +106,52 @@ describe("waves of an auto export with a full bucket and a 60 ms round trip", ()
           expect(run.rowsServed).toBeLessThanOrEqual(rows + 2 * 50)
         } else {
           expect(run.rowsServed / rows).toBeLessThanOrEqual(1.05)
-          // exactly one page more than the rows: the COUNT's page of IDs; no junk page after a chain's short page
-          expect(run.rowsServed).toBe(rows + 50)
+          // exactly one page more than the rows: the COUNT's page of IDs (and for dear rows the last page's IDs);
+          // no junk page after a chain's short page
+          expect(run.rowsServed).toBe(rows + (select === wide ? 2 * 50 : 50))
         }
       }).pipe(Effect.provide(layer))
     })
   }
+
+  it.effect("10,000 wide rows: the ranges go out on the pages of IDs, before the end pages' rows come back", () => {
+    // Wide rows cost 2 ms each (0.105 s a page of 50) where a page of IDs costs 10 ms and the COUNT of 10,000 rows
+    // 15 ms: the span is known from the IDs after a round trip and 15 ms, so the ranges start about 90 ms before
+    // the end pages' rows come back, and the export ends that much sooner
+    const sent: Array<{ readonly method: string; readonly atMs: number }> = []
+    const answered: Array<{ readonly wide: boolean; readonly atMs: number }> = []
+    const timing = Layer.effect(
+      Transport.Transport,
+      Effect.map(Transport.Transport, (inner) =>
+        Transport.Transport.of({
+          ...inner,
+          send: (method, params) =>
+            Effect.gen(function* () {
+              sent.push({ method, atMs: yield* Clock.currentTimeMillis })
+              const select = (params as { readonly select?: ReadonlyArray<string> }).select ?? []
+              const answer = yield* inner.send(method, params)
+              if (method === "crm.deal.list") answered.push({ wide: select.includes("*"), atMs: yield* Clock.currentTimeMillis })
+              return answer
+            })
+        })
+      )
+    )
+    const fake = FakePortal.layer({ limits: standard, costModel: "default", latency: { roundTripMs }, seed: { "crm.deal": 10_000 } })
+    const layer = Layer.mergeAll(Bitrix.layerServices({ limits: standard }), fake, timing.pipe(Layer.provide(fake)))
+    return Effect.gen(function* () {
+      const run = yield* measure(wide)
+      expect(run.ids).toEqual(run.expected)
+      const firstBatch = Math.min(...sent.filter((request) => request.method === "batch").map((request) => request.atMs))
+      const wideAnswers = answered.filter((answer) => answer.wide).map((answer) => answer.atMs)
+      // the two end pages of rows, answered after a round trip and a wide page's 105 ms
+      expect(wideAnswers).toHaveLength(2)
+      expect(Math.min(...wideAnswers)).toBeGreaterThanOrEqual(roundTripMs + 105)
+      // the ranges were sent once the pages of IDs were in: a round trip and the COUNT's 15 ms, well before
+      expect(firstBatch).toBeLessThan(Math.min(...wideAnswers))
+      expect(firstBatch).toBeLessThanOrEqual(roundTripMs + 15 + 5)
+      expect(run.rejected).toBe(0)
+    }).pipe(Effect.provide(layer))
+  })
 
   it.effect("50,000 narrow rows: 2 waves, no junk rows", () => {
     const { log, layer } = waveLayer({ seed: { "crm.deal": 50_000 } })

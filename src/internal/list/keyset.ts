@@ -269,8 +269,8 @@ export const keysetWalk = (
  * The last page of the list (ID descending, `start: -1`, the user's select and filter): the top of the ID span,
  * the last rows of the export, and the server time of a page that did not COUNT.
  */
-export const topPage = (method: string, plan: KeysetPlan) =>
-  page(method, { ...keysetParams(plan, plan.lower, plan.upper), order: { [plan.info.filterIdKey]: "DESC" } })
+export const topPage = (method: string, plan: KeysetPlan, options: { readonly costSample?: boolean } = {}) =>
+  page(method, { ...keysetParams(plan, plan.lower, plan.upper), order: { [plan.info.filterIdKey]: "DESC" } }, options)
 
 /**
  * The rows of a keyset export as they leave it: IDs strictly ascending across pages, walks and ranges, so a row

@@ -67,6 +67,22 @@ export const rangesStream = (
   )
 
 /**
+ * Whether the export's rows are dear to print: a select of every field (none, or `*`) or of the user fields by
+ * wildcard (`UF_*`). A page of such rows costs the portal many times a page of a few fields (the fake portal's
+ * model: 2 ms a row against 0.1 ms), so the span is learnt from pages of IDs alone (see `planExport`).
+ */
+export const costlySelect = (base: Readonly<Record<string, unknown>>): boolean => {
+  const key = Object.keys(base).find((name) => name.toLowerCase() === "select")
+  const select = key === undefined ? undefined : base[key]
+  if (select === undefined || select === null || select === "") return true
+  const names = typeof select === "string" ? [select] : typeof select === "object" ? Object.values(select) : []
+  return names.length === 0 || names.some((name) => typeof name === "string" && name.endsWith("*"))
+}
+
+/** A page as `page` returns it. */
+type Page = Effect.Effect.Success<ReturnType<typeof page>>
+
+/**
  * `ranges` (and `auto` without a limit). Three requests go out together: the first page and the last page (ID
  * descending), both `start: -1`, and the COUNT (`start: 0`, the ID alone), which only the progress total needs
  * (with fewer than three free starts in the bucket, the first page is counted instead).
@@ -75,6 +91,11 @@ export const rangesStream = (
  * (the plan for the estimate's high end against the plan for its low end): on a small table the COUNT is as quick
  * as a page and makes the chains exact; a small filtered export from a large table goes ahead without it; an
  * export near what the free starts carry waits, since a wrong guess there costs bucket turns of half a second.
+ *
+ * Rows dear to print (`costlySelect`): a fourth request, the last page of IDs alone, goes out with the others, and
+ * the span is known from whichever pages of IDs come first (the COUNT's page is the first page's IDs, on a table
+ * small enough for it to be quick), without waiting for the end pages' rows: those are read meanwhile and come
+ * out at the head and the tail of the export. A list of up to 100 rows still waits for them, as it lies in them.
  */
 const planExport = Effect.fnUntraced(function* (
   method: string,
@@ -82,34 +103,60 @@ const planExport = Effect.fnUntraced(function* (
   options: { readonly concurrency: number; readonly auto: boolean; readonly budget: PageBudget }
 ) {
   const progress = yield* ProgressReporter
+  const limiter = yield* RateLimiter
   const firstParams = keysetParams(keyset, keyset.lower, keyset.upper)
   // With the bucket drained every request waits its turn, and a third one would delay the walk by a turn more
   // than the COUNT costs: the first page is counted instead
-  const separateCount = (yield* (yield* RateLimiter).claim(3)).freeStarts >= 3
-  const counting = separateCount
-    ? yield* page(method, { ...firstParams, select: [keyset.info.rowIdKey], start: 0 }, { counted: true }).pipe(
-        Effect.flatMap(({ total }) =>
-          total === undefined ? Effect.succeed(undefined) : Effect.as(progress.setTotal(method, total), total)
-        ),
+  const separateCount = (yield* limiter.claim(3)).freeStarts >= 3
+  const idsFirst = separateCount && costlySelect(keyset.base) && (yield* limiter.claim(4)).freeStarts >= 4
+  const counted = separateCount
+    ? yield* page(method, { ...firstParams, select: [keyset.info.rowIdKey], start: 0 }, { costSample: false }).pipe(
+        Effect.tap(({ total }) => (total === undefined ? Effect.void : progress.setTotal(method, total))),
+        Effect.map((answer): Page | undefined => answer),
         Effect.catchAll((error) =>
           Effect.as(Effect.logDebug(`list ${method}: the COUNT for the progress total failed: ${error.message}`), undefined)
         ),
         Effect.forkScoped
       )
     : undefined
-  const [first, top] = yield* Effect.all(
-    [separateCount ? page(method, firstParams) : page(method, { ...firstParams, start: 0 }, { counted: true }), topPage(method, keyset)],
-    { concurrency: 2 }
-  )
+  const counting = counted === undefined ? undefined : Fiber.map(counted, (answer) => answer?.total)
+  const firstRows = separateCount ? page(method, firstParams) : page(method, { ...firstParams, start: 0 }, { costSample: false })
+  let first: Page
+  let top: Page
+  /** The end pages' rows, when the span came from pages of IDs: read meanwhile. */
+  let ends: { readonly first: Fiber.Fiber<Page, ListError>; readonly top: Fiber.Fiber<Page, ListError> } | undefined
+  if (idsFirst && counted !== undefined) {
+    const wideFirst = yield* Effect.forkScoped(firstRows)
+    const wideTop = yield* Effect.forkScoped(topPage(method, keyset))
+    // a page of IDs prices nothing the walks read: the end pages' rows will
+    const idsTop = topPage(method, { ...keyset, base: { ...keyset.base, select: [keyset.info.rowIdKey] } }, { costSample: false })
+    // the COUNT's page is the first page's IDs; a COUNT that failed never comes first. Whichever page of a pair
+    // comes first decides, a failure too: the rows of the other are needed anyway
+    const countedIds = Effect.flatMap(Fiber.join(counted), (answer) => (answer === undefined ? Effect.never : Effect.succeed(answer)))
+    ;[first, top] = yield* Effect.all(
+      [Effect.raceFirst(Fiber.join(wideFirst), countedIds), Effect.raceFirst(Fiber.join(wideTop), idsTop)],
+      { concurrency: 2 }
+    )
+    const firstLast = first.rows.length < pageSize ? undefined : yield* rowIdNumber(method, keyset.info, first.rows.at(-1))
+    const topLowest = top.rows.length < pageSize ? undefined : yield* rowIdNumber(method, keyset.info, top.rows.at(-1))
+    if (firstLast === undefined || topLowest === undefined || topLowest <= firstLast + 1) {
+      // the list lies in the two end pages: their rows are the export
+      ;[first, top] = yield* Effect.all([Fiber.join(wideFirst), Fiber.join(wideTop)], { concurrency: 2 })
+    } else {
+      ends = { first: wideFirst, top: wideTop }
+    }
+  } else {
+    ;[first, top] = yield* Effect.all([firstRows, topPage(method, keyset)], { concurrency: 2 })
+  }
   if (!separateCount && first.total !== undefined) yield* progress.setTotal(method, first.total)
+  // the end pages count against maxPages now, their rows when they are read
   options.budget.pages += (first.rows.length > 0 ? 1 : 0) + (top.rows.length > 0 ? 1 : 0)
-  options.budget.rows += first.rows.length
+  if (ends === undefined) options.budget.rows += first.rows.length
   // Both end pages are pages of the walk: ascending IDs (the last one once reversed) inside the bounds
   for (const rows of [first.rows, [...top.rows].reverse()]) {
     const checked = checkWalkPage(method, keyset.info, rows, keyset.lower, keyset.upper)
     if (checked.error !== undefined) return yield* Effect.fail(checked.error)
   }
-  const head = Stream.fromIterable(first.rows)
   const headIds: Array<number> = []
   for (const row of first.rows) headIds.push(yield* rowIdNumber(method, keyset.info, row))
   const lastId = headIds.at(-1)
@@ -121,6 +168,7 @@ const planExport = Effect.fnUntraced(function* (
     if (lastId !== undefined && id > lastId) tail.push(row)
   }
   const lowestTopId = topIds[0] ?? Infinity
+  const head = Stream.fromIterable(first.rows)
   const alone = options.auto ? ("keysetBatch" as const) : ("ranges" as const)
   if (first.rows.length < pageSize || lastId === undefined) {
     // The first page holds the whole list
@@ -174,9 +222,29 @@ const planExport = Effect.fnUntraced(function* (
     options.auto && split.ranges === 1
       ? keysetWalk(method, keyset, { cursor: lastId, upper, pagesPerRequest: split.pagesPerRequest, budget: options.budget })
       : rangesStream(method, keyset, { low: lastId + 1, high: upper, split, concurrency: options.concurrency, budget: options.budget })
+  // The end pages' rows read meanwhile, when the span came from pages of IDs: the rows up to the first page's last
+  // ID and from the last page's lowest on (the ranges walk the IDs between), checked as walk pages
+  const endRows = (fiber: Fiber.Fiber<Page, ListError>, keep: (id: number) => boolean, descending: boolean) =>
+    Stream.unwrap(
+      Effect.gen(function* () {
+        const answer = yield* Fiber.join(fiber)
+        const rows = descending ? [...answer.rows].reverse() : answer.rows
+        const checked = checkWalkPage(method, keyset.info, rows, keyset.lower, keyset.upper)
+        if (checked.error !== undefined) return yield* Effect.fail(checked.error)
+        const kept: Array<Row> = []
+        for (const row of rows) if (keep(yield* rowIdNumber(method, keyset.info, row))) kept.push(row)
+        options.budget.rows += kept.length
+        return Stream.fromIterable(kept)
+      })
+    )
+  const chosen = options.auto && split.ranges === 1 ? ("keysetBatch" as const) : ("ranges" as const)
+  if (ends === undefined) return { chosen, body: Stream.concat(Stream.concat(head, middle), Stream.fromIterable(tail)) }
+  // The walks start now, not once the first page's rows are out: a concatenation pulls its second part only after
+  // its first ends (a queue of two chunks keeps the walks from running ahead of the reader)
+  const walking = Stream.flattenTake(Stream.fromQueue(yield* Stream.toQueue(middle, { capacity: 2 })))
   return {
-    chosen: options.auto && split.ranges === 1 ? ("keysetBatch" as const) : ("ranges" as const),
-    body: Stream.concat(Stream.concat(head, middle), Stream.fromIterable(tail))
+    chosen,
+    body: Stream.concat(Stream.concat(endRows(ends.first, (id) => id <= lastId, false), walking), endRows(ends.top, (id) => id > upper, true))
   }
 })
 

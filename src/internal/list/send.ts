@@ -12,17 +12,18 @@ import { rowsOf } from "../methodRegistry.js"
 import { notAList, pageSize, type Params, type Row } from "./shared.js"
 
 /**
- * One plain page (no batch). `counted`: the page pays a COUNT of the whole table (`start: 0`) where the export's
- * other pages do not, so its time is no sample of their cost (`ExchangeOptions.costSample`).
+ * One plain page (no batch). `costSample: false`: the page's time is no sample of what the export's other pages cost
+ * (`ExchangeOptions.costSample`): a page that pays a COUNT of the whole table (`start: 0`), or a page of IDs alone
+ * where the export reads every field.
  */
-export const page = (method: string, params: Params, options: { readonly counted?: boolean } = {}) =>
+export const page = (method: string, params: Params, options: { readonly costSample?: boolean } = {}) =>
   Client.exchange({
     method,
     params,
     limiterMethods: [method],
     kind: "read",
     itemIndexes: [0],
-    ...(options.counted === true ? { costSample: false } : {})
+    ...(options.costSample === false ? { costSample: false } : {})
   }).pipe(
     Effect.flatMap((envelope) => {
       const rows = rowsOf(method, envelope.result)
