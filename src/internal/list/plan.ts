@@ -58,6 +58,12 @@ export interface RangePlanInput {
   readonly concurrency: number
   /** The spread of the gaps between IDs (`estimateRows`); default and floor `minimumGapSpread`. */
   readonly spread?: number
+  /**
+   * Take the fastest split, not the one with the fewest requests within 5 % of it: `pageSeconds` is a page of IDs
+   * where the walks read every field, whose rows cost many times more. Timed on IDs, two splits look within 5 %
+   * where their slowest ranges differ by more on the real rows (41 ranges of 100,000 wide rows against 45).
+   */
+  readonly fastest?: boolean
 }
 
 /**
@@ -77,8 +83,8 @@ export interface RangePlan {
  * request is priced at a call per command (`emptyCommandSeconds`, the rest of `pageSeconds` shared by a page's 50
  * rows) and the rows of its slowest range (a standard deviation over the average): the room past the short page
  * costs calls, not pages.
- * Every range count is tried; the fastest plan wins, and among plans within 5 % of it the one with the fewest
- * requests (bucket starts are the portal's scarcest resource for whatever runs next), then the most ranges.
+ * Every range count is tried; the fastest plan wins, and among plans within 5 % of it (unless `fastest`) the one
+ * with the fewest requests (bucket starts are the portal's scarcest resource for whatever runs next), then the most ranges.
  * With a full bucket a small export is spread over many short requests; with a drained one it is chained into
  * full batches.
  */
@@ -96,8 +102,9 @@ export const planRanges = (input: RangePlanInput): RangePlan => {
   // A loop, not Math.min(...plans): ten million rows are 200,000 candidates, too many arguments for a call
   const fastest = plans.reduce((least, plan) => Math.min(least, plan.estimatedSeconds), Infinity)
   const requestsOf = (plan: RangePlan) => plan.ranges * plan.requestsPerRange
+  const slack = input.fastest === true ? 1 : 1.05
   return plans
-    .filter((plan) => plan.estimatedSeconds <= fastest * 1.05 + 1e-9)
+    .filter((plan) => plan.estimatedSeconds <= fastest * slack + 1e-9)
     .reduce((best, plan) =>
       requestsOf(plan) < requestsOf(best) || (requestsOf(plan) === requestsOf(best) && plan.ranges > best.ranges) ? plan : best
     )
