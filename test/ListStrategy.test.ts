@@ -169,14 +169,19 @@ describe("planSeconds: what a split of a given shape takes for the rows there ar
   // a narrow page of the default cost model: a call of 5 ms and 50 rows of 0.1 ms; 48 free starts, 2 per second
   const input = { rows: 40_000, pageSeconds: 0.01, freeStarts: 48, requestsPerSecond: 2, concurrency: 50, spread: 2 }
   it("room past the short page costs calls, not rows: 50 pages against 22 for the same 40,000 rows", () => {
-    // 1,000 rows a request; the slowest holds 1,000 + 2 x sqrt(1,000) = 1,063.25 rows at 0.1 ms
-    expect(Plan.planSeconds({ ranges: 40, requestsPerRange: 1, pagesPerRequest: 50 }, input)).toBeCloseTo(50 * 0.005 + 0.106325, 6)
-    expect(Plan.planSeconds({ ranges: 40, requestsPerRange: 1, pagesPerRequest: 22 }, input)).toBeCloseTo(22 * 0.005 + 0.106325, 6)
+    // 1,000 rows a request; the slowest holds 1,000 + 2 x sqrt(1,000) = 1,063.25 rows at 0.1 ms; a round trip of 60 ms
+    expect(Plan.planSeconds({ ranges: 40, requestsPerRange: 1, pagesPerRequest: 50 }, input)).toBeCloseTo(0.06 + 50 * 0.005 + 0.106325, 6)
+    expect(Plan.planSeconds({ ranges: 40, requestsPerRange: 1, pagesPerRequest: 22 }, input)).toBeCloseTo(0.06 + 22 * 0.005 + 0.106325, 6)
   })
   it("requests beyond the free starts wait for the bucket: 60 ranges are 12 starts over, 6 s", () => {
     // 666.67 rows a request, the slowest 666.67 + 2 x sqrt(666.67); 12 requests over 48 free starts at 2 per second
     const perRequest = 50 * 0.005 + (40_000 / 60 + 2 * Math.sqrt(40_000 / 60)) * 0.0001
-    expect(Plan.planSeconds({ ranges: 60, requestsPerRange: 1, pagesPerRequest: 50 }, input)).toBeCloseTo(12 / 2 + perRequest, 6)
+    expect(Plan.planSeconds({ ranges: 60, requestsPerRange: 1, pagesPerRequest: 50 }, input)).toBeCloseTo(12 / 2 + perRequest + 0.06, 6)
+  })
+  it("a range's requests follow one another, a round trip each: 400 chained requests take 400 round trips", () => {
+    const big = { ...input, rows: 1_000_000, freeStarts: 0 }
+    const perRequest = 50 * 0.005 + Math.min(2500, 2500 + 2 * 50) * 0.0001
+    expect(Plan.planSeconds({ ranges: 1, requestsPerRange: 400, pagesPerRequest: 50 }, big)).toBeCloseTo(400 * (perRequest + 0.06), 6)
   })
 })
 
@@ -191,6 +196,28 @@ describe("planRanges: as many requests as the bucket lets start now, each as sho
     expect(wide.ranges * wide.requestsPerRange).toBeLessThanOrEqual(46)
     expect(wide.pagesPerRequest * 0.105).toBeLessThan(0.5)
     expect(wide.estimatedSeconds).toBeLessThan(0.5)
+  })
+
+  it("walks long ranges in full chains: only a range's last request is short, whatever the spread", () => {
+    // 99,900 rows fill 40 full chains of 2,500; with 12 free starts and 2 a second the bucket decides, so the
+    // fewest requests win. Chains of 90 % for every request took 45
+    const drained = plan(99_900, 0.01, 12)
+    expect(drained.pagesPerRequest).toBe(50)
+    expect(drained.requestsPerRange).toBeGreaterThan(1)
+    expect(drained.ranges * drained.requestsPerRange).toBeGreaterThanOrEqual(40)
+    expect(drained.ranges * drained.requestsPerRange).toBeLessThanOrEqual(42)
+    // room for every row, the spread and the short page in each range
+    const perRange = 99_900 / drained.ranges
+    expect(drained.requestsPerRange * 2500).toBeGreaterThanOrEqual(perRange + 3 * 2 * Math.sqrt(perRange) + 1)
+    // a million rows: 400 full chains and a short one per range, in more than one walk (one walk would pay 404
+    // round trips one after another, more than the bucket's 200 s)
+    const million = plan(999_900, 0.01, 45)
+    expect(million.ranges * million.requestsPerRange).toBeLessThanOrEqual(405)
+    expect(million.ranges).toBeGreaterThanOrEqual(2)
+    // with a full bucket the rows of a burst still go out in one wave of short chains
+    const burst = plan(99_900, 0.01, 45)
+    expect(burst.requestsPerRange).toBe(1)
+    expect(burst.ranges).toBe(45)
   })
 
   it("chains full batches when the bucket has no slot to spare: every extra request costs half a second", () => {
