@@ -395,9 +395,16 @@ describe("every field: the span comes from pages of IDs, the end pages' rows are
         return Transport.Transport.of({
           send: (method, params) =>
             Effect.gen(function* () {
-              const query = params as { readonly start?: number; readonly select?: ReadonlyArray<string>; readonly order?: Record<string, string> }
-              if (method === "crm.deal.list" && query.start === 0) return yield* Effect.ensuring(inner.send(method, params), Deferred.succeed(gate, undefined))
-              if (method === "crm.deal.list" && query.select?.includes("*") === true && query.order?.["ID"] === "ASC" && deletedId === undefined) {
+              const query = params as {
+                readonly start?: number
+                readonly select?: ReadonlyArray<string>
+                readonly order?: Record<string, string>
+              }
+              const list = method === "crm.deal.list"
+              // the COUNT's page: the first page's IDs are in once it is answered
+              if (list && query.start === 0) return yield* Effect.ensuring(inner.send(method, params), Deferred.succeed(gate, undefined))
+              const firstPageOfRows = list && query.select?.includes("*") === true && query.order?.["ID"] === "ASC"
+              if (firstPageOfRows && deletedId === undefined) {
                 // the page of IDs is in: delete the tenth row before the page of rows is read
                 yield* Deferred.await(gate)
                 const first = (yield* Effect.provideService(engineDeals, FakePortal.FakePortal, portal)).slice(0, 50)

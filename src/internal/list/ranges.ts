@@ -149,7 +149,8 @@ const chooseSplit = Effect.fnUntraced(function* (method: string, facts: SplitFac
   const margin = 2 * estimate.relativeError
   const fitsNow = (yield* (yield* RateLimiter).claim(Infinity)).freeStarts * rowsPerRequestTarget
   const plan = (planned: number) => planSplit(facts.time, planned, options.concurrency, estimate.spread, facts.fastest)
-  const fewest = yield* splitInput(facts.time, estimate.rows * Math.max(0, 1 - margin) + facts.knownInSpan, options.concurrency, estimate.spread, facts.fastest)
+  const fewestRows = estimate.rows * Math.max(0, 1 - margin) + facts.knownInSpan
+  const fewest = yield* splitInput(facts.time, fewestRows, options.concurrency, estimate.spread, facts.fastest)
   const hopeful = planRanges(fewest)
   const cautious = yield* plan(Math.min(estimate.rows * (1 + margin), Math.max(estimate.rows, fitsNow)) + facts.knownInSpan)
   // The most the COUNT can save: the cautious split run over the fewest rows against the split made for them (the
