@@ -98,7 +98,7 @@ export const rangesStream = (
  * wildcard (`UF_*`). A page of such rows costs the portal many times a page of a few fields (the fake portal's
  * model: 2 ms a row against 0.1 ms), so the span is learnt from pages of IDs alone (see `planFromIds`).
  */
-export const costlySelect = (base: Readonly<Record<string, unknown>>): boolean => {
+const costlySelect = (base: Readonly<Record<string, unknown>>): boolean => {
   const key = Object.keys(base).find((name) => name.toLowerCase() === "select")
   const select = key === undefined ? undefined : base[key]
   if (select === undefined || select === null || select === "") return true
@@ -111,13 +111,25 @@ type Page = Effect.Effect.Success<ReturnType<typeof page>>
 
 type ListOptions = { readonly concurrency: number; readonly auto: boolean; readonly budget: PageBudget }
 
-/** What `chooseSplit` plans from: the walk's ID span and what the end pages told of the rows in it. */
+/** What the end pages tell of the rows between them (`estimateRows`). */
+type Estimate = ReturnType<typeof estimateRows>
+
+/**
+ * The rows between the two end pages, estimated from their ID gaps (`headIds`, `topIds`: each page's IDs ascending);
+ * none when the pages meet.
+ */
+const estimateBetween = (headIds: ReadonlyArray<number>, topIds: ReadonlyArray<number>, meet: boolean): Estimate =>
+  meet
+    ? { rows: 0, relativeError: 0, spread: minimumGapSpread }
+    : estimateRows([headIds, topIds], { from: headIds.at(-1)! + 1, to: topIds[0]! - 1 })
+
+/** The strategy reported for a list that lies in its end pages: `keysetBatch` under `auto`, else `ranges`. */
+const aloneChosen = (options: ListOptions) => (options.auto ? ("keysetBatch" as const) : ("ranges" as const))
+
+/** What `chooseSplit` plans from: what the end pages told of the rows in the walk's span. */
 interface SplitFacts {
-  /** The IDs of the two end pages (ascending each): the density of the rows. */
-  readonly headIds: ReadonlyArray<number>
-  readonly topIds: ReadonlyArray<number>
-  /** The IDs between the end pages, where the rows are estimated; empty (from > to) when the pages meet. */
-  readonly between: { readonly from: number; readonly to: number }
+  /** The rows between the end pages (`estimateBetween`). */
+  readonly estimate: Estimate
   /** Rows of the walk's span known one by one (the last page's, when the walk reads them). */
   readonly knownInSpan: number
   /** Rows the COUNT counts that the walk does not read (the end pages' rows read on their own). */
@@ -139,10 +151,7 @@ interface SplitFacts {
  * half a second. The claim is then kept to the starts the split takes.
  */
 const chooseSplit = Effect.fnUntraced(function* (method: string, facts: SplitFacts, options: ListOptions) {
-  const estimate =
-    facts.between.from > facts.between.to
-      ? { rows: 0, relativeError: 0, spread: minimumGapSpread }
-      : estimateRows([facts.headIds, facts.topIds], facts.between)
+  const estimate = facts.estimate
   const rows = estimate.rows + facts.knownInSpan
   // Plans for two standard errors fewer and more rows; the cautious one never goes past what the free starts
   // carry in full chains when the estimate fits in them (more rows than that would not fit whatever the count)
@@ -242,7 +251,7 @@ const planExport = Effect.fnUntraced(function* (method: string, keyset: KeysetPl
   const lastId = headIds.at(-1)
   const tail = lastId === undefined ? [] : topRows.filter((_, index) => topIds[index]! > lastId)
   const lowestTopId = topIds[0] ?? Infinity
-  const alone = options.auto ? ("keysetBatch" as const) : ("ranges" as const)
+  const alone = aloneChosen(options)
   if (first.rows.length < pageSize || lastId === undefined) {
     // The first page holds the whole list
     yield* progress.setTotal(method, first.rows.length)
@@ -256,9 +265,7 @@ const planExport = Effect.fnUntraced(function* (method: string, keyset: KeysetPl
   const split = yield* chooseSplit(
     method,
     {
-      headIds,
-      topIds,
-      between: { from: lastId + 1, to: lowestTopId - 1 },
+      estimate: estimateBetween(headIds, topIds, false),
       knownInSpan: 0,
       outsideSpan: first.rows.length + tail.length,
       time: top.time,
@@ -313,7 +320,12 @@ const planFromIds = Effect.fnUntraced(function* (
   // The first page's rows: the rows up to its last ID (a row deleted meanwhile lets the next one into the page of
   // rows: the walk reads that one), checked as a walk page
   const firstPage = Effect.gen(function* () {
-    const answer = firstHasRows ? first : yield* Fiber.join(rowsFirst)
+    if (firstHasRows) {
+      // the page of rows came first: the IDs above are its own, checked
+      options.budget.rows += first.rows.length
+      return first.rows
+    }
+    const answer = yield* Fiber.join(rowsFirst)
     yield* checkedPage(method, keyset, answer.rows)
     const ids = yield* idsOf(method, keyset, answer.rows)
     const kept = lastId === undefined ? answer.rows : answer.rows.filter((_, index) => ids[index]! <= lastId)
@@ -327,26 +339,23 @@ const planFromIds = Effect.fnUntraced(function* (
     // The first page holds the whole list
     const rows = yield* firstPage
     yield* progress.setTotal(method, rows.length)
-    return { chosen: options.auto ? ("keysetBatch" as const) : ("ranges" as const), body: Stream.fromIterable(rows) }
+    return { chosen: aloneChosen(options), body: Stream.fromIterable(rows) }
   }
   const inSpan = topIds.filter((id) => id > lastId).length
   const lowestTopId = topIds[0] ?? Infinity
-  const meet = top.rows.length < pageSize || lowestTopId <= lastId + 1
-  const between = meet ? { from: 1, to: 0 } : { from: lastId + 1, to: lowestTopId - 1 }
+  // where the pages meet, the last page's rows after the first page's are all the walk holds
+  const estimate = estimateBetween(headIds, topIds, top.rows.length < pageSize || lowestTopId <= lastId + 1)
   // Timed on a page of IDs, a split knows nothing of what the rows cost. That does not matter while every range is
   // one request of the first wave (the fastest split then uses every free start); a larger export is split on the
   // first page of rows' time, which it waits for: walks of several requests each, priced at a page of IDs, were
   // 2 walks of 61 full chains for 300,000 wide rows, 5 s a chain, where 21 walks of 6 were right
-  const expected = (meet ? 0 : estimateRows([headIds, topIds], between).rows) + inSpan
+  const expected = estimate.rows + inSpan
   const carried = (yield* (yield* RateLimiter).claim(Infinity)).freeStarts * rowsPerRequestTarget
   const timed = expected <= carried ? undefined : (yield* Fiber.join(rowsFirst)).time
   const split = yield* chooseSplit(
     method,
     {
-      headIds,
-      topIds,
-      // where the pages meet, the last page's rows after the first page's are all the walk holds
-      between,
+      estimate,
       knownInSpan: inSpan,
       outsideSpan: first.rows.length,
       time: timed ?? top.time,
