@@ -375,26 +375,87 @@ const unlimitedBatchesInFlight = 50
  */
 const minItemsPerBatch = 10
 
+/** An item of a bulk call that did not succeed: what `callEither` and `call` say of it. */
+interface ItemFailure {
+  readonly either: Either.Either<never, ItemError>
+  readonly outcome: ItemOutcome
+}
+
+/** Where an item of a bulk call stands. */
+const unsent = 0
+const inFlight = 1
+const answered = 2
+
+/** `count` slots holding `value`, as a packed array (`new Array(100_000)` makes a slow dictionary in V8). */
+const packed = <A>(count: number, value: A): Array<A> => {
+  const slots: Array<A> = []
+  for (let index = 0; index < count; index++) slots.push(value)
+  return slots
+}
+
 /**
- * Sends `items` as batches of one method, in parallel within the limits: one `Either` per item for `callEither`
- * and one `ItemOutcome` per item for `call`, both in input order. Commands refused inside a batch by an operating
- * block did not run, so they are sent again under the shared policy (`internal/blocked.ts`: the limiter learns the
- * block once per answer and waits for its reset; at most five more rounds).
+ * What a bulk call did, item by item, held as compactly as 100,000 items call for: a result per item that
+ * succeeded and an `ItemFailure` per item that did not (few). The `ItemSucceeded` and `Either` of each success are
+ * made only for whoever asks for them (`callEither`, a `BulkCallError`, a caller that stops the call).
+ */
+class ItemsRun {
+  readonly results: Array<unknown>
+  readonly failures = new Map<number, ItemFailure>()
+  /** `unsent`, `inFlight` or `answered`, per item. */
+  readonly state: Uint8Array
+  /** The label each item travels under (`""` until planned). */
+  readonly labels: Array<string>
+  constructor(readonly method: string, readonly items: ReadonlyArray<Params>) {
+    this.results = packed<unknown>(items.length, undefined)
+    this.state = new Uint8Array(items.length)
+    this.labels = packed(items.length, "")
+  }
+  succeed(index: number, result: unknown): void {
+    this.results[index] = result
+    this.state[index] = answered
+  }
+  fail(index: number, either: Either.Either<never, ItemError>, outcome: ItemOutcome): void {
+    this.failures.set(index, { either, outcome })
+    this.state[index] = answered
+  }
+  /** The outcome of the item at `index` now: answered, or how a stop would leave it. */
+  outcome(index: number): ItemOutcome {
+    const label = this.labels[index]!
+    switch (this.state[index]) {
+      case answered:
+        return this.failures.get(index)?.outcome ?? new ItemSucceeded({ index, commandLabel: label, result: this.results[index] }, true)
+      case inFlight:
+        return stoppedInFlight(this.method, index, label, this.items[index])
+      default:
+        return stoppedUnsent(index, label, this.items[index])
+    }
+  }
+  outcomes(): ReadonlyArray<ItemOutcome> {
+    return this.items.map((_, index) => this.outcome(index))
+  }
+  eithers(): ReadonlyArray<Either.Either<unknown, ItemError>> {
+    return this.results.map((result, index) => this.failures.get(index)?.either ?? Either.right(result))
+  }
+  /** The results in input order when every item succeeded; else one `BulkCallError` accounting for every item. */
+  resultsOrFail(): Effect.Effect<ReadonlyArray<unknown>, BulkCallError> {
+    return this.failures.size === 0
+      ? Effect.succeed(this.results)
+      : Effect.fail(new BulkCallError({ method: this.method, outcomes: this.outcomes() }))
+  }
+}
+
+/**
+ * Sends `items` as batches of one method, in parallel within the limits, and says what became of each item
+ * (`ItemsRun`). Commands refused inside a batch by an operating block did not run, so they are sent again under
+ * the shared policy (`internal/blocked.ts`: the limiter learns the block once per answer and waits for its reset;
+ * at most five more rounds).
  */
 const runItems = Effect.fnUntraced(function* (method: string, items: ReadonlyArray<Params>) {
   const planner = yield* BatchPlanner.BatchPlanner
   const progress = yield* ProgressReporter
-  const eithers: Array<Either.Either<unknown, ItemError> | undefined> = new Array(items.length)
-  const outcomes: Array<ItemOutcome | undefined> = new Array(items.length)
-  // for a caller that stops the call: which items' requests are out, and the label each travels under
-  const inFlight: Array<boolean> = new Array(items.length).fill(false)
-  const labels: Array<string> = new Array(items.length).fill("")
-  ;(yield* BulkOutcomes).track(() =>
-    items.map(
-      (item, index) =>
-        outcomes[index] ?? (inFlight[index] ? stoppedInFlight(method, index, labels[index]!, item) : stoppedUnsent(index, labels[index]!, item))
-    )
-  )
+  const run = new ItemsRun(method, items)
+  // a caller that stops the call hears which items' requests were out, and the label each travelled under
+  ;(yield* BulkOutcomes).track(() => run.outcomes())
   let pending: ReadonlyArray<number> = items.map((_, index) => index)
   // no more batches under way than the limiter lets run at once: the rest wait as plain data, not as fibers
   // (100,000 items as 2,000 waiting fibers held about 400 MB)
@@ -415,14 +476,14 @@ const runItems = Effect.fnUntraced(function* (method: string, items: ReadonlyArr
         ? Math.max(minItemsPerBatch, Math.ceil(indexes.length / Math.floor(freeStarts)))
         : planner.batchSize
     const batches = yield* planner.plan(method, indexes.map((index) => items[index]), perBatch)
-    for (const batch of batches) for (const command of batch.commands) labels[indexes[command.index]!] = command.label
+    for (const batch of batches) for (const command of batch.commands) run.labels[indexes[command.index]!] = command.label
     const retryLater: Array<number> = []
     yield* Effect.forEach(
       batches,
       (batch) =>
         Client.sendBatch(batch, { halt: false }).pipe(
           noticingSends(() => {
-            for (const command of batch.commands) inFlight[indexes[command.index]!] = true
+            for (const command of batch.commands) run.state[indexes[command.index]!] = inFlight
           }),
           Effect.matchEffect({
             onFailure: (error) =>
@@ -439,8 +500,7 @@ const runItems = Effect.fnUntraced(function* (method: string, items: ReadonlyArr
                     : error
                 for (const command of batch.commands) {
                   const index = indexes[command.index]!
-                  eithers[index] = Either.left(itemError)
-                  outcomes[index] = outcomeOfFailedRequest(itemError, index, command.label, items[index])
+                  run.fail(index, Either.left(itemError), outcomeOfFailedRequest(itemError, index, command.label, items[index]))
                 }
                 yield* progress.advance(method, batch.commands.length)
               }),
@@ -452,23 +512,28 @@ const runItems = Effect.fnUntraced(function* (method: string, items: ReadonlyArr
                 for (const outcome of commandOutcomes) {
                   const index = indexes[outcome.index]!
                   if (outcome._tag === "Success") {
-                    eithers[index] = Either.right(outcome.result)
-                    outcomes[index] = new ItemSucceeded({ index, commandLabel: outcome.label, result: outcome.result }, true)
+                    run.succeed(index, outcome.result)
                     done++
                   } else if (outcome._tag === "Failure") {
                     if (again && Blocked.isBlocked(outcome)) {
                       // refused by the block, so not run: not in flight until it is sent again
-                      inFlight[index] = false
+                      run.state[index] = unsent
                       retryLater.push(index)
                     } else {
-                      eithers[index] = Either.left(Client.commandError(method, outcome.label, outcome.error, outcome.error))
-                      outcomes[index] = refusedCommand(index, outcome.label, items[index], outcome.error)
+                      run.fail(
+                        index,
+                        Either.left(Client.commandError(method, outcome.label, outcome.error, outcome.error)),
+                        refusedCommand(index, outcome.label, items[index], outcome.error)
+                      )
                       done++
                     }
                   } else {
                     const reason = notRunReason(false)
-                    eithers[index] = Either.left(new NotRunError({ method, commandLabel: outcome.label, reason }, true))
-                    outcomes[index] = new ItemNotRun({ index, commandLabel: outcome.label, item: items[index], reason }, true)
+                    run.fail(
+                      index,
+                      Either.left(new NotRunError({ method, commandLabel: outcome.label, reason }, true)),
+                      new ItemNotRun({ index, commandLabel: outcome.label, item: items[index], reason }, true)
+                    )
                     done++
                   }
                 }
@@ -480,19 +545,8 @@ const runItems = Effect.fnUntraced(function* (method: string, items: ReadonlyArr
     )
     pending = retryLater.sort((a, b) => a - b)
   }
-  return { eithers: eithers.map((either) => either!), outcomes: outcomes.map((outcome) => outcome!) }
+  return run
 }, Effect.scoped)
-
-/** The results in input order when every item succeeded; else one `BulkCallError` accounting for every item. */
-const resultsOrFail = (method: string, outcomes: ReadonlyArray<ItemOutcome>) =>
-  Effect.suspend((): Effect.Effect<ReadonlyArray<unknown>, BulkCallError> => {
-    const results: Array<unknown> = []
-    for (const outcome of outcomes) {
-      if (outcome._tag !== "Succeeded") return Effect.fail(new BulkCallError({ method, outcomes }))
-      results.push(outcome.result)
-    }
-    return Effect.succeed(results)
-  })
 
 /** `call`, both forms: one span `Bitrix.call` per call, with its method. */
 const callProgram = Effect.fn("Bitrix.call", { captureStackTrace: false })(
@@ -503,8 +557,7 @@ const callProgram = Effect.fn("Bitrix.call", { captureStackTrace: false })(
       const items = yield* Validate.items(paramsOrItems)
       yield* Validate.wireItems(items)
       if (items.length === 0) return []
-      const { outcomes } = yield* runItems(method, items)
-      return yield* resultsOrFail(method, outcomes)
+      return yield* (yield* runItems(method, items)).resultsOrFail()
     }
     const params = yield* Validate.params(paramsOrItems)
     yield* Validate.wire(params, "params", "json")
@@ -556,7 +609,7 @@ export const callEither: (
     const checked = yield* Validate.items(items)
     yield* Validate.wireItems(checked)
     if (checked.length === 0) return []
-    return (yield* runItems(method, checked)).eithers
+    return (yield* runItems(method, checked)).eithers()
   }
 )
 
@@ -749,7 +802,9 @@ export const getByID: (
       Effect.mapError((error) => toIdPositions(error, ids, unique)),
       Effect.provideService(BulkOutcomes, { track: (soFar) => outer.track(() => atIdPositions(soFar(), ids, unique)) })
     )
-    return new Map(unique.map((id, index) => [id, results[index]]))
+    const byId = new Map<string | number, unknown>()
+    for (const [index, id] of unique.entries()) byId.set(id, results[index])
+    return byId
   }
 )
 

@@ -114,6 +114,44 @@ const methodWeights = (methods: ReadonlyArray<string>): ReadonlyMap<string, numb
 /** When the request running in this fiber was admitted (set by `withPermit` around it), for `record`. */
 const admittedAt = FiberRef.unsafeMake<number | undefined>(undefined)
 
+/**
+ * The calls of one method that finished but may be in no report held (see `settling` in `makeService`), oldest
+ * first: both ways they leave (a report from a request admitted after them, the end of the window) take the
+ * oldest, so they are dropped from the front and the weight is kept as a sum. A limiter of 100,000 bulk items
+ * sees thousands of them in a window; filtering a list on each answer cost time and memory growing with it.
+ */
+class SettlingCalls {
+  private readonly finishedAtMs: Array<number> = []
+  private readonly weights: Array<number> = []
+  private head = 0
+  /** The weight of the calls held. */
+  weight = 0
+  /** A call finished at `atMs` (kept in order: a clock that steps back keeps the call a little longer). */
+  add(weight: number, atMs: number): void {
+    const last = this.finishedAtMs.length > this.head ? this.finishedAtMs[this.finishedAtMs.length - 1]! : atMs
+    this.finishedAtMs.push(Math.max(atMs, last))
+    this.weights.push(weight)
+    this.weight += weight
+  }
+  /** Drops the calls that finished at or before `ms`. */
+  dropThrough(ms: number): void {
+    while (this.head < this.finishedAtMs.length && this.finishedAtMs[this.head]! <= ms) {
+      this.weight -= this.weights[this.head]!
+      this.head++
+    }
+    if (this.head === this.finishedAtMs.length) {
+      this.finishedAtMs.length = 0
+      this.weights.length = 0
+      this.head = 0
+      this.weight = 0
+    } else if (this.head > 1024 && this.head * 2 > this.finishedAtMs.length) {
+      this.finishedAtMs.splice(0, this.head)
+      this.weights.splice(0, this.head)
+      this.head = 0
+    }
+  }
+}
+
 /** Acquires `gate` and registers its release in `scope`, with no gap an interruption could slip into. */
 const holdIn = (scope: Scope.Scope, gate: Gate) =>
   Effect.uninterruptibleMask((restore) =>
@@ -155,13 +193,19 @@ export const makeService = (
      * until a report arrives from a request admitted after it finished (that total includes it), or until it
      * leaves the window.
      */
-    let settling: Array<{ readonly method: string; readonly weight: number; readonly finishedAtMs: number }> = []
+    const settling = new Map<string, SettlingCalls>()
+    const settlingOf = (method: string) => {
+      const existing = settling.get(method)
+      if (existing !== undefined) return existing
+      const created = new SettlingCalls()
+      settling.set(method, created)
+      return created
+    }
     const settlingCalls = (method: string, nowMs: number) => {
-      let calls = 0
-      for (const entry of settling) {
-        if (entry.method === method && entry.finishedAtMs + settings.operating.windowMs > nowMs) calls += entry.weight
-      }
-      return calls
+      const calls = settling.get(method)
+      if (calls === undefined) return 0
+      calls.dropThrough(nowMs - settings.operating.windowMs)
+      return calls.weight
     }
     /** Completed (and replaced) whenever a method's budget or pending count changes, to wake its waiters. */
     const signals = new Map<string, Deferred.Deferred<void>>()
@@ -238,12 +282,13 @@ export const makeService = (
       Effect.zipRight(
         Effect.flatMap(Clock.currentTimeMillis, (nowMs) =>
           Effect.sync(() => {
-            settling = settling.filter((entry) => entry.finishedAtMs + settings.operating.windowMs > nowMs)
             for (const [method, weight] of weights) {
               const left = (pending.get(method) ?? 0) - weight
               if (left > 0) pending.set(method, left)
               else pending.delete(method)
-              settling.push({ method, weight, finishedAtMs: nowMs })
+              const calls = settlingOf(method)
+              calls.dropThrough(nowMs - settings.operating.windowMs)
+              calls.add(weight, nowMs)
             }
           })
         ),
@@ -420,8 +465,7 @@ export const makeService = (
         // the totals of a request admitted at `since` include every call that had finished by then
         const since = yield* FiberRef.get(admittedAt)
         if (since !== undefined) {
-          const reported = new Set(normalised.flatMap((entry) => (entry.time.operating === undefined ? [] : [entry.method])))
-          settling = settling.filter((entry) => !(reported.has(entry.method) && entry.finishedAtMs <= since))
+          for (const entry of normalised) if (entry.time.operating !== undefined) settling.get(entry.method)?.dropThrough(since)
         }
         yield* notify(new Set(normalised.map((entry) => entry.method)))
       })

@@ -190,11 +190,10 @@ export const make = (options: FileStoreOptions = {}): StoreService => {
       }),
     recordOperating: ({ entries, key, nowMs, shape }) =>
       locked("recordOperating", nowMs, (state) => {
-        for (const entry of entries) {
-          const id = budgetKey(key, entry.method)
+        for (const [method, times] of Operating.timesByMethod(entries)) {
+          const id = budgetKey(key, method)
           const budget = state.budgets[id]?.budget ?? Operating.emptyBudget
-          const next = Operating.recordTime(budget, entry.time, nowMs, shape, Operating.countsLocally(entry.method))
-          putBudget(state, id, next, nowMs, shape.windowMs)
+          putBudget(state, id, Operating.recordTimes(budget, times, nowMs, shape, Operating.countsLocally(method)), nowMs, shape.windowMs)
         }
         return { answer: undefined, changed: entries.length > 0 }
       }),

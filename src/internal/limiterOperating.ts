@@ -106,35 +106,48 @@ const holdsLarger = (report: PortalReport | undefined, operating: number, nowMs:
   report.totalSeconds > operating
 
 /**
- * Applies one `time` block of a response (or of one batch command) to the method's budget; `countLocally`
- * comes from `countsLocally`. The portal's total is assigned, not added, unless a larger one held before the
- * reset outweighs it (see `holdsLarger`).
+ * Applies `time` blocks of a method's calls, in the order given, to its budget (the blocks of one answer: a batch
+ * of 50 commands gives 50, pruned once); `countLocally` comes from `countsLocally`. The portal's total is assigned,
+ * not added, unless a larger one held before the reset outweighs it (see `holdsLarger`).
  */
-export const recordTime = (
+export const recordTimes = (
   budget: MethodBudget,
-  time: TimeBlock,
+  times: ReadonlyArray<TimeBlock>,
   nowMs: number,
   shape: OperatingShape,
   countLocally: boolean
 ): MethodBudget => {
   const pruned = prune(budget, nowMs, shape.windowMs)
-  const cost = callCost(time)
-  return {
-    ...pruned,
-    portal:
-      time.operating === undefined || holdsLarger(pruned.portal, time.operating, nowMs)
-        ? pruned.portal
-        : {
-            totalSeconds: time.operating,
-            resetAtMs: time.operating_reset_at === undefined ? undefined : time.operating_reset_at * 1000,
-            reportedAtMs: nowMs
-          },
-    spends:
-      countLocally && cost !== undefined && cost > ignoredRunSeconds
-        ? [...pruned.spends, { atMs: nowMs, seconds: cost }]
-        : pruned.spends,
-    recentCosts: cost === undefined ? pruned.recentCosts : [...pruned.recentCosts, cost].slice(-recentCostCount)
+  let portal = pruned.portal
+  const spends = [...pruned.spends]
+  const recentCosts = [...pruned.recentCosts]
+  for (const time of times) {
+    if (time.operating !== undefined && !holdsLarger(portal, time.operating, nowMs)) {
+      portal = {
+        totalSeconds: time.operating,
+        resetAtMs: time.operating_reset_at === undefined ? undefined : time.operating_reset_at * 1000,
+        reportedAtMs: nowMs
+      }
+    }
+    const cost = callCost(time)
+    if (cost === undefined) continue
+    if (countLocally && cost > ignoredRunSeconds) spends.push({ atMs: nowMs, seconds: cost })
+    recentCosts.push(cost)
   }
+  return { ...pruned, portal, spends, recentCosts: recentCosts.slice(-recentCostCount) }
+}
+
+/** The `time` blocks of an answer's entries by method, each method's in their order. */
+export const timesByMethod = (
+  entries: ReadonlyArray<{ readonly method: string; readonly time: TimeBlock }>
+): ReadonlyMap<string, ReadonlyArray<TimeBlock>> => {
+  const byMethod = new Map<string, Array<TimeBlock>>()
+  for (const { method, time } of entries) {
+    const times = byMethod.get(method)
+    if (times === undefined) byMethod.set(method, [time])
+    else times.push(time)
+  }
+  return byMethod
 }
 
 /**

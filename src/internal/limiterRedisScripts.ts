@@ -230,7 +230,7 @@ return out
 `
 
 /**
- * `Operating.recordTime` for each key in turn (a key may repeat); ARGV[3] window, then per key four values:
+ * `Operating.recordTimes` for each key in turn (a key may repeat); ARGV[3] window, then per key four values:
  * operating ('' when absent), operating_reset_at in seconds (''), the call's cost (''), '1' when it counts locally.
  */
 export const recordOperating = `${budgetPrelude}

@@ -45,11 +45,10 @@ export const makeMemoryStore = (): StoreService => {
       }),
     recordOperating: ({ entries, key, nowMs, shape }) =>
       Effect.sync(() => {
-        for (const entry of entries) {
-          const budget = budgetOf(key, entry.method)
+        for (const [method, times] of Operating.timesByMethod(entries)) {
           budgets.set(
-            budgetKey(key, entry.method),
-            Operating.recordTime(budget, entry.time, nowMs, shape, Operating.countsLocally(entry.method))
+            budgetKey(key, method),
+            Operating.recordTimes(budgetOf(key, method), times, nowMs, shape, Operating.countsLocally(method))
           )
         }
       }),
