@@ -31,15 +31,30 @@ export const minimumGapSpread = 2
 export const spillMargin = 3
 
 /**
+ * The standard deviation of the rows a range of ID width holds, `rows` expected at the gaps' `spread` (never below
+ * `minimumGapSpread`). `unknownShare` is the part of that count nothing has told: 1 when the rows between the end
+ * pages were estimated from their ID gaps; `1 - 1/ranges` when they were counted, since then only how the counted
+ * rows fall among the ranges is unknown (a finite population: a single range holds exactly the count).
+ */
+export const rangeDeviation = (rows: number, spread: number, unknownShare: number): number =>
+  Math.max(minimumGapSpread, spread) * Math.sqrt(Math.max(0, rows) * Math.max(0, unknownShare))
+
+/**
+ * The part of a range's row count that nothing has told (see `rangeDeviation`): all of it for an estimate, the
+ * share the range is not of the counted whole for a count.
+ */
+export const unknownShareOf = (ranges: number, counted: boolean | undefined): number => (counted === true ? 1 - 1 / ranges : 1)
+
+/**
  * Pages to chain for a range expected to hold `rows` rows, so its short page very likely falls inside the one
  * request: the rows, `spillMargin` standard deviations of their count at the gaps' `spread`, and one row more (a
  * range of exactly 50·k rows ends on the empty page after them). The commands past the short page cost the portal
  * a call each but no rows when `keysetParams` can empty them (see `chainedPages`), so the room is cheap; one request
  * holds at most 50 pages, and a range that spills anyway is finished by a short follow-up chain.
  */
-export const rangeChainLength = (rows: number, spread: number = minimumGapSpread): number => {
+export const rangeChainLength = (rows: number, spread: number = minimumGapSpread, unknownShare: number = 1): number => {
   const expected = Math.max(0, rows)
-  const deviation = Math.max(minimumGapSpread, spread) * Math.sqrt(expected)
+  const deviation = rangeDeviation(expected, spread, unknownShare)
   return Math.min(commandsPerBatch, Math.max(2, Math.ceil((expected + spillMargin * deviation + 1) / pageSize)))
 }
 
@@ -64,6 +79,11 @@ export interface RangePlanInput {
    * where their slowest ranges differ by more on the real rows (41 ranges of 100,000 wide rows against 45).
    */
   readonly fastest?: boolean
+  /**
+   * `rows` were counted (a COUNT's total), not estimated from ID gaps: a range's chain needs room only for how the
+   * rows fall among the ranges, none for a single range (see `rangeDeviation`).
+   */
+  readonly counted?: boolean
 }
 
 /**
@@ -98,9 +118,10 @@ export const planRanges = (input: RangePlanInput): RangePlan => {
     // for their spread and the short page that ends them, in as many full chains as they fill (chains of 90 % for
     // every request took 445 requests for a million rows, where 400 full chains carry them)
     const single = rowsPerRange <= rowsPerRequestTarget
-    const room = spillMargin * Math.max(minimumGapSpread, input.spread ?? minimumGapSpread) * Math.sqrt(rowsPerRange) + 1
+    const unknownShare = unknownShareOf(ranges, input.counted)
+    const room = spillMargin * rangeDeviation(rowsPerRange, input.spread ?? minimumGapSpread, unknownShare) + 1
     const requestsPerRange = single ? 1 : Math.ceil((rowsPerRange + room) / (pageSize * commandsPerBatch))
-    const pagesPerRequest = single ? rangeChainLength(rowsPerRange, input.spread) : commandsPerBatch
+    const pagesPerRequest = single ? rangeChainLength(rowsPerRange, input.spread, unknownShare) : commandsPerBatch
     const shape = { ranges, requestsPerRange, pagesPerRequest }
     return { ...shape, estimatedSeconds: planSeconds(shape, input) }
   }

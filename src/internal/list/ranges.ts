@@ -13,7 +13,7 @@ import type { ListError } from "../../ListStrategy.js"
 import { ProgressReporter } from "../../ProgressReporter.js"
 import { RateLimiter } from "../../RateLimiter.js"
 import { BucketClaimant, newClaimantId } from "../limiterClaims.js"
-import { checkWalkPage, type KeysetPlan, keysetParams, keysetWalk, topPage } from "./keyset.js"
+import { checkWalkPage, endPages, type KeysetPlan, keysetParams, keysetWalk, topPage } from "./keyset.js"
 import {
   estimateRows,
   minimumGapSpread,
@@ -25,46 +25,46 @@ import {
   rowsPerRequestTarget,
   splitRanges
 } from "./plan.js"
-import { page } from "./send.js"
+import { type Page, page } from "./send.js"
 import { type PageBudget, pageSize, type Row, rowIdNumber, type Services } from "./shared.js"
 
+/** What a split is made for: the rows, the server time of a page, how the walks run, how the rows are known. */
+interface SplitRequest {
+  readonly time: Envelope.TimeBlock | undefined
+  readonly rows: number
+  readonly concurrency: number
+  readonly spread: number
+  /** See `RangePlanInput.fastest`. */
+  readonly fastest: boolean
+  /** The rows were counted, not estimated (see `RangePlanInput.counted`). */
+  readonly counted: boolean
+}
+
 /**
- * What a split of `rows` rows is planned from: the server time one page took and the room the limiter has now, every
- * free start claimed for this export (so other exports planning meanwhile see the starts it plans to use).
+ * What a split is planned from: the request, and the room the limiter has now, every free start claimed for this
+ * export (so other exports planning meanwhile see the starts it plans to use).
  */
-const splitInput = Effect.fnUntraced(function* (
-  time: Envelope.TimeBlock | undefined,
-  rows: number,
-  concurrency: number,
-  spread: number,
-  fastest: boolean
-) {
+const splitInput = Effect.fnUntraced(function* (request: SplitRequest) {
   const capacity = yield* (yield* RateLimiter).claim(Infinity)
   const input: RangePlanInput = {
-    rows,
-    pageSeconds: pageSecondsOf(time),
+    rows: request.rows,
+    pageSeconds: pageSecondsOf(request.time),
     freeStarts: capacity.freeStarts,
     requestsPerSecond: capacity.requestsPerSecond,
-    concurrency: Math.min(concurrency, capacity.concurrencyCeiling),
-    spread,
-    fastest
+    concurrency: Math.min(request.concurrency, capacity.concurrencyCeiling),
+    spread: request.spread,
+    fastest: request.fastest,
+    counted: request.counted
   }
   return input
 })
 
 /**
- * The split of `rows` rows, from the server time one page took and the room the limiter has now. `fastest`: the
- * page timed was a page of IDs where the walks read every field, so the rows' share of the time is unknown and
- * only the fastest split is taken (see `RangePlanInput.fastest`).
+ * The split of `request.rows` rows, from the server time one page took and the room the limiter has now (the
+ * page timed may be a page of IDs where the walks read every field: see `RangePlanInput.fastest`).
  */
-export const planSplit = Effect.fnUntraced(function* (
-  time: Envelope.TimeBlock | undefined,
-  rows: number,
-  concurrency: number,
-  spread: number,
-  fastest: boolean
-) {
-  return planRanges(yield* splitInput(time, rows, concurrency, spread, fastest))
+export const planSplit = Effect.fnUntraced(function* (request: SplitRequest) {
+  return planRanges(yield* splitInput(request))
 })
 
 /**
@@ -105,9 +105,6 @@ const costlySelect = (base: Readonly<Record<string, unknown>>): boolean => {
   const names = typeof select === "string" ? [select] : typeof select === "object" ? Object.values(select) : []
   return names.length === 0 || names.some((name) => typeof name === "string" && name.endsWith("*"))
 }
-
-/** A page as `page` returns it. */
-type Page = Effect.Effect.Success<ReturnType<typeof page>>
 
 type ListOptions = { readonly concurrency: number; readonly auto: boolean; readonly budget: PageBudget }
 
@@ -157,11 +154,19 @@ const chooseSplit = Effect.fnUntraced(function* (method: string, facts: SplitFac
   // carry in full chains when the estimate fits in them (more rows than that would not fit whatever the count)
   const margin = 2 * estimate.relativeError
   const fitsNow = (yield* (yield* RateLimiter).claim(Infinity)).freeStarts * rowsPerRequestTarget
-  const plan = (planned: number) => planSplit(facts.time, planned, options.concurrency, estimate.spread, facts.fastest)
+  const request = (planned: number, counted: boolean): SplitRequest => ({
+    time: facts.time,
+    rows: planned,
+    concurrency: options.concurrency,
+    spread: estimate.spread,
+    fastest: facts.fastest,
+    counted
+  })
+  const plan = (planned: number, counted: boolean) => planSplit(request(planned, counted))
   const fewestRows = estimate.rows * Math.max(0, 1 - margin) + facts.knownInSpan
-  const fewest = yield* splitInput(facts.time, fewestRows, options.concurrency, estimate.spread, facts.fastest)
+  const fewest = yield* splitInput(request(fewestRows, false))
   const hopeful = planRanges(fewest)
-  const cautious = yield* plan(Math.min(estimate.rows * (1 + margin), Math.max(estimate.rows, fitsNow)) + facts.knownInSpan)
+  const cautious = yield* plan(Math.min(estimate.rows * (1 + margin), Math.max(estimate.rows, fitsNow)) + facts.knownInSpan, false)
   // The most the COUNT can save: the cautious split run over the fewest rows against the split made for them (the
   // rows themselves take their time whatever the plan); the split waits for the COUNT no longer than that
   const patience = planSeconds(cautious, fewest) - hopeful.estimatedSeconds
@@ -171,7 +176,7 @@ const chooseSplit = Effect.fnUntraced(function* (method: string, facts: SplitFac
       : patience > 0
         ? Option.getOrUndefined(yield* Effect.timeoutOption(Fiber.join(facts.counting), Duration.seconds(patience)))
         : undefined
-  const split = total === undefined ? cautious : yield* plan(Math.max(0, total - facts.outsideSpan))
+  const split = total === undefined ? cautious : yield* plan(Math.max(0, total - facts.outsideSpan), true)
   // the claim kept to the starts the split takes; its requests use it up as they start
   yield* (yield* RateLimiter).claim(split.ranges * split.requestsPerRange)
   yield* Effect.logDebug(`list ${method}: about ${Math.round(rows)} rows to walk`).pipe(
@@ -208,9 +213,10 @@ const checkedPage = (method: string, keyset: KeysetPlan, rows: ReadonlyArray<Row
 }
 
 /**
- * `ranges` (and `auto` without a limit). Three requests go out together: the first page and the last page (ID
- * descending), both `start: -1`, and the COUNT (`start: 0`, the ID alone), which only the progress total needs
- * (with fewer than three free starts in the bucket, the first page is counted instead).
+ * `ranges` (and `auto` without a limit). Two requests go out together: one batch of the first page and the last
+ * page (ID descending), both `start: -1` (`endPages`), and the COUNT (`start: 0`, the ID alone), which only the
+ * progress total needs (with fewer than three free starts in the bucket, the first page is counted instead, and the
+ * end pages go as two requests: a counted page is no cost sample, which a batch's commands all are).
  * The end pages give the span, the rows at both ends (the ranges walk only the IDs between them), the server time
  * of a page, and an estimate of the rows between (`chooseSplit`). Rows dear to print go to `planFromIds`.
  */
@@ -234,10 +240,9 @@ const planExport = Effect.fnUntraced(function* (method: string, keyset: KeysetPl
   if (counted !== undefined && counting !== undefined && costlySelect(keyset.base)) {
     return yield* planFromIds(method, keyset, options, counted, counting)
   }
-  const [first, top] = yield* Effect.all(
-    [separateCount ? page(method, firstParams) : page(method, { ...firstParams, start: 0 }, { costSample: false }), topPage(method, keyset)],
-    { concurrency: 2 }
-  )
+  const [first, top] = separateCount
+    ? yield* endPages(method, keyset)
+    : yield* Effect.all([page(method, { ...firstParams, start: 0 }, { costSample: false }), topPage(method, keyset)], { concurrency: 2 })
   if (!separateCount && first.total !== undefined) yield* progress.setTotal(method, first.total)
   options.budget.pages += (first.rows.length > 0 ? 1 : 0) + (top.rows.length > 0 ? 1 : 0)
   options.budget.rows += first.rows.length

@@ -4,12 +4,21 @@
  */
 import * as Effect from "effect/Effect"
 import type * as BatchPlanner from "../../BatchPlanner.js"
+import type * as Envelope from "../../Envelope.js"
 import { NotRunError } from "../../BitrixError.js"
 import type { ListError } from "../../ListStrategy.js"
 import * as Blocked from "../blocked.js"
 import * as Client from "../client.js"
 import { rowsOf } from "../methodRegistry.js"
 import { notAList, pageSize, type Params, type Row } from "./shared.js"
+
+/** A page of a list: its rows, and the envelope's `total`, `next` and `time`. */
+export interface Page {
+  readonly rows: ReadonlyArray<Row>
+  readonly total: number | undefined
+  readonly next: number | undefined
+  readonly time: Envelope.TimeBlock | undefined
+}
 
 /**
  * One plain page (no batch). `costSample: false`: the page's time is no sample of what the export's other pages cost
@@ -29,7 +38,7 @@ export const page = (method: string, params: Params, options: { readonly costSam
       const rows = rowsOf(method, envelope.result)
       return rows === undefined
         ? Effect.fail(notAList(method, envelope.result))
-        : Effect.succeed({ rows, total: envelope.total, next: envelope.next, time: envelope.time })
+        : Effect.succeed<Page>({ rows, total: envelope.total, next: envelope.next, time: envelope.time })
     })
   )
 
