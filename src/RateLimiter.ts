@@ -129,10 +129,12 @@ export interface Service {
    * the bucket (in this process or another one on the same store) see that many fewer free starts while this one's
    * wave starts. `freeStarts` is the grant. A claim replaces the claimant's earlier one, each start its requests
    * reserve uses one claimed start, and `claim(0)` releases the rest. Only what planners see changes: every request
-   * still waits for the bucket in `withPermit`, claimed or not. Without a claimant in context nothing is recorded
-   * (`freeStarts` is `capacity`'s, at most `starts`); with a store that is down it grants nothing.
+   * still waits for the bucket in `withPermit`, claimed or not. A claim holding no start (none free, or all used)
+   * still tells the other planners this one is there until it lapses; `otherPlanners` counts those beside the caller.
+   * Without a claimant in context nothing is recorded (`freeStarts` is `capacity`'s, at most `starts`); with a store
+   * that is down it grants nothing.
    */
-  readonly claim: (starts: number) => Effect.Effect<Capacity>
+  readonly claim: (starts: number) => Effect.Effect<Grant>
 }
 
 /**
@@ -149,6 +151,21 @@ export interface Capacity {
   readonly requestsPerSecond: number
   /** Requests that may be in flight at once (the adaptive ceiling, or `Infinity`). */
   readonly concurrencyCeiling: number
+}
+
+/**
+ * What `claim` gives a planner: the room, `freeStarts` being its grant, and the planners beside it.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Grant extends Capacity {
+  /**
+   * Other planners with a claim in force on the bucket (list exports sizing or starting their waves, in this process
+   * or another one on the store): the bucket's free starts and its drain are shared with them, so a planner plans
+   * for its share. 0 without a planner in context, or with the limits off.
+   */
+  readonly otherPlanners: number
 }
 
 /**
@@ -269,7 +286,8 @@ export interface StoreService {
   }) => Effect.Effect<number, RateLimiterStoreError>
   /**
    * Sets `claimant`'s claim on the bucket to `min(starts, free)` for `ttlMs` (free: the pool less the level and the
-   * other claimants' live claims) and returns the grant; `starts` 0 releases the claim. Atomic with the level it reads.
+   * other claimants' live claims) and returns the grant, with the other claimants whose claims are in force (those
+   * holding no start too); `starts` 0 releases the claim. Atomic with the level it reads.
    */
   readonly claimBucketStarts: (options: {
     readonly key: string
@@ -278,7 +296,7 @@ export interface StoreService {
     readonly claimant: string
     readonly starts: number
     readonly ttlMs: number
-  }) => Effect.Effect<number, RateLimiterStoreError>
+  }) => Effect.Effect<{ readonly granted: number; readonly otherPlanners: number }, RateLimiterStoreError>
   /** Marks the bucket full (the portal said QUERY_LIMIT_EXCEEDED). */
   readonly fillBucket: (options: {
     readonly key: string

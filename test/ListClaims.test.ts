@@ -14,6 +14,7 @@ import * as Bitrix from "../src/Bitrix.js"
 import type { LimitNumbers } from "../src/BitrixConfig.js"
 import { rowsPerRequestTarget } from "../src/internal/list/plan.js"
 import * as RateLimiter from "../src/RateLimiter.js"
+import { BucketClaimant } from "../src/internal/limiterClaims.js"
 import * as FakePortal from "../src/testing/FakePortal.js"
 import { engineIds } from "./support/engine.js"
 import { runOnTestClock } from "./support/testClock.js"
@@ -34,7 +35,7 @@ const lateAdmission = (options: { readonly claims: boolean }) =>
   Effect.map(RateLimiter.RateLimiter, (limiter): RateLimiter.Service => ({
     ...limiter,
     withPermit: (methods, request) => Effect.zipRight(Effect.sleep("10 millis"), limiter.withPermit(methods, request)),
-    ...(options.claims ? {} : { claim: () => limiter.capacity })
+    ...(options.claims ? {} : { claim: () => Effect.map(limiter.capacity, (capacity) => ({ ...capacity, otherPlanners: 0 })) })
   }))
 
 /** Runs `program` to its end on the TestClock, 20 ms at a time; returns its result and the ms it took. */
@@ -64,6 +65,44 @@ const twoExports = (options: { readonly claims: boolean }) =>
     }
   })
 
+describe("an export beside other planners plans for its share of the bucket", () => {
+  const rows = 50_000
+  const portalLayer = () => {
+    const fake = FakePortal.layer({ limits: standard, costModel: "default", latency: { roundTripMs: 60 }, seed: { "crm.deal": rows } })
+    return Layer.mergeAll(Bitrix.layerServices({ limits: standard }), fake)
+  }
+  /** The export's requests, with `others` planners holding a claim of one start each as it begins. */
+  const exportBeside = (others: number) =>
+    Effect.gen(function* () {
+      const limiter = yield* RateLimiter.RateLimiter
+      for (let index = 0; index < others; index++) yield* Effect.provideService(limiter.claim(1), BucketClaimant, `other-${index}`)
+      const before = yield* Effect.flatMap(FakePortal.FakePortal, (portal) => portal.stats)
+      const { result } = yield* runOnTestClock(Bitrix.getAll("crm.deal.list", { select: ["ID", "TITLE"] }), "20 millis", 30_000)
+      const after = yield* Effect.flatMap(FakePortal.FakePortal, (portal) => portal.stats)
+      return { ids: idsOf(result), expected: yield* engineIds("crm.deal.list"), requests: after.httpRequests - before.httpRequests }
+    })
+
+  it.effect("beside three planners: the rows between the end pages in the fewest full chains, 20 for 49,900", () =>
+    Effect.gen(function* () {
+      const run = yield* exportBeside(3)
+      expect(run.ids).toEqual(run.expected)
+      expect(run.expected.length).toBe(rows)
+      // its share is a quarter of the free starts and of the drain (0.5 a second): every plan waits for the bucket,
+      // and the fewest requests win, 49,900 counted rows in ⌈49,901 / 2,500⌉ = 20 full chains, after the first wave's 2
+      expect(run.requests).toBe(2 + Math.ceil((rows - 100 + 1) / 2500))
+    }).pipe(Effect.provide(portalLayer())))
+
+  it.effect("the contrast: alone, the same export spreads its rows over the free starts", () =>
+    Effect.gen(function* () {
+      const run = yield* exportBeside(0)
+      expect(run.ids).toEqual(run.expected)
+      // 49,900 rows over the 46 starts left after the first wave, shorter chains for a sooner end: more requests than
+      // the 20 full chains, none past the 48 starts of the pool less the headroom
+      expect(run.requests).toBeGreaterThan(2 + Math.ceil((rows - 100 + 1) / 2500))
+      expect(run.requests).toBeLessThanOrEqual(48)
+    }).pipe(Effect.provide(portalLayer())))
+})
+
 describe("two exports planning at once on one limiter", () => {
   it.effect("plan together no more parallel requests than the free starts; both complete with exact rows", () => {
     return Effect.gen(function* () {
@@ -72,9 +111,10 @@ describe("two exports planning at once on one limiter", () => {
       expect(run.first).toEqual(run.expected)
       expect(run.second).toEqual(run.expected)
       expect(run.rejected).toBe(0)
-      // Each export sends its first wave (the first page, the last page, the COUNT: 3 of the 48 free starts) at once;
-      // then the first to plan claims the 42 starts left for its ranges, and the other, finding none, chains the rows
-      // between its end pages into the fewest full requests: 19,900 rows at 2,250 a request, 9
+      // Each export sends its first wave (one batch of both end pages, and the COUNT: 2 of the 48 free starts) at
+      // once; then the first to plan, seeing the other beside it, plans for its share of the 44 starts left and claims
+      // what its ranges take, and the other chains the rows between its end pages into what is left: together no
+      // more than the free starts and the fewest full requests, 19,900 rows at 2,250 a request, 9
       const fewest = Math.ceil((rowsEach - 100) / rowsPerRequestTarget)
       expect(fewest).toBe(9)
       expect(run.requests).toBeLessThanOrEqual(48 + fewest)

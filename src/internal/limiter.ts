@@ -16,7 +16,7 @@ import * as Scope from "effect/Scope"
 import { resolveLimits } from "../BitrixConfig.js"
 import * as Metrics from "../Metrics.js"
 import type { RateLimiterStoreError } from "../BitrixError.js"
-import type { Capacity, LimiterStats, Options, Outcome, Service, StoreService } from "../RateLimiter.js"
+import type { Capacity, Grant, LimiterStats, Options, Outcome, Service, StoreService } from "../RateLimiter.js"
 import type * as Bucket from "./limiterBucket.js"
 import * as Claims from "./limiterClaims.js"
 import * as Flights from "./limiterFlights.js"
@@ -530,7 +530,7 @@ export const makeService = (
      * included, the calling claimant's own left out) and less what this limiter's flights hold; with `wanted`, the
      * calling claimant's claim is set to at most that many of the free starts, and `freeStarts` is the grant.
      */
-    const room = (wanted: number | undefined): Effect.Effect<Capacity> =>
+    const room = (wanted: number | undefined): Effect.Effect<Grant> =>
       Effect.gen(function* () {
         const bucket = settings.bucket
         const claimant = yield* Claims.BucketClaimant
@@ -555,7 +555,7 @@ export const makeService = (
           const flightFree = Math.max(0, Math.floor(bucket.poolSize - Flights.flightLevel(flights, bucket, nowMs) + 1e-6))
           if (wanted !== undefined && claimant !== undefined) {
             // a store that fails grants nothing: the planner then sizes its work for a full bucket
-            freeStarts = yield* store
+            const grant = yield* store
               .claimBucketStarts({
                 key: settings.bucketKey,
                 bucket,
@@ -564,8 +564,8 @@ export const makeService = (
                 starts: Math.min(wanted, flightFree, pacedStarts),
                 ttlMs: Claims.defaultClaimTtlMs
               })
-              .pipe(Effect.orElseSucceed(() => 0))
-            return { freeStarts, requestsPerSecond, concurrencyCeiling }
+              .pipe(Effect.orElseSucceed(() => ({ granted: 0, otherPlanners: 0 })))
+            return { freeStarts: grant.granted, requestsPerSecond, concurrencyCeiling, otherPlanners: grant.otherPlanners }
           }
           // a store that fails says nothing is free: the planner then sizes its work for a full bucket
           const stored = yield* store.bucketLevel({ key: settings.bucketKey, bucket, nowMs, claimant }).pipe(
@@ -575,12 +575,16 @@ export const makeService = (
         }
         // with the limits off there is no bucket to claim from: every start is free
         freeStarts = Math.min(freeStarts, pacedStarts)
-        return { freeStarts, requestsPerSecond, concurrencyCeiling }
+        return { freeStarts, requestsPerSecond, concurrencyCeiling, otherPlanners: 0 }
       })
 
-    const capacity: Effect.Effect<Capacity> = room(undefined)
+    const capacity: Effect.Effect<Capacity> = Effect.map(room(undefined), ({ concurrencyCeiling, freeStarts, requestsPerSecond }) => ({
+      freeStarts,
+      requestsPerSecond,
+      concurrencyCeiling
+    }))
 
-    const claim = (starts: number): Effect.Effect<Capacity> => room(Math.max(0, starts))
+    const claim = (starts: number): Effect.Effect<Grant> => room(Math.max(0, starts))
 
     return { withPermit, record, feedback, stats, capacity, claim }
   })

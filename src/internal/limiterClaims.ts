@@ -11,6 +11,8 @@
  *   it replaces the claimant's earlier claim (a planner that plans again claims again).
  * - Each start the claimant reserves consumes one of its claimed starts (the start is then in the level instead).
  * - A claim lapses at its expiry (a crashed or slow planner's claim frees itself) or when it is released (0 wanted).
+ * - A claim that holds no start (none was free, or its starts were used) still says its planner is there until it
+ *   lapses: planners that see others planning beside them plan for their share of the bucket (`otherPlanners`).
  */
 import { randomUUID } from "node:crypto"
 import * as Context from "effect/Context"
@@ -44,13 +46,20 @@ export const defaultClaimTtlMs = 5000
 
 const epsilon = 1e-6
 
-/** The claims still in force at `nowMs`. */
+/** The claims still in force at `nowMs` (those holding no start too: their planners are still there). */
 export const liveClaims = (claims: Claims | undefined, nowMs: number): Claims => {
   const live: Record<string, Claim> = {}
   for (const [claimant, claim] of Object.entries(claims ?? {})) {
-    if (claim.expiresAtMs > nowMs && claim.starts > 0) live[claimant] = claim
+    if (claim.expiresAtMs > nowMs) live[claimant] = claim
   }
   return live
+}
+
+/** The planners other than `claimant` whose claims are in force at `nowMs`, whether they hold starts or not. */
+export const otherPlanners = (claims: Claims | undefined, claimant: string | undefined, nowMs: number): number => {
+  let count = 0
+  for (const holder of Object.keys(liveClaims(claims, nowMs))) if (holder !== claimant) count++
+  return count
 }
 
 /** The starts claimed at `nowMs` by everyone but `claimant` (all of them when `claimant` is undefined). */
@@ -62,8 +71,8 @@ export const othersClaimed = (claims: Claims | undefined, claimant: string | und
 
 /**
  * Sets `claimant`'s claim to `min(wanted, free)` starts for `ttlMs`, where free is what the pool leaves after `level`
- * (the bucket's level, `drainedLevel`) and the others' live claims; `wanted` 0 releases it. Returns the claims and the
- * grant.
+ * (the bucket's level, `drainedLevel`) and the others' live claims; `wanted` 0 releases it. Returns the claims, the
+ * grant and the other planners (`otherPlanners`).
  */
 export const claimStarts = (
   claims: Claims | undefined,
@@ -75,26 +84,27 @@ export const claimStarts = (
     readonly ttlMs: number
     readonly nowMs: number
   }
-): { readonly claims: Claims; readonly granted: number } => {
+): { readonly claims: Claims; readonly granted: number; readonly otherPlanners: number } => {
   const live = liveClaims(claims, options.nowMs)
   const pool = Math.max(1, Math.floor(options.shape.poolSize + epsilon))
   const free = Math.max(0, pool - options.level - othersClaimed(live, options.claimant, options.nowMs))
-  const wanted = Number.isFinite(options.wanted) ? Math.max(0, Math.floor(options.wanted + epsilon)) : free
+  const wanted = Number.isFinite(options.wanted) ? Math.max(0, Math.floor(options.wanted + epsilon)) : Infinity
   const granted = Math.min(wanted, free)
   const next: Record<string, Claim> = { ...live }
   delete next[options.claimant]
-  if (granted > 0) next[options.claimant] = { starts: granted, expiresAtMs: options.nowMs + options.ttlMs }
-  return { claims: next, granted }
+  // a claim of nothing is a release; one that got nothing still says the planner is there
+  if (wanted > 0) next[options.claimant] = { starts: granted, expiresAtMs: options.nowMs + options.ttlMs }
+  return { claims: next, granted, otherPlanners: otherPlanners(live, options.claimant, options.nowMs) }
 }
 
-/** The claims after `claimant` reserved a start: one of its claimed starts used (none left: the claim is gone). */
+/**
+ * The claims after `claimant` reserved a start: one of its claimed starts used (none left: the claim holds no start
+ * but says the planner is there until it lapses).
+ */
 export const consumeClaim = (claims: Claims | undefined, claimant: string | undefined, nowMs: number): Claims => {
   const live = liveClaims(claims, nowMs)
   if (claimant === undefined) return live
   const held = live[claimant]
-  if (held === undefined) return live
-  const next: Record<string, Claim> = { ...live }
-  if (held.starts > 1) next[claimant] = { ...held, starts: held.starts - 1 }
-  else delete next[claimant]
-  return next
+  if (held === undefined || held.starts <= 0) return live
+  return { ...live, [claimant]: { ...held, starts: held.starts - 1 } }
 }

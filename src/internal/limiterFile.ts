@@ -180,7 +180,7 @@ export const make = (options: FileStoreOptions = {}): StoreService => {
         const level = Bucket.drainedLevel(state.buckets[key]?.state, bucket, nowMs)
         const claim = Claims.claimStarts(state.claims[key], { shape: bucket, level, claimant, wanted: starts, ttlMs, nowMs })
         state.claims[key] = claim.claims
-        return { answer: claim.granted, changed: true }
+        return { answer: { granted: claim.granted, otherPlanners: claim.otherPlanners }, changed: true }
       }),
     fillBucket: ({ bucket, key, nowMs }) =>
       locked("fillBucket", nowMs, (state) => {

@@ -136,7 +136,13 @@ export const makeStore = (client: RedisClient, options: Pick<RedisStoreOptions, 
           Number.isFinite(starts) ? text(Math.max(0, starts)) : "-1",
           text(ttlMs)
         ]),
-        (answer) => num("claimBucketStarts", answer)
+        (answer) =>
+          Array.isArray(answer) && answer.length === 2
+            ? Effect.map(Effect.all([num("claimBucketStarts", answer[0]), num("claimBucketStarts", answer[1])]), ([granted, otherPlanners]) => ({
+                granted,
+                otherPlanners
+              }))
+            : Effect.fail(failure("claimBucketStarts", `unexpected answer ${JSON.stringify(answer)}`))
       ),
     fillBucket: ({ bucket, key, nowMs }) => Effect.asVoid(run(client, scripts.fillBucket, bucketKeys(key), bucketArgs(nowMs, bucket))),
     recordOperating: ({ entries, key, nowMs, shape }) => {

@@ -61,11 +61,11 @@ end
 local function live_claims(claims, now)
   local live = {}
   for holder, claim in pairs(claims) do
-    if claim[2] > now and claim[1] > 0 then live[holder] = claim end
+    if claim[2] > now then live[holder] = claim end
   end
   return live
 end
--- othersClaimed
+-- othersClaimed (a claim holding no start adds nothing)
 local function others_claimed(claims, claimant, now)
   local total = 0
   for holder, claim in pairs(live_claims(claims, now)) do
@@ -126,8 +126,10 @@ if claimant ~= '' then
   local claims = live_claims(load_claims(KEYS[2]), now)
   local held = claims[claimant]
   if held ~= nil then
-    if held[1] > 1 then held[1] = held[1] - 1 else claims[claimant] = nil end
-    save_claims(KEYS[2], claims, now)
+    if held[1] > 0 then
+      held[1] = held[1] - 1
+      save_claims(KEYS[2], claims, now)
+    end
   end
 end
 return fmt(delay)
@@ -140,18 +142,22 @@ return fmt(drained_level() + others_claimed(load_claims(KEYS[2]), claimant, now)
 
 /**
  * `Claims.claimStarts`: ARGV[6] the claimant, ARGV[7] the starts wanted ('-1': all that are free; '0' releases),
- * ARGV[8] the claim's lifetime in ms. Answers the grant.
+ * ARGV[8] the claim's lifetime in ms. Answers `{ grant, other planners }`.
  */
 export const claimBucketStarts = `${bucketPrelude}
 local claims = live_claims(load_claims(KEYS[2]), now)
 local free = math.max(0, p - drained_level() - others_claimed(claims, claimant, now))
 local wanted = tonumber(ARGV[7])
-if wanted < 0 then wanted = free else wanted = math.max(0, math.floor(wanted + eps)) end
+if wanted < 0 then wanted = math.huge else wanted = math.max(0, math.floor(wanted + eps)) end
 local granted = math.min(wanted, free)
+local others = 0
+for holder, _ in pairs(claims) do
+  if holder ~= claimant then others = others + 1 end
+end
 claims[claimant] = nil
-if granted > 0 then claims[claimant] = { granted, now + tonumber(ARGV[8]) } end
+if wanted > 0 then claims[claimant] = { granted, now + tonumber(ARGV[8]) } end
 save_claims(KEYS[2], claims, now)
-return fmt(granted)
+return { fmt(granted), fmt(others) }
 `
 
 /** `Bucket.fillBucket`. */

@@ -37,7 +37,7 @@ export const makeMemoryStore = (): StoreService => {
         const level = Bucket.drainedLevel(buckets.get(key), bucket, nowMs)
         const claim = Claims.claimStarts(claims.get(key), { shape: bucket, level, claimant, wanted: starts, ttlMs, nowMs })
         setClaims(key, claim.claims)
-        return claim.granted
+        return { granted: claim.granted, otherPlanners: claim.otherPlanners }
       }),
     fillBucket: ({ bucket, key, nowMs }) =>
       Effect.sync(() => {

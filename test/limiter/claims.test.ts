@@ -79,20 +79,30 @@ for (const [name, withStores] of stores) {
           // 48 − 10 = 38 free: the first planner asks for 30 and gets them, the second asks for all and gets 8
           const claimA = yield* first.claimBucketStarts({ key, bucket, nowMs, claimant: "planner-a", starts: 30, ttlMs: defaultClaimTtlMs })
           const claimB = yield* second.claimBucketStarts({ key, bucket, nowMs, claimant: "planner-b", starts: Infinity, ttlMs: defaultClaimTtlMs })
-          expect([claimA, claimB]).toEqual([30, 8])
-          // a third finds nothing left
-          expect(yield* first.claimBucketStarts({ key, bucket, nowMs, claimant: "planner-c", starts: 5, ttlMs: defaultClaimTtlMs })).toBe(0)
+          // each hears of the planners that claimed before it
+          expect([claimA, claimB]).toEqual([
+            { granted: 30, otherPlanners: 0 },
+            { granted: 8, otherPlanners: 1 }
+          ])
+          // a third finds nothing left, and the two beside it
+          expect(yield* first.claimBucketStarts({ key, bucket, nowMs, claimant: "planner-c", starts: 5, ttlMs: defaultClaimTtlMs })).toEqual({
+            granted: 0,
+            otherPlanners: 2
+          })
+          // its claim of nothing holds no start, but says it is there
+          expect((yield* second.claimBucketStarts({ key, bucket, nowMs, claimant: "planner-b", starts: Infinity, ttlMs: defaultClaimTtlMs })).otherPlanners).toBe(2)
           // each sees the other's claim in the level, not its own; a reader that claims nothing sees both
           expect(yield* second.bucketLevel({ key, bucket, nowMs, claimant: "planner-a" })).toBe(10 + 8)
           expect(yield* first.bucketLevel({ key, bucket, nowMs, claimant: "planner-b" })).toBe(10 + 30)
           expect(yield* first.bucketLevel({ key, bucket, nowMs })).toBe(48)
           // a claim again replaces the claimant's own (it does not add to it): A keeps 30 at most of 38 − 8 = 30 free
-          expect(yield* second.claimBucketStarts({ key, bucket, nowMs, claimant: "planner-a", starts: 12, ttlMs: defaultClaimTtlMs })).toBe(12)
+          expect((yield* second.claimBucketStarts({ key, bucket, nowMs, claimant: "planner-a", starts: 12, ttlMs: defaultClaimTtlMs })).granted).toBe(12)
           expect(yield* first.bucketLevel({ key, bucket, nowMs, claimant: "planner-b" })).toBe(10 + 12)
-          expect(yield* first.claimBucketStarts({ key, bucket, nowMs, claimant: "planner-a", starts: 100, ttlMs: defaultClaimTtlMs })).toBe(30)
-          // 0 releases it
-          expect(yield* first.claimBucketStarts({ key, bucket, nowMs, claimant: "planner-a", starts: 0, ttlMs: defaultClaimTtlMs })).toBe(0)
+          expect((yield* first.claimBucketStarts({ key, bucket, nowMs, claimant: "planner-a", starts: 100, ttlMs: defaultClaimTtlMs })).granted).toBe(30)
+          // 0 releases it: A is gone for the others
+          expect((yield* first.claimBucketStarts({ key, bucket, nowMs, claimant: "planner-a", starts: 0, ttlMs: defaultClaimTtlMs })).granted).toBe(0)
           expect(yield* second.bucketLevel({ key, bucket, nowMs, claimant: "planner-b" })).toBe(10)
+          expect((yield* second.claimBucketStarts({ key, bucket, nowMs, claimant: "planner-b", starts: 1, ttlMs: defaultClaimTtlMs })).otherPlanners).toBe(1)
         })
       )
     )
@@ -100,13 +110,13 @@ for (const [name, withStores] of stores) {
     it.effect("a claim lapses after its lifetime, and a renewed one lives from the renewal", () =>
       withStores(([first, second]) =>
         Effect.gen(function* () {
-          expect(yield* first.claimBucketStarts({ key, bucket, nowMs: t0, claimant: "planner-a", starts: 20, ttlMs: 5000 })).toBe(20)
+          expect((yield* first.claimBucketStarts({ key, bucket, nowMs: t0, claimant: "planner-a", starts: 20, ttlMs: 5000 })).granted).toBe(20)
           expect(yield* second.bucketLevel({ key, bucket, nowMs: t0 + 4999 })).toBe(20)
           expect(yield* second.bucketLevel({ key, bucket, nowMs: t0 + 5000 })).toBe(0)
           // the lapsed claim leaves the whole pool to the next planner
-          expect(yield* second.claimBucketStarts({ key, bucket, nowMs: t0 + 5000, claimant: "planner-b", starts: Infinity, ttlMs: 5000 })).toBe(48)
+          expect((yield* second.claimBucketStarts({ key, bucket, nowMs: t0 + 5000, claimant: "planner-b", starts: Infinity, ttlMs: 5000 })).granted).toBe(48)
           // renewed at t0 + 9000, it lives until t0 + 14000
-          expect(yield* second.claimBucketStarts({ key, bucket, nowMs: t0 + 9000, claimant: "planner-b", starts: 40, ttlMs: 5000 })).toBe(40)
+          expect((yield* second.claimBucketStarts({ key, bucket, nowMs: t0 + 9000, claimant: "planner-b", starts: 40, ttlMs: 5000 })).granted).toBe(40)
           expect(yield* first.bucketLevel({ key, bucket, nowMs: t0 + 13_999 })).toBe(40)
           expect(yield* first.bucketLevel({ key, bucket, nowMs: t0 + 14_000 })).toBe(0)
         })
@@ -117,7 +127,7 @@ for (const [name, withStores] of stores) {
       withStores(([first, second]) =>
         Effect.gen(function* () {
           const nowMs = t0
-          expect(yield* first.claimBucketStarts({ key, bucket, nowMs, claimant: "planner-a", starts: 10, ttlMs: 5000 })).toBe(10)
+          expect((yield* first.claimBucketStarts({ key, bucket, nowMs, claimant: "planner-a", starts: 10, ttlMs: 5000 })).granted).toBe(10)
           // four starts of A's: the level holds 4 starts and 6 claimed, as before them
           for (let index = 0; index < 4; index++) expect(yield* first.reserveBucketStart({ key, bucket, nowMs, claimant: "planner-a" })).toBe(0)
           expect(yield* second.bucketLevel({ key, bucket, nowMs })).toBe(10)
@@ -132,6 +142,9 @@ for (const [name, withStores] of stores) {
           yield* first.reserveBucketStart({ key, bucket, nowMs, claimant: "planner-a" })
           expect(yield* second.bucketLevel({ key, bucket, nowMs })).toBe(13)
           expect(yield* second.bucketLevel({ key, bucket, nowMs, claimant: "planner-a" })).toBe(13)
+          // its claim used up, A is still there for other planners until the claim lapses (t0 + 5000)
+          expect((yield* second.claimBucketStarts({ key, bucket, nowMs: t0 + 4999, claimant: "planner-b", starts: 1, ttlMs: 5000 })).otherPlanners).toBe(1)
+          expect((yield* second.claimBucketStarts({ key, bucket, nowMs: t0 + 5000, claimant: "planner-b", starts: 1, ttlMs: 5000 })).otherPlanners).toBe(0)
         })
       )
     )
@@ -142,7 +155,7 @@ for (const [name, withStores] of stores) {
           const oracle = makeMemoryStore()
           const nowMs = t0
           // someone claims the whole pool; starts of others still go at once, and the 49th waits as it always does
-          expect(yield* first.claimBucketStarts({ key, bucket, nowMs, claimant: "planner-a", starts: 48, ttlMs: 5000 })).toBe(48)
+          expect((yield* first.claimBucketStarts({ key, bucket, nowMs, claimant: "planner-a", starts: 48, ttlMs: 5000 })).granted).toBe(48)
           const delays: Array<number> = []
           for (let index = 0; index < 50; index++) {
             const options = { key, bucket, nowMs, claimant: "planner-b" }
@@ -182,7 +195,7 @@ describe("claims in Redis", () => {
           } else if (pick < 0.6) {
             const starts = next() < 0.2 ? Infinity : Math.floor(next() * 30)
             const options = { key, bucket, nowMs, claimant, starts, ttlMs: 1000 + Math.floor(next() * 4000) }
-            expect(yield* store.claimBucketStarts(options)).toBe(yield* memory.claimBucketStarts(options))
+            expect(yield* store.claimBucketStarts(options)).toEqual(yield* memory.claimBucketStarts(options))
           } else {
             const options = { key, bucket, nowMs, claimant: next() < 0.7 ? claimant : undefined }
             expect(yield* store.bucketLevel(options)).toBe(yield* memory.bucketLevel(options))
@@ -205,7 +218,7 @@ describe("claims in Redis", () => {
           (store, index) => store.claimBucketStarts({ key, bucket, nowMs: t0, claimant: `planner-${index}`, starts: 10, ttlMs: 5000 }),
           { concurrency: "unbounded" }
         )
-        expect([...grants].sort((a, b) => b - a)).toEqual([10, 10, 10, 10, 7, 0, 0, 0])
+        expect(grants.map((grant) => grant.granted).sort((a, b) => b - a)).toEqual([10, 10, 10, 10, 7, 0, 0, 0])
         expect(yield* all[1]!.bucketLevel({ key, bucket, nowMs: t0 })).toBe(48)
       })
     )

@@ -11,7 +11,7 @@ import * as Stream from "effect/Stream"
 import type * as Envelope from "../../Envelope.js"
 import type { ListError } from "../../ListStrategy.js"
 import { ProgressReporter } from "../../ProgressReporter.js"
-import { RateLimiter } from "../../RateLimiter.js"
+import { type Capacity, RateLimiter } from "../../RateLimiter.js"
 import { BucketClaimant, newClaimantId } from "../limiterClaims.js"
 import { checkWalkPage, endPages, type KeysetPlan, keysetParams, keysetWalk, topPage } from "./keyset.js"
 import {
@@ -27,6 +27,25 @@ import {
 } from "./plan.js"
 import { type Page, page } from "./send.js"
 import { type PageBudget, pageSize, type Row, rowIdNumber, type Services } from "./shared.js"
+
+/**
+ * Every free start claimed for this export, and its share of them and of the bucket's drain: planners beside it
+ * (`Grant.otherPlanners`: other exports planning now, here or in other processes on the store) share both, so each
+ * plans for its part. Four workers exporting from one portal at once each planned for the whole bucket, spread
+ * their rows over the same free starts, and paid for the extra requests at half a second each in a bucket they
+ * drained together; planning for a quarter of it, each chains its rows into the fewest requests.
+ */
+const claimShare = Effect.map(
+  Effect.flatMap(RateLimiter, (limiter) => limiter.claim(Infinity)),
+  (grant): Capacity => {
+    const share = 1 / (1 + grant.otherPlanners)
+    return {
+      freeStarts: Math.floor(grant.freeStarts * share),
+      requestsPerSecond: grant.requestsPerSecond * share,
+      concurrencyCeiling: grant.concurrencyCeiling
+    }
+  }
+)
 
 /** What a split is made for: the rows, the server time of a page, how the walks run, how the rows are known. */
 interface SplitRequest {
@@ -45,13 +64,13 @@ interface SplitRequest {
  * export (so other exports planning meanwhile see the starts it plans to use).
  */
 const splitInput = Effect.fnUntraced(function* (request: SplitRequest) {
-  const capacity = yield* (yield* RateLimiter).claim(Infinity)
+  const room = yield* claimShare
   const input: RangePlanInput = {
     rows: request.rows,
     pageSeconds: pageSecondsOf(request.time),
-    freeStarts: capacity.freeStarts,
-    requestsPerSecond: capacity.requestsPerSecond,
-    concurrency: Math.min(request.concurrency, capacity.concurrencyCeiling),
+    freeStarts: room.freeStarts,
+    requestsPerSecond: room.requestsPerSecond,
+    concurrency: Math.min(request.concurrency, room.concurrencyCeiling),
     spread: request.spread,
     fastest: request.fastest,
     counted: request.counted
@@ -153,7 +172,7 @@ const chooseSplit = Effect.fnUntraced(function* (method: string, facts: SplitFac
   // Plans for two standard errors fewer and more rows; the cautious one never goes past what the free starts
   // carry in full chains when the estimate fits in them (more rows than that would not fit whatever the count)
   const margin = 2 * estimate.relativeError
-  const fitsNow = (yield* (yield* RateLimiter).claim(Infinity)).freeStarts * rowsPerRequestTarget
+  const fitsNow = (yield* claimShare).freeStarts * rowsPerRequestTarget
   const request = (planned: number, counted: boolean): SplitRequest => ({
     time: facts.time,
     rows: planned,
@@ -355,7 +374,7 @@ const planFromIds = Effect.fnUntraced(function* (
   // first page of rows' time, which it waits for: walks of several requests each, priced at a page of IDs, were
   // 2 walks of 61 full chains for 300,000 wide rows, 5 s a chain, where 21 walks of 6 were right
   const expected = estimate.rows + inSpan
-  const carried = (yield* (yield* RateLimiter).claim(Infinity)).freeStarts * rowsPerRequestTarget
+  const carried = (yield* claimShare).freeStarts * rowsPerRequestTarget
   const timed = expected <= carried ? undefined : (yield* Fiber.join(rowsFirst)).time
   const split = yield* chooseSplit(
     method,
