@@ -11,7 +11,8 @@
  * - `ranges`: the ID span split into disjoint ranges, each walked by `keysetBatch`, in parallel.
  * - `auto` (default): `ranges` or `keysetBatch` when keyset is possible (ID order), else `offset`. The first page,
  *   the last page (ID descending) and the COUNT go out together; the rows between the end pages are split into as
- *   many requests as the bucket allows now, each as short as that allows. Each range's chain has room for three
+ *   many requests as the bucket allows now (this export's share of it, when other exports plan beside it on the
+ *   same limiter or store), each as short as that allows. Each range's chain has room for three
  *   standard deviations of the rows its ID width may hold (at the spread of the gaps between IDs), so its short
  *   page very likely falls inside the one request: an export the free starts carry takes two dependent round trips
  *   (one when the end pages meet), and a range that spills is finished by a short follow-up chain.

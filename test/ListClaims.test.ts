@@ -88,7 +88,8 @@ describe("an export beside other planners plans for its share of the bucket", ()
       expect(run.ids).toEqual(run.expected)
       expect(run.expected.length).toBe(rows)
       // its share is a quarter of the free starts and of the drain (0.5 a second): every plan waits for the bucket,
-      // and the fewest requests win, 49,900 counted rows in ⌈49,901 / 2,500⌉ = 20 full chains, after the first wave's 2
+      // and the fewest requests win, 49,900 counted rows in ⌈49,901 / 2,500⌉ = 20 full chains, after the first wave's
+      // 2 (beside other planners the end pages share one batch)
       expect(run.requests).toBe(2 + Math.ceil((rows - 100 + 1) / 2500))
     }).pipe(Effect.provide(portalLayer())))
 
@@ -111,10 +112,11 @@ describe("two exports planning at once on one limiter", () => {
       expect(run.first).toEqual(run.expected)
       expect(run.second).toEqual(run.expected)
       expect(run.rejected).toBe(0)
-      // Each export sends its first wave (one batch of both end pages, and the COUNT: 2 of the 48 free starts) at
-      // once; then the first to plan, seeing the other beside it, plans for its share of the 44 starts left and claims
-      // what its ranges take, and the other chains the rows between its end pages into what is left: together no
-      // more than the free starts and the fewest full requests, 19,900 rows at 2,250 a request, 9
+      // Each export sends its first wave (both end pages and the COUNT: 3 of the 48 free starts, 2 for the second,
+      // which sees the first beside it and batches its end pages) at once; then the first to plan, seeing the other,
+      // plans for its share of the starts left and claims what its ranges take, and the other chains the rows between
+      // its end pages into what is left: together no more than the free starts and the fewest full requests, 19,900
+      // rows at 2,250 a request, 9
       const fewest = Math.ceil((rowsEach - 100) / rowsPerRequestTarget)
       expect(fewest).toBe(9)
       expect(run.requests).toBeLessThanOrEqual(48 + fewest)
