@@ -237,7 +237,7 @@ const checkedPage = (method: string, keyset: KeysetPlan, rows: ReadonlyArray<Row
  * (with fewer than three free starts in the bucket, the first page is counted instead). Beside other planners, whose
  * exports share the bucket's starts, the end pages go in one batch (`endPages`): a start fewer, for a page's time
  * more before the split (alone, a start is cheap and the sooner split is worth more: 1,000 rows took 1.30× the
- * bound with the batch, 1.17× without).
+ * bound in slow motion with the batch, 1.21× without).
  * The end pages give the span, the rows at both ends (the ranges walk only the IDs between them), the server time
  * of a page, and an estimate of the rows between (`chooseSplit`). Rows dear to print go to `planFromIds`.
  */
