@@ -386,7 +386,7 @@ const unsent = 0
 const inFlight = 1
 const answered = 2
 
-/** `count` slots holding `value`, as a packed array (`new Array(100_000)` makes a slow dictionary in V8). */
+/** `count` slots holding `value`, as a packed array (without holes, so reading a slot needs no check for one). */
 const packed = <A>(count: number, value: A): Array<A> => {
   const slots: Array<A> = []
   for (let index = 0; index < count; index++) slots.push(value)
