@@ -12,9 +12,9 @@ import type * as BatchPlanner from "../../BatchPlanner.js"
 import type { KeysetUnsupportedError, UnexpectedResultError } from "../../BitrixError.js"
 import type { ListError } from "../../ListStrategy.js"
 import * as Query from "../../Query.js"
-import { type ListMethodInfo, listMethodInfo, rowId, rowsOf } from "../methodRegistry.js"
+import { type ListMethodInfo, listMethodInfo, rowId } from "../methodRegistry.js"
 import { rangeChainLength } from "./plan.js"
-import { commandFailure, listBatch, type Page, page, pagesOf } from "./send.js"
+import { commandPage, listBatch, page, pagesOf } from "./send.js"
 import {
   asIdNumber,
   cursorNotAdvancing,
@@ -23,7 +23,6 @@ import {
   ignoredUpperBound,
   isParams,
   label,
-  notAList,
   type PageBudget,
   pageCeilingReached,
   pageSize,
@@ -286,19 +285,10 @@ export const endPages = (method: string, plan: KeysetPlan) =>
       { label: "first", method, params: keysetParams(plan, plan.lower, plan.upper), index: 0 },
       { label: "last", method, params: topParams(plan), index: 1 }
     ]),
-    (outcomes) => Effect.all([pageOf(method, outcomes[0]), pageOf(method, outcomes[1])])
+    (outcomes) =>
+      // `unpack` gives one outcome per command sent, the two of them in order
+      Effect.all([commandPage(method, outcomes[0]!), commandPage(method, outcomes[1]!)])
   )
-
-/** A list command's answer as `page` gives a page. */
-const pageOf = (method: string, outcome: BatchPlanner.CommandOutcome | undefined) =>
-  Effect.suspend((): Effect.Effect<Page, ListError> => {
-    if (outcome === undefined) return Effect.fail(notAList(method, undefined))
-    if (outcome._tag !== "Success") return Effect.fail(commandFailure(method, outcome))
-    const rows = rowsOf(method, outcome.result)
-    return rows === undefined
-      ? Effect.fail(notAList(method, outcome.result, outcome.label))
-      : Effect.succeed({ rows, total: outcome.total, next: outcome.next, time: outcome.time })
-  })
 
 /**
  * The rows of a keyset export as they leave it: IDs strictly ascending across pages, walks and ranges, so a row

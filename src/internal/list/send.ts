@@ -3,6 +3,7 @@
  * `OPERATION_TIME_LIMIT`, and reading the rows out of the answers.
  */
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as BatchPlanner from "../../BatchPlanner.js"
 import type * as Envelope from "../../Envelope.js"
 import { NotRunError } from "../../BitrixError.js"
@@ -58,6 +59,15 @@ export const commandFailure = (method: string, outcome: BatchPlanner.CommandOutc
         reason: "absent from every map of the batch's answer: the portal did not run it"
       })
 
+/** A list command's answer as a page (as `page` gives one); a failed command, or one not run, is its failure. */
+export const commandPage = (method: string, outcome: BatchPlanner.CommandOutcome): Either.Either<Page, ListError> => {
+  if (outcome._tag !== "Success") return Either.left(commandFailure(method, outcome))
+  const rows = rowsOf(method, outcome.result)
+  return rows === undefined
+    ? Either.left(notAList(method, outcome.result, outcome.label))
+    : Either.right({ rows, total: outcome.total, next: outcome.next, time: outcome.time })
+}
+
 /**
  * The rows of a batch of list commands, in command order; a failed command fails the whole. With
  * `stopAtShortPage`, the rows end at the first page of fewer than 50 rows and `done` says whether one came;
@@ -68,9 +78,9 @@ export const pagesOf = (method: string, outcomes: ReadonlyArray<BatchPlanner.Com
     const rows: Array<Row> = []
     let pages = 0
     for (const outcome of outcomes) {
-      if (outcome._tag !== "Success") return Effect.fail(commandFailure(method, outcome))
-      const pageRows = rowsOf(method, outcome.result)
-      if (pageRows === undefined) return Effect.fail(notAList(method, outcome.result, outcome.label))
+      const read = commandPage(method, outcome)
+      if (Either.isLeft(read)) return Effect.fail(read.left)
+      const pageRows = read.right.rows
       rows.push(...pageRows)
       if (pageRows.length > 0) pages++
       if (options.stopAtShortPage && pageRows.length < pageSize) return Effect.succeed({ rows, done: true, pages })
