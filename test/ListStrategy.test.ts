@@ -377,6 +377,36 @@ describe("the size of the export without a COUNT", () => {
     expect(estimate.relativeError).toBe(0)
   })
 
+  it("a spread measured from the end pages alone is floored at 2; from enough gaps across the span it is believed", () => {
+    // gaps alternating 9 and 11: a spread of 1/10 (sd 1 over a mean of 10; the sample variance over n - 1)
+    const ids = (count: number) => Array.from({ length: count }, (_, index) => 10 * index + (index % 2))
+    const pair = Plan.estimateRows([ids(50), ids(50).map((id) => id + 100_000)], { from: 500, to: 99_999 })
+    expect(pair.spread).toBe(2)
+    const many = Plan.estimateRows(
+      Array.from({ length: 10 }, (_, page) => ids(50).map((id) => id + page * 10_000)),
+      { from: 0, to: 99_999 }
+    )
+    // 490 gaps, at least `believedGaps`: the measured spread, down to the least believed (0.5)
+    expect(many.spread).toBe(Plan.leastGapSpread)
+    expect(Plan.believedGaps).toBeLessThanOrEqual(490)
+  })
+
+  it("a single request carries up to 2,250 rows, more where its chain of 50 pages has 3 deviations of room for them", () => {
+    // at the floor's spread of 2 the room allows n + 3 · 2 · √n + 1 <= 2,500: 2,216, under the target of 2,250
+    expect(Plan.rowsPerSingleRequest(2)).toBe(2250)
+    // at a measured 1.1: the largest n with n + 3.3 · √n + 1 <= 2,500
+    const fits = (n: number) => n + 3 * 1.1 * Math.sqrt(n) + 1 <= 2500
+    const most = Plan.rowsPerSingleRequest(1.1)
+    expect(fits(most)).toBe(true)
+    expect(fits(most + 1)).toBe(false)
+    expect(most).toBeGreaterThan(2300)
+    // planned from such a spread, 44 single requests carry 101,000 rows (where the target's 2,250 would not)
+    const plan = Plan.planRanges({ rows: 101_000, pageSeconds: 0.01, freeStarts: 44, requestsPerSecond: 2, concurrency: 50, spread: 1.1 })
+    expect(plan.requestsPerRange).toBe(1)
+    expect(plan.ranges).toBe(44)
+    expect(plan.pagesPerRequest).toBe(50)
+  })
+
   it("uneven gaps widen the error, which shrinks with more gaps seen", () => {
     const ids = (count: number) => Array.from({ length: count }, (_, index) => index * 2 + (index % 3 === 0 ? 7 : 0))
     const few = Plan.estimateRows([ids(10)], { from: 0, to: 999 })

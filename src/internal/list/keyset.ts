@@ -291,6 +291,28 @@ export const endPages = (method: string, plan: KeysetPlan) =>
   )
 
 /**
+ * The IDs of one page of the walk after each of `cursors` (exclusive), up to `upper`, in one batch: samples of the
+ * ID gaps across the span, for an estimate of its rows that need not wait for a COUNT (see `chooseSplit`). Each
+ * page is checked as a walk page from its cursor.
+ */
+export const probePages = (method: string, plan: KeysetPlan, cursors: ReadonlyArray<number>, upper: number) =>
+  Effect.flatMap(
+    listBatch(
+      method,
+      cursors.map((cursor, index) => ({ label: label(index), method, params: keysetParams(plan, cursor, upper), index }))
+    ),
+    (outcomes) =>
+      Effect.forEach(outcomes, (outcome, index): Effect.Effect<ReadonlyArray<number>, ListError> => {
+        const read = commandPage(method, outcome)
+        if (Either.isLeft(read)) return Effect.fail(read.left)
+        const rows = read.right.rows
+        const checked = checkWalkPage(method, plan.info, rows, cursors[index], upper)
+        // checked: every row has a whole-number ID
+        return checked.error === undefined ? Effect.succeed(rows.map((row) => asIdNumber(rowId(plan.info, row))!)) : Effect.fail(checked.error)
+      })
+  )
+
+/**
  * The rows of a keyset export as they leave it: IDs strictly ascending across pages, walks and ranges, so a row
  * can never come twice (end pages that overlap the walk between them, ranges that overlap) without a typed failure.
  */

@@ -23,9 +23,20 @@ export const rowsPerRequestTarget = Math.floor(pageSize * commandsPerBatch * 0.9
  * The least spread of the gaps between IDs a range's chain is sized for (the standard deviation of a gap over its
  * mean). A range of `r` rows by ID width holds about `r ± spread·√r` of them: a table that has seen deletions (the
  * fake portal's seed: 70 % of steps 1, 2 % jumps of 6–45) has a spread near 2, and the two end pages, 98 gaps, often
- * miss the rare long jumps that make it, so a smaller measured spread is not believed.
+ * miss the rare long jumps that make it, so a smaller spread measured from fewer than `believedGaps` gaps is not
+ * believed.
  */
 export const minimumGapSpread = 2
+
+/**
+ * Gaps measured across the span (the end pages' and a probe's, see `estimateRows`) past which their spread is
+ * believed as measured, down to `leastGapSpread`: about 500 gaps spread over the whole span see a table's rare long
+ * jumps about ten times each in a hundred, where the end pages' 98, at its two ends, often see none.
+ */
+export const believedGaps = 400
+
+/** The least spread of the gaps believed from `believedGaps` or more of them. */
+export const leastGapSpread = 0.5
 
 /** Standard deviations of room a range's chain gets over its expected rows (a range spills about 1 time in 700). */
 export const spillMargin = 3
@@ -37,7 +48,19 @@ export const spillMargin = 3
  * rows fall among the ranges is unknown (a finite population: a single range holds exactly the count).
  */
 export const rangeDeviation = (rows: number, spread: number, unknownShare: number): number =>
-  Math.max(minimumGapSpread, spread) * Math.sqrt(Math.max(0, rows) * Math.max(0, unknownShare))
+  Math.max(leastGapSpread, spread) * Math.sqrt(Math.max(0, rows) * Math.max(0, unknownShare))
+
+/**
+ * The most rows one request of a single-request range is planned for: `rowsPerRequestTarget`, or more where a
+ * full chain of 50 pages still holds them with `spillMargin` deviations of room at the gaps' `spread` (rows `n`
+ * with `n + spillMargin·spread·√(n·u) + 1 <= 2,500`, solved for `√n`). A measured spread of 1.1 (a filter's tenth
+ * of a table) fits 2,339 rows; the floor's 2 fits 2,216, under the target.
+ */
+export const rowsPerSingleRequest = (spread: number = minimumGapSpread, unknownShare: number = 1): number => {
+  const b = spillMargin * Math.max(leastGapSpread, spread) * Math.sqrt(Math.max(0, unknownShare))
+  const root = (-b + Math.sqrt(b * b + 4 * (pageSize * commandsPerBatch - 1))) / 2
+  return Math.max(rowsPerRequestTarget, Math.floor(root * root))
+}
 
 /**
  * The part of a range's row count that nothing has told (see `rangeDeviation`): all of it for an estimate, the
@@ -71,7 +94,10 @@ export interface RangePlanInput {
   readonly requestsPerSecond: number
   /** Ranges walked at once. */
   readonly concurrency: number
-  /** The spread of the gaps between IDs (`estimateRows`); default and floor `minimumGapSpread`. */
+  /**
+   * The spread of the gaps between IDs (`estimateRows`, which floors it as believed); default `minimumGapSpread`,
+   * floor `leastGapSpread`.
+   */
   readonly spread?: number
   /**
    * Take the fastest split, not the one with the fewest requests within 5 % of it: `pageSeconds` is a page of IDs
@@ -117,8 +143,8 @@ export const planRanges = (input: RangePlanInput): RangePlan => {
     // after another, each going on where the last stopped, so only its last request is short: the rows, the room
     // for their spread and the short page that ends them, in as many full chains as they fill (chains of 90 % for
     // every request took 445 requests for a million rows, where 400 full chains carry them)
-    const single = rowsPerRange <= rowsPerRequestTarget
     const unknownShare = unknownShareOf(ranges, input.counted)
+    const single = rowsPerRange <= rowsPerSingleRequest(input.spread, unknownShare)
     const room = spillMargin * rangeDeviation(rowsPerRange, input.spread ?? minimumGapSpread, unknownShare) + 1
     const requestsPerRange = single ? 1 : Math.ceil((rowsPerRange + room) / (pageSize * commandsPerBatch))
     const pagesPerRequest = single ? rangeChainLength(rowsPerRange, input.spread, unknownShare) : commandsPerBatch
@@ -149,7 +175,7 @@ export const planSeconds = (
   input: RangePlanInput
 ): number => {
   const rows = Math.max(1, input.rows)
-  const spread = Math.max(minimumGapSpread, input.spread ?? minimumGapSpread)
+  const spread = Math.max(leastGapSpread, input.spread ?? minimumGapSpread)
   const callSeconds = Math.min(input.pageSeconds, emptyCommandSeconds)
   const rowSeconds = (input.pageSeconds - callSeconds) / pageSize
   const requests = plan.ranges * plan.requestsPerRange
@@ -189,8 +215,10 @@ export const estimateRows = (
   if (gaps.length < 2) return { rows: width, relativeError: 1, spread: minimumGapSpread }
   const mean = gaps.reduce((sum, gap) => sum + gap, 0) / gaps.length
   const variance = gaps.reduce((sum, gap) => sum + (gap - mean) ** 2, 0) / (gaps.length - 1)
-  const spread = Math.sqrt(variance) / Math.max(1, mean)
-  return { rows: width / Math.max(1, mean), relativeError: spread / Math.sqrt(gaps.length), spread }
+  const measured = Math.sqrt(variance) / Math.max(1, mean)
+  // the spread a range is sized for: as measured only from enough gaps (`believedGaps`)
+  const spread = Math.max(gaps.length >= believedGaps ? leastGapSpread : minimumGapSpread, measured)
+  return { rows: width / Math.max(1, mean), relativeError: measured / Math.sqrt(gaps.length), spread }
 }
 
 /**

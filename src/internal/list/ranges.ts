@@ -13,8 +13,9 @@ import type { ListError } from "../../ListStrategy.js"
 import { ProgressReporter } from "../../ProgressReporter.js"
 import { type Capacity, RateLimiter } from "../../RateLimiter.js"
 import { BucketClaimant, newClaimantId } from "../limiterClaims.js"
-import { checkWalkPage, endPages, type KeysetPlan, keysetParams, keysetWalk, topPage } from "./keyset.js"
+import { checkWalkPage, endPages, type KeysetPlan, keysetParams, keysetWalk, probePages, topPage } from "./keyset.js"
 import {
+  emptyCommandSeconds,
   estimateRows,
   minimumGapSpread,
   pageSecondsOf,
@@ -22,7 +23,9 @@ import {
   type RangePlanInput,
   planRanges,
   planSeconds,
+  roundTripSeconds,
   rowsPerRequestTarget,
+  rowsPerSingleRequest,
   splitRanges
 } from "./plan.js"
 import { type Page, page } from "./send.js"
@@ -157,23 +160,41 @@ interface SplitFacts {
   readonly firstTotal: number | undefined
   /** The page timed was a page of IDs where the walk reads every field (`RangePlanInput.fastest`). */
   readonly fastest: boolean
+  /**
+   * A batch of `probePageCount` pages spread across the span, read for a narrower estimate of its rows (the end
+   * pages' and the probe's gaps together). None under a page ceiling (`maxPages` counts the export's pages), nor
+   * for rows dear to print (`planFromIds`, which has no probe yet).
+   */
+  readonly probe?: Effect.Effect<Estimate, ListError, Services>
 }
+
+/**
+ * Pages of the span a probe reads (`SplitFacts.probe`): with the end pages, about 490 ID gaps, enough to believe
+ * their spread (`believedGaps`) and to estimate the rows within about ±5 % on a filter's tenth of a table (±11 %
+ * from the end pages alone), for a round trip and 8 pages of time.
+ */
+const probePageCount = 8
+
+/** The cursors of a probe of `low..high` (each exclusive): one in the middle of each of `probePageCount` equal parts. */
+const probeCursors = (low: number, high: number): ReadonlyArray<number> =>
+  Array.from({ length: probePageCount }, (_, index) => low - 1 + Math.floor(((index + 0.5) * (high - low + 1)) / probePageCount))
+
+/** The time a probe of `probePageCount` pages costs before the split: a round trip and the batch's pages. */
+const probeSeconds = (time: Envelope.TimeBlock | undefined) => roundTripSeconds + emptyCommandSeconds + probePageCount * pageSecondsOf(time)
 
 /**
  * The split of the walk's span: the rows estimated from the end pages' ID gaps, and the COUNT waited for no longer
  * than it could save (the plan for the estimate's high end against the plan for its low end): on a small table the
  * COUNT is as quick as a page and makes the chains exact; a small filtered export from a large table goes ahead
- * without it; an export near what the free starts carry waits, since a wrong guess there costs bucket turns of
- * half a second. The claim is then kept to the starts the split takes.
+ * without it; an export near what the free starts carry would wait, since a wrong guess there costs bucket turns of
+ * half a second. Where the wait could be longer than a probe takes (`SplitFacts.probe`: a batch of pages across the
+ * span, a round trip and 8 pages), the probe goes out and whichever of it and the COUNT answers first decides: the
+ * probe's five times as many gaps narrow the estimate, and the COUNT is then waited for only as long as the
+ * narrower estimate leaves it to save. A filtered tenth of a million-row table waited 0.5 s for its COUNT, as long
+ * as the whole walk after it. The claim is then kept to the starts the split takes.
  */
 const chooseSplit = Effect.fnUntraced(function* (method: string, facts: SplitFacts, options: ListOptions) {
-  const estimate = facts.estimate
-  const rows = estimate.rows + facts.knownInSpan
-  // Plans for two standard errors fewer and more rows; the cautious one never goes past what the free starts
-  // carry in full chains when the estimate fits in them (more rows than that would not fit whatever the count)
-  const margin = 2 * estimate.relativeError
-  const fitsNow = (yield* claimShare).freeStarts * rowsPerRequestTarget
-  const request = (planned: number, counted: boolean): SplitRequest => ({
+  const request = (planned: number, counted: boolean, estimate: Estimate): SplitRequest => ({
     time: facts.time,
     rows: planned,
     concurrency: options.concurrency,
@@ -181,24 +202,68 @@ const chooseSplit = Effect.fnUntraced(function* (method: string, facts: SplitFac
     fastest: facts.fastest,
     counted
   })
-  const plan = (planned: number, counted: boolean) => planSplit(request(planned, counted))
-  const fewestRows = estimate.rows * Math.max(0, 1 - margin) + facts.knownInSpan
-  const fewest = yield* splitInput(request(fewestRows, false))
-  const hopeful = planRanges(fewest)
-  const cautious = yield* plan(Math.min(estimate.rows * (1 + margin), Math.max(estimate.rows, fitsNow)) + facts.knownInSpan, false)
-  // The most the COUNT can save: the cautious split run over the fewest rows against the split made for them (the
-  // rows themselves take their time whatever the plan); the split waits for the COUNT no longer than that
-  const patience = planSeconds(cautious, fewest) - hopeful.estimatedSeconds
-  const total =
-    facts.counting === undefined
-      ? facts.firstTotal
-      : patience > 0
-        ? Option.getOrUndefined(yield* Effect.timeoutOption(Fiber.join(facts.counting), Duration.seconds(patience)))
-        : undefined
-  const split = total === undefined ? cautious : yield* plan(Math.max(0, total - facts.outsideSpan), true)
+  // The cautious split for an estimate, and how long the COUNT is worth waiting for
+  const weigh = Effect.fnUntraced(function* (estimate: Estimate) {
+    // Plans for two standard errors fewer and more rows; the cautious one never goes past what the free starts
+    // carry in full chains when the estimate fits in them (more rows than that would not fit whatever the count)
+    const margin = 2 * estimate.relativeError
+    const fitsNow = (yield* claimShare).freeStarts * rowsPerSingleRequest(estimate.spread)
+    const fewest = yield* splitInput(request(estimate.rows * Math.max(0, 1 - margin) + facts.knownInSpan, false, estimate))
+    const hopeful = planRanges(fewest)
+    const cautious = yield* planSplit(
+      request(Math.min(estimate.rows * (1 + margin), Math.max(estimate.rows, fitsNow)) + facts.knownInSpan, false, estimate)
+    )
+    // The most the COUNT can save: the cautious split run over the fewest rows against the split made for them (the
+    // rows themselves take their time whatever the plan). A probe's cost besides its time: the start it takes from
+    // the split (half a second of the bucket's drain, or its share of it, where the split needs every start)
+    const startCost = planRanges({ ...fewest, freeStarts: Math.max(0, fewest.freeStarts - 1) }).estimatedSeconds - hopeful.estimatedSeconds
+    return { cautious, patience: planSeconds(cautious, fewest) - hopeful.estimatedSeconds, startCost }
+  })
+  // The COUNT's total if it is in, or once it is within `seconds`
+  const waitForCount = (counting: Fiber.Fiber<number | undefined>, seconds: number) =>
+    Effect.flatMap(Fiber.poll(counting), (done) =>
+      Option.isSome(done) || seconds > 0
+        ? Effect.map(Effect.timeoutOption(Fiber.join(counting), Duration.seconds(Math.max(0, seconds))), Option.getOrUndefined)
+        : Effect.succeed(undefined)
+    )
+  let estimate = facts.estimate
+  const weighed = yield* weigh(estimate)
+  let { cautious, patience } = weighed
+  let total = facts.firstTotal
+  const { counting, probe } = facts
+  if (counting !== undefined && (probe === undefined || patience <= probeSeconds(facts.time) + weighed.startCost)) {
+    total = yield* waitForCount(counting, patience)
+  } else if (counting !== undefined && probe !== undefined) {
+    // A probe costs its time and the start it takes from the split: where that start is dear, a COUNT that answers
+    // within its price is waited for first (beside three planners, a COUNT of 50,000 rows that answers 5 ms after
+    // the end pages, where the start would cost 2 s)
+    total = yield* waitForCount(counting, weighed.startCost)
+    if (total === undefined) {
+      // A probe that fails leaves the split to the COUNT, as without it; a COUNT that fails never comes first (the
+      // probe always ends, so the race does)
+      const probing = yield* Effect.forkScoped(Effect.option(probe))
+      const first = yield* Effect.raceFirst(
+        Effect.flatMap(Fiber.join(counting), (counted) =>
+          counted === undefined ? Effect.never : Effect.succeed({ counted, probed: Option.none<Estimate>() })
+        ),
+        Effect.map(Fiber.join(probing), (probed) => ({ counted: undefined, probed }))
+      )
+      total = first.counted
+      if (total === undefined) {
+        if (Option.isSome(first.probed)) {
+          estimate = first.probed.value
+          ;({ cautious, patience } = yield* weigh(estimate))
+        } else {
+          patience -= probeSeconds(facts.time)
+        }
+        total = yield* waitForCount(counting, patience)
+      }
+    }
+  }
+  const split = total === undefined ? cautious : yield* planSplit(request(Math.max(0, total - facts.outsideSpan), true, estimate))
   // the claim kept to the starts the split takes; its requests use it up as they start
   yield* (yield* RateLimiter).claim(split.ranges * split.requestsPerRange)
-  yield* Effect.logDebug(`list ${method}: about ${Math.round(rows)} rows to walk`).pipe(
+  yield* Effect.logDebug(`list ${method}: about ${Math.round(estimate.rows + facts.knownInSpan)} rows to walk`).pipe(
     Effect.annotateLogs({
       counted: total ?? "not waited for",
       ranges: split.ranges,
@@ -239,7 +304,8 @@ const checkedPage = (method: string, keyset: KeysetPlan, rows: ReadonlyArray<Row
  * more before the split (alone, a start is cheap and the sooner split is worth more: 1,000 rows took 1.30× the
  * bound in slow motion with the batch, 1.21× without).
  * The end pages give the span, the rows at both ends (the ranges walk only the IDs between them), the server time
- * of a page, and an estimate of the rows between (`chooseSplit`). Rows dear to print go to `planFromIds`.
+ * of a page, and an estimate of the rows between (`chooseSplit`, which may probe the span for a better one while
+ * the COUNT is out). Rows dear to print go to `planFromIds`.
  */
 const planExport = Effect.fnUntraced(function* (method: string, keyset: KeysetPlan, options: ListOptions) {
   const progress = yield* ProgressReporter
@@ -294,6 +360,16 @@ const planExport = Effect.fnUntraced(function* (method: string, keyset: KeysetPl
     yield* progress.setTotal(method, first.rows.length + tail.length)
     return { chosen: alone, body: Stream.concat(head, Stream.fromIterable(tail)) }
   }
+  const low = lastId + 1
+  const high = lowestTopId - 1
+  // The probe reads pages of the export's own select (a page as dear as the walk's, a true sample of its cost);
+  // under a page ceiling every page read is the export's
+  const probe =
+    options.budget.maxPages === undefined
+      ? Effect.map(probePages(method, keyset, probeCursors(low, high), high), (pages) =>
+          estimateRows([headIds, ...pages, topIds], { from: low, to: high })
+        )
+      : undefined
   const split = yield* chooseSplit(
     method,
     {
@@ -303,11 +379,12 @@ const planExport = Effect.fnUntraced(function* (method: string, keyset: KeysetPl
       time: top.time,
       counting,
       firstTotal: first.total,
-      fastest: false
+      fastest: false,
+      ...(probe === undefined ? {} : { probe })
     },
     options
   )
-  const { chosen, walk } = walkSpan(method, keyset, lastId + 1, lowestTopId - 1, split, options)
+  const { chosen, walk } = walkSpan(method, keyset, low, high, split, options)
   return { chosen, body: Stream.concat(Stream.concat(head, walk), Stream.fromIterable(tail)) }
 })
 
