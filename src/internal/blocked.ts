@@ -30,12 +30,16 @@ export const sendAgain = (method: string, round: number): Effect.Effect<boolean,
 /**
  * Sends one batch of `method` commands whose commands depend on each other (a chained keyset walk refers to the
  * previous page), so a batch with a blocked command is sent again whole, under the policy above. Returns one outcome
- * per command of the last answer.
+ * per command of the last answer. `costSample: false`: see `Client.ExchangeOptions.costSample`.
  */
-export const sendWhole = (method: string, commands: ReadonlyArray<BatchPlanner.PlannedCommand>) =>
+export const sendWhole = (
+  method: string,
+  commands: ReadonlyArray<BatchPlanner.PlannedCommand>,
+  options: { readonly costSample?: boolean } = {}
+) =>
   Effect.gen(function* () {
     for (let round = 0; ; round++) {
-      const outcomes = yield* Client.sendBatch({ commands }, { halt: false })
+      const outcomes = yield* Client.sendBatch({ commands }, { halt: false, ...options })
       if (!outcomes.some(isBlocked) || !(yield* sendAgain(method, round))) return outcomes
     }
   })

@@ -319,7 +319,8 @@ export const decodeBatch = (result: unknown) =>
  */
 export const exchangeBatch = (
   params: unknown,
-  commands: ReadonlyArray<{ readonly label: string; readonly method: string; readonly index: number }>
+  commands: ReadonlyArray<{ readonly label: string; readonly method: string; readonly index: number }>,
+  options: { readonly costSample?: boolean } = {}
 ) => {
   const methods = [...new Set(commands.map((command) => command.method))]
   const methodOf = new Map(commands.map((command) => [command.label, command.method]))
@@ -330,13 +331,17 @@ export const exchangeBatch = (
       // one entry per command: a batch of 50 `crm.deal.list` weighs 50 calls in that method's budget
       limiterMethods: ["batch", ...commands.map((command) => command.method)],
       kind: methods.every(isReadMethod) ? "read" : "write",
-      itemIndexes: commands.map((command) => command.index)
+      itemIndexes: commands.map((command) => command.index),
+      ...(options.costSample === false ? { costSample: false } : {})
     },
     (envelope) =>
       decodeBatch(envelope.result).pipe(
         Effect.map((decoded) => ({
           value: decoded,
-          times: Object.entries(decoded.result_time).map(([label, time]) => ({ method: methodOf.get(label) ?? "batch", time }))
+          times: Object.entries(decoded.result_time).map(([label, time]) => ({
+            method: methodOf.get(label) ?? "batch",
+            time: options.costSample === false ? totalOnly(time) : time
+          }))
         }))
       )
   )
@@ -346,11 +351,11 @@ export const exchangeBatch = (
  * Sends one planned batch and returns one outcome per command, in the batch's order. Commands refused by an
  * operating block inside the batch are reported as failures with the portal's words; the caller decides.
  */
-export const sendBatch = (batch: BatchPlanner.PlannedBatch, options: { readonly halt: boolean }) =>
+export const sendBatch = (batch: BatchPlanner.PlannedBatch, options: { readonly halt: boolean; readonly costSample?: boolean }) =>
   Effect.gen(function* () {
     const planner = yield* BatchPlanner.BatchPlanner
     const params = yield* planner.toBatchParams(batch, options.halt)
-    const decoded = yield* exchangeBatch(params, batch.commands)
+    const decoded = yield* exchangeBatch(params, batch.commands, options)
     return planner.unpack(batch, decoded)
   })
 

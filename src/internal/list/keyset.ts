@@ -293,13 +293,21 @@ export const endPages = (method: string, plan: KeysetPlan) =>
 /**
  * The IDs of one page of the walk after each of `cursors` (exclusive), up to `upper`, in one batch: samples of the
  * ID gaps across the span, for an estimate of its rows that need not wait for a COUNT (see `chooseSplit`). Each
- * page is checked as a walk page from its cursor.
+ * page is checked as a walk page from its cursor. `costSample: false` for pages of IDs where the export reads every
+ * field (see `page`).
  */
-export const probePages = (method: string, plan: KeysetPlan, cursors: ReadonlyArray<number>, upper: number) =>
+export const probePages = (
+  method: string,
+  plan: KeysetPlan,
+  cursors: ReadonlyArray<number>,
+  upper: number,
+  options: { readonly costSample?: boolean } = {}
+) =>
   Effect.flatMap(
     listBatch(
       method,
-      cursors.map((cursor, index) => ({ label: label(index), method, params: keysetParams(plan, cursor, upper), index }))
+      cursors.map((cursor, index) => ({ label: label(index), method, params: keysetParams(plan, cursor, upper), index })),
+      options
     ),
     (outcomes) =>
       Effect.forEach(outcomes, (outcome, index): Effect.Effect<ReadonlyArray<number>, ListError> => {

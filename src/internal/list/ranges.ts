@@ -162,10 +162,10 @@ interface SplitFacts {
   readonly fastest: boolean
   /**
    * A batch of `probePageCount` pages spread across the span, read for a narrower estimate of its rows (the end
-   * pages' and the probe's gaps together). None under a page ceiling (`maxPages` counts the export's pages), nor
-   * for rows dear to print (`planFromIds`, which has no probe yet).
+   * pages' and the probe's gaps together), and the server time of one of its pages (a page of IDs for rows dear to
+   * print). None under a page ceiling (`maxPages` counts the export's pages).
    */
-  readonly probe?: Effect.Effect<Estimate, ListError, Services>
+  readonly probe?: { readonly read: Effect.Effect<Estimate, ListError, Services>; readonly pageTime: Envelope.TimeBlock | undefined }
 }
 
 /**
@@ -205,9 +205,10 @@ const chooseSplit = Effect.fnUntraced(function* (method: string, facts: SplitFac
   // The cautious split for an estimate, and how long the COUNT is worth waiting for
   const weigh = Effect.fnUntraced(function* (estimate: Estimate) {
     // Plans for two standard errors fewer and more rows; the cautious one never goes past what the free starts
-    // carry in full chains when the estimate fits in them (more rows than that would not fit whatever the count)
+    // carry in full chains when the estimate fits in them (more rows than that would not fit whatever the count),
+    // the rows known one by one included
     const margin = 2 * estimate.relativeError
-    const fitsNow = (yield* claimShare).freeStarts * rowsPerSingleRequest(estimate.spread)
+    const fitsNow = (yield* claimShare).freeStarts * rowsPerSingleRequest(estimate.spread) - facts.knownInSpan
     const fewest = yield* splitInput(request(estimate.rows * Math.max(0, 1 - margin) + facts.knownInSpan, false, estimate))
     const hopeful = planRanges(fewest)
     const cautious = yield* planSplit(
@@ -231,7 +232,7 @@ const chooseSplit = Effect.fnUntraced(function* (method: string, facts: SplitFac
   let { cautious, patience } = weighed
   let total = facts.firstTotal
   const { counting, probe } = facts
-  if (counting !== undefined && (probe === undefined || patience <= probeSeconds(facts.time) + weighed.startCost)) {
+  if (counting !== undefined && (probe === undefined || patience <= probeSeconds(probe.pageTime) + weighed.startCost)) {
     total = yield* waitForCount(counting, patience)
   } else if (counting !== undefined && probe !== undefined) {
     // A probe costs its time and the start it takes from the split: where that start is dear, a COUNT that answers
@@ -241,7 +242,7 @@ const chooseSplit = Effect.fnUntraced(function* (method: string, facts: SplitFac
     if (total === undefined) {
       // A probe that fails leaves the split to the COUNT, as without it; a COUNT that fails never comes first (the
       // probe always ends, so the race does)
-      const probing = yield* Effect.forkScoped(Effect.option(probe))
+      const probing = yield* Effect.forkScoped(Effect.option(probe.read))
       const first = yield* Effect.raceFirst(
         Effect.flatMap(Fiber.join(counting), (counted) =>
           counted === undefined ? Effect.never : Effect.succeed({ counted, probed: Option.none<Estimate>() })
@@ -254,7 +255,7 @@ const chooseSplit = Effect.fnUntraced(function* (method: string, facts: SplitFac
           estimate = first.probed.value
           ;({ cautious, patience } = yield* weigh(estimate))
         } else {
-          patience -= probeSeconds(facts.time)
+          patience -= probeSeconds(probe.pageTime)
         }
         total = yield* waitForCount(counting, patience)
       }
@@ -294,6 +295,33 @@ const idsOf = (method: string, keyset: KeysetPlan, rows: ReadonlyArray<Row>) =>
 const checkedPage = (method: string, keyset: KeysetPlan, rows: ReadonlyArray<Row>) => {
   const checked = checkWalkPage(method, keyset.info, rows, keyset.lower, keyset.upper)
   return checked.error === undefined ? Effect.void : Effect.fail(checked.error)
+}
+
+/**
+ * The probe of the IDs `low..high` between the end pages (`SplitFacts.probe`): its pages carry the export's select
+ * where that is narrow (a page as dear as the walk's, a true sample of its cost) and the ID alone where the export
+ * reads every field (no cost sample then). None under a page ceiling, whose pages are all the export's.
+ */
+const spanProbe = (
+  method: string,
+  keyset: KeysetPlan,
+  options: ListOptions,
+  span: {
+    readonly headIds: ReadonlyArray<number>
+    readonly topIds: ReadonlyArray<number>
+    readonly low: number
+    readonly high: number
+    readonly pageTime: Envelope.TimeBlock | undefined
+  }
+): SplitFacts["probe"] => {
+  if (options.budget.maxPages !== undefined) return undefined
+  const idsOnly = costlySelect(keyset.base)
+  const probed = idsOnly ? { ...keyset, base: { ...keyset.base, select: [keyset.info.rowIdKey] } } : keyset
+  const read = Effect.map(
+    probePages(method, probed, probeCursors(span.low, span.high), span.high, idsOnly ? { costSample: false } : {}),
+    (pages) => estimateRows([span.headIds, ...pages, span.topIds], { from: span.low, to: span.high })
+  )
+  return { read, pageTime: span.pageTime }
 }
 
 /**
@@ -364,12 +392,7 @@ const planExport = Effect.fnUntraced(function* (method: string, keyset: KeysetPl
   const high = lowestTopId - 1
   // The probe reads pages of the export's own select (a page as dear as the walk's, a true sample of its cost);
   // under a page ceiling every page read is the export's
-  const probe =
-    options.budget.maxPages === undefined
-      ? Effect.map(probePages(method, keyset, probeCursors(low, high), high), (pages) =>
-          estimateRows([headIds, ...pages, topIds], { from: low, to: high })
-        )
-      : undefined
+  const probe = spanProbe(method, keyset, options, { headIds, topIds, low, high, pageTime: top.time })
   const split = yield* chooseSplit(
     method,
     {
@@ -453,7 +476,8 @@ const planFromIds = Effect.fnUntraced(function* (
   const inSpan = topIds.filter((id) => id > lastId).length
   const lowestTopId = topIds[0] ?? Infinity
   // where the pages meet, the last page's rows after the first page's are all the walk holds
-  const estimate = estimateBetween(headIds, topIds, top.rows.length < pageSize || lowestTopId <= lastId + 1)
+  const meet = top.rows.length < pageSize || lowestTopId <= lastId + 1
+  const estimate = estimateBetween(headIds, topIds, meet)
   // Timed on a page of IDs, a split knows nothing of what the rows cost. That does not matter while every range is
   // one request of the first wave (the fastest split then uses every free start); a larger export is split on the
   // first page of rows' time, which it waits for: walks of several requests each, priced at a page of IDs, were
@@ -461,6 +485,8 @@ const planFromIds = Effect.fnUntraced(function* (
   const expected = estimate.rows + inSpan
   const carried = (yield* claimShare).freeStarts * rowsPerRequestTarget
   const timed = expected <= carried ? undefined : (yield* Fiber.join(rowsFirst)).time
+  // the probe reads between the end pages; where they meet there is nothing to estimate
+  const probe = meet ? undefined : spanProbe(method, keyset, options, { headIds, topIds, low: lastId + 1, high: lowestTopId - 1, pageTime: top.time })
   const split = yield* chooseSplit(
     method,
     {
@@ -470,7 +496,8 @@ const planFromIds = Effect.fnUntraced(function* (
       time: timed ?? top.time,
       counting,
       firstTotal: undefined,
-      fastest: timed === undefined
+      fastest: timed === undefined,
+      ...(probe === undefined ? {} : { probe })
     },
     options
   )

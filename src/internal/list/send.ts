@@ -46,8 +46,13 @@ export const page = (method: string, params: Params, options: { readonly costSam
 /**
  * Sends one batch of list commands; returns one outcome per command. The commands of a chained walk refer to each
  * other, so a batch with a command refused by an operating block is sent again whole (`Blocked.sendWhole`).
+ * `costSample: false` as for `page`: a batch of pages of IDs alone where the export reads every field.
  */
-export const listBatch = (method: string, commands: ReadonlyArray<BatchPlanner.PlannedCommand>) => Blocked.sendWhole(method, commands)
+export const listBatch = (
+  method: string,
+  commands: ReadonlyArray<BatchPlanner.PlannedCommand>,
+  options: { readonly costSample?: boolean } = {}
+) => Blocked.sendWhole(method, commands, options)
 
 /** The failure of a list command that did not succeed: the portal's error, or a command it did not run. */
 export const commandFailure = (method: string, outcome: BatchPlanner.CommandOutcome) =>
