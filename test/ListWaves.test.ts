@@ -11,10 +11,11 @@
  * wave really are in flight together, and the clock shows each wave as a round trip.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Layer } from "effect"
+import { Clock, Effect, Either, Layer } from "effect"
 import * as Bitrix from "../src/Bitrix.js"
 import type { LimitNumbers } from "../src/BitrixConfig.js"
-import { junkGuardSafe } from "../src/internal/list/keyset.js"
+import type * as Envelope from "../src/Envelope.js"
+import { junkGuardSafe, keysetPlan, probePages } from "../src/internal/list/keyset.js"
 import * as Plan from "../src/internal/list/plan.js"
 import * as FakePortal from "../src/testing/FakePortal.js"
 import type { FakePortalOptions } from "../src/testing/Options.js"
@@ -277,6 +278,45 @@ describe("a filtered export near what the free starts carry, its COUNT dear", ()
       }).pipe(Effect.provide(layer))
     })
   }
+})
+
+describe("a probe's pages as cost samples", () => {
+  // The limiter takes the largest of a method's last call times for what its next calls cost: pages of IDs (10 ms)
+  // read for an export of every field (105 ms a page) must not be among them, while their time still counts in the
+  // method's budget (`operating`)
+  const recordsOf = (options: { readonly costSample?: boolean }) => {
+    const records: Array<{ readonly method: string; readonly time: Envelope.TimeBlock }> = []
+    const fake = FakePortal.layer({ limits: standard, costModel: "default", seed: { "crm.deal": 5_000 } })
+    const recording = Layer.effect(
+      RateLimiter.RateLimiter,
+      Effect.map(RateLimiter.RateLimiter, (inner) =>
+        RateLimiter.RateLimiter.of({ ...inner, record: (entries) => Effect.zipRight(Effect.sync(() => records.push(...entries)), inner.record(entries)) })
+      )
+    ).pipe(Layer.provide(Bitrix.layerServices({ limits: standard })))
+    // the recording limiter last, so it is the one the client gets
+    const layer = Layer.mergeAll(Bitrix.layerServices({ limits: standard }), fake, recording)
+    const plan = Either.getOrThrow(keysetPlan("crm.deal.list", { select: ["ID"] }))
+    return probePages("crm.deal.list", plan, [0, 1000, 2000], 4000, options).pipe(
+      Effect.map((pages) => ({ pages, records: records.filter((record) => record.method === "crm.deal.list") })),
+      Effect.provide(layer)
+    )
+  }
+
+  it.effect("pages of IDs for an export of every field: their time in the budget, but no call's cost", () =>
+    Effect.gen(function* () {
+      const quiet = yield* onTestClock(recordsOf({ costSample: false }))
+      expect(quiet.result.pages.map((ids) => ids.length)).toEqual([50, 50, 50])
+      expect(quiet.result.records).toHaveLength(3)
+      for (const { time } of quiet.result.records) {
+        expect(time.processing).toBeUndefined()
+        expect(time.duration).toBeUndefined()
+        expect(time.operating).toBeDefined()
+      }
+      // the contrast: pages of the export's own select are samples, as every batch's were
+      const sampled = yield* onTestClock(recordsOf({}))
+      expect(sampled.result.records).toHaveLength(3)
+      for (const { time } of sampled.result.records) expect(time.processing).toBeGreaterThan(0)
+    }))
 })
 
 describe("the chains of the ranges", () => {
