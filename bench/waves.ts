@@ -21,25 +21,32 @@ export const makeWaveLog = (): WaveLog => ({ waves: [], latestAnswered: 0 })
 /** The deepest wave of the log (0 when nothing was sent). */
 export const deepestWave = (log: WaveLog): number => log.waves.reduce((deepest, wave) => Math.max(deepest, wave), 0)
 
-/** The `Transport` beneath, wrapped to note every request's wave in `log`. */
-export const recordingWaves = (log: WaveLog): Layer.Layer<Transport.Transport, never, Transport.Transport> =>
+/** What a `Transport`'s `send` gives back. */
+type Sent = ReturnType<Transport.Transport["Type"]["send"]>
+
+/** The `Transport` beneath, its `send` wrapped by `around` (given the request and the inner send of it). */
+export const aroundSend = (
+  around: (method: string, params: unknown, send: Sent) => Sent
+): Layer.Layer<Transport.Transport, never, Transport.Transport> =>
   Layer.effect(
     Transport.Transport,
     Effect.map(Transport.Transport, (inner) =>
-      Transport.Transport.of({
-        ...inner,
-        send: (method, params) =>
-          Effect.suspend(() => {
-            const wave = log.latestAnswered + 1
-            log.waves.push(wave)
-            return inner.send(method, params).pipe(
-              Effect.ensuring(
-                Effect.sync(() => {
-                  log.latestAnswered = Math.max(log.latestAnswered, wave)
-                })
-              )
-            )
-          })
-      })
+      Transport.Transport.of({ ...inner, send: (method, params) => around(method, params, inner.send(method, params)) })
     )
+  )
+
+/** The `Transport` beneath, wrapped to note every request's wave in `log`. */
+export const recordingWaves = (log: WaveLog): Layer.Layer<Transport.Transport, never, Transport.Transport> =>
+  aroundSend((_method, _params, send) =>
+    Effect.suspend(() => {
+      const wave = log.latestAnswered + 1
+      log.waves.push(wave)
+      return send.pipe(
+        Effect.ensuring(
+          Effect.sync(() => {
+            log.latestAnswered = Math.max(log.latestAnswered, wave)
+          })
+        )
+      )
+    })
   )

@@ -20,8 +20,7 @@ import * as Plan from "../src/internal/list/plan.js"
 import * as FakePortal from "../src/testing/FakePortal.js"
 import type { FakePortalOptions } from "../src/testing/Options.js"
 import * as RateLimiter from "../src/RateLimiter.js"
-import * as Transport from "../src/Transport.js"
-import { makeWaveLog, recordingWaves } from "../bench/waves.js"
+import { aroundSend, makeWaveLog, recordingWaves } from "../bench/waves.js"
 import { engineRows } from "./support/engine.js"
 import { runOnTestClock } from "./support/testClock.js"
 
@@ -49,20 +48,13 @@ const timedTransport = (hooks: {
   readonly sent?: (method: string, params: unknown, atMs: number) => void
   readonly answered?: (method: string, params: unknown, atMs: number) => void
 }) =>
-  Layer.effect(
-    Transport.Transport,
-    Effect.map(Transport.Transport, (inner) =>
-      Transport.Transport.of({
-        ...inner,
-        send: (method, params) =>
-          Effect.gen(function* () {
-            hooks.sent?.(method, params, yield* Clock.currentTimeMillis)
-            const answer = yield* inner.send(method, params)
-            hooks.answered?.(method, params, yield* Clock.currentTimeMillis)
-            return answer
-          })
-      })
-    )
+  aroundSend((method, params, send) =>
+    Effect.gen(function* () {
+      hooks.sent?.(method, params, yield* Clock.currentTimeMillis)
+      const answer = yield* send
+      hooks.answered?.(method, params, yield* Clock.currentTimeMillis)
+      return answer
+    })
   )
 
 /** Runs `program` to its end on the TestClock, a millisecond at a time; returns its result and the ms it took. */

@@ -24,7 +24,6 @@ import {
   planRanges,
   planSeconds,
   roundTripSeconds,
-  rowsPerRequestTarget,
   rowsPerSingleRequest,
   splitRanges
 } from "./plan.js"
@@ -483,7 +482,7 @@ const planFromIds = Effect.fnUntraced(function* (
   // first page of rows' time, which it waits for: walks of several requests each, priced at a page of IDs, were
   // 2 walks of 61 full chains for 300,000 wide rows, 5 s a chain, where 21 walks of 6 were right
   const expected = estimate.rows + inSpan
-  const carried = (yield* claimShare).freeStarts * rowsPerRequestTarget
+  const carried = (yield* claimShare).freeStarts * rowsPerSingleRequest(estimate.spread)
   const timed = expected <= carried ? undefined : (yield* Fiber.join(rowsFirst)).time
   // the probe reads between the end pages; where they meet there is nothing to estimate
   const probe = meet ? undefined : spanProbe(method, keyset, options, { headIds, topIds, low: lastId + 1, high: lowestTopId - 1, pageTime: top.time })
