@@ -1,4 +1,4 @@
-import { assert, describe, expect, it, layer } from "@effect/vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import { spawn } from "node:child_process"
 import * as Net from "node:net"
@@ -9,6 +9,7 @@ import * as FakePortalHttp from "../../src/testing/FakePortalHttp.js"
 import { startFakePortal } from "../../src/testing/index.js"
 import { makeArrivalDelays } from "../../src/testing/internal/engineLimits.js"
 import type { FakePortalOptions } from "../../src/testing/Options.js"
+import { describeOnLayer } from "../support/liveLayer.js"
 
 /** A response read whole: status, content type and the body as text and (when it parses) JSON. */
 interface Reply {
@@ -48,7 +49,7 @@ const oauthApp = { clientId: "local.test0000000000.00000001", clientSecret: "sec
 
 const basic: FakePortalOptions = { seed: { "crm.deal": 120, "crm.lead": 10 }, oauth: oauthApp }
 
-layer(FakePortalHttp.layer(basic), { excludeTestServices: true })("FakePortalHttp over real HTTP", (it) => {
+describeOnLayer(FakePortalHttp.layer(basic), "FakePortalHttp over real HTTP", (it) => {
   it.effect("serves on loopback with a webhook URL under the base URL", () =>
     Effect.gen(function* () {
       const server = yield* FakePortalHttp.FakePortalServer
@@ -246,9 +247,12 @@ layer(FakePortalHttp.layer(basic), { excludeTestServices: true })("FakePortalHtt
 })
 
 // The bucket drains one request per 1000 s, so however the 51 requests interleave, exactly one overflows.
-layer(FakePortalHttp.layer({ seed: { "crm.deal": 60 }, limits: { poolSize: 50, requestsPerSecond: 0.001, operatingLimitSeconds: 480, operatingWindowSeconds: 600 } }), {
-  excludeTestServices: true
-})("the leaky bucket over HTTP", (it) => {
+const slowDrain = FakePortalHttp.layer({
+  seed: { "crm.deal": 60 },
+  limits: { poolSize: 50, requestsPerSecond: 0.001, operatingLimitSeconds: 480, operatingWindowSeconds: 600 }
+})
+
+describeOnLayer(slowDrain, "the leaky bucket over HTTP", (it) => {
   it.effect("51 concurrent requests: exactly one 503 QUERY_LIMIT_EXCEEDED", () =>
     Effect.gen(function* () {
       const server = yield* FakePortalHttp.FakePortalServer
@@ -268,14 +272,13 @@ layer(FakePortalHttp.layer({ seed: { "crm.deal": 60 }, limits: { poolSize: 50, r
 
 // One wide page (no select: 2 ms per row, 50 rows, plus the base 5 ms) is over 0.1 s, so it is billed and the
 // 0.1 s budget is spent at once.
-layer(
-  FakePortalHttp.layer({
-    seed: { "crm.deal": 60, "crm.lead": 60 },
-    timeScale: 10,
-    limits: { poolSize: 50, requestsPerSecond: 2, operatingLimitSeconds: 0.1, operatingWindowSeconds: 600 }
-  }),
-  { excludeTestServices: true }
-)("the operating window over HTTP", (it) => {
+const tinyBudget = FakePortalHttp.layer({
+  seed: { "crm.deal": 60, "crm.lead": 60 },
+  timeScale: 10,
+  limits: { poolSize: 50, requestsPerSecond: 2, operatingLimitSeconds: 0.1, operatingWindowSeconds: 600 }
+})
+
+describeOnLayer(tinyBudget, "the operating window over HTTP", (it) => {
   it.effect("a method over its operating budget gets 429 OPERATION_TIME_LIMIT; other methods still run", () =>
     Effect.gen(function* () {
       const server = yield* FakePortalHttp.FakePortalServer
@@ -296,16 +299,15 @@ layer(
     }))
 })
 
-layer(
-  FakePortalHttp.layer({
-    seed: { "crm.deal": 10 },
-    faults: [
-      { kind: "drop", onRequests: [1] },
-      { kind: "hang", onRequests: [3] }
-    ]
-  }),
-  { excludeTestServices: true }
-)("faults over HTTP", (it) => {
+const dropAndHang = FakePortalHttp.layer({
+  seed: { "crm.deal": 10 },
+  faults: [
+    { kind: "drop", onRequests: [1] },
+    { kind: "hang", onRequests: [3] }
+  ]
+})
+
+describeOnLayer(dropAndHang, "faults over HTTP", (it) => {
   it.effect("drop closes the connection (fetch rejects), hang never answers (the client's timeout aborts)", () =>
     Effect.gen(function* () {
       const server = yield* FakePortalHttp.FakePortalServer
@@ -664,7 +666,7 @@ describe("FakePortalHttp: arrivalJitter over HTTP", () => {
     }
   }, 20_000)
 
-  it.effect("FakePortalHttp.layer takes the option: the portal's envelope starts at the seeded arrival time", () =>
+  it.live("FakePortalHttp.layer takes the option: the portal's envelope starts at the seeded arrival time", () =>
     Effect.gen(function* () {
       const server = yield* FakePortalHttp.FakePortalServer
       // the first freeze begins with the first request read: what is read during it arrives at its end, what is
