@@ -228,7 +228,9 @@ export const make = (
  * A fresh portal engine served on loopback for the life of the layer, exposed both as `FakePortalServer` (URLs,
  * counters) and as `FakePortal` (the in-process view of the same engine), so a test can drive it over HTTP and
  * inspect it directly. The engine reads time from the layer's `Clock`: the server runs on real time, so build it
- * outside `TestClock` (with `@effect/vitest`, `layer(FakePortalHttp.layer(options), { excludeTestServices: true })`).
+ * outside `TestClock` (with `@effect/vitest`, `it.live` and `Effect.provide(FakePortalHttp.layer(options))`; its
+ * `layer(…, { excludeTestServices: true })` also does, but it sets the shared `it.effect` to that layer without
+ * TestClock for the rest of the file).
  *
  * @since 0.1.0
  * @category Layers
