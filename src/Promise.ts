@@ -375,7 +375,7 @@ interface Task<A> {
 const settled = <A>(promise: Promise<A>): Task<A> => ({ promise, stop: () => Promise.resolve() })
 
 /**
- * Creates a client over the platform's `fetch`. Call `close()` when done.
+ * Creates a client over the bundled HTTP client (undici's request API). Call `close()` when done.
  *
  * Never throws: options that do not decode (one Schema decodes them: `webhook: undefined`, `timeout:
  * "soon"`, `maxConcurrent: -1`, …) make every method reject with that `ValidationError`, before any request.

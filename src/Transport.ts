@@ -5,7 +5,6 @@
  *
  * @since 0.1.0
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Clock from "effect/Clock"
@@ -21,6 +20,7 @@ import * as Auth from "./Auth.js"
 import { type BitrixApiError, HttpError, type RetryableError, type UnexpectedResultError, type ValidationError } from "./BitrixError.js"
 import type * as Envelope from "./Envelope.js"
 import { describeCause, envelopeShape, interpretAnswer, type RawAnswer } from "./internal/httpResponse.js"
+import * as Network from "./internal/network.js"
 
 /**
  * @since 0.1.0
@@ -254,10 +254,11 @@ export const layer = (
   }).pipe(Layer.provide(Auth.layer(options)))
 
 /**
- * `layer` with the platform's fetch-based `HttpClient` bundled in, for programs that need nothing else.
+ * `layer` with the bundled `HttpClient` (undici's request API, proxies from `HTTPS_PROXY` / `HTTP_PROXY` /
+ * `NO_PROXY`), for programs that need nothing else.
  *
  * @since 0.1.0
  * @category Layers
  */
 export const layerFetch = (options: Auth.AuthOptions & TransportOptions): Layer.Layer<Transport, ValidationError> =>
-  layer(options).pipe(Layer.provide(FetchHttpClient.layer))
+  layer(options).pipe(Layer.provide(Network.layerHttpClient()))

@@ -40,7 +40,7 @@ export const redactJson = (value: unknown, redact: Redact): unknown => {
 
 /**
  * Words for an unknown failure cause, following `cause` chains: undici hides `ECONNREFUSED` one level down
- * under "fetch failed", and the retry policy looks for it.
+ * under "fetch failed" (a user's fetch client), and the retry policy looks for it.
  */
 export const describeCause = (cause: unknown): string => {
   const parts: Array<string> = []

@@ -1,14 +1,14 @@
 /**
- * The `HttpClient` of the bundled layers (`layerFetch`, `createClient`, `b24`): the platform's fetch client, and
- * when a portal needs more than the public trust store and a direct connection (a company CA, an explicit
- * opt-out of certificate checks, a proxy from the options or from `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`)
- * the same client over an undici dispatcher configured for it. undici is loaded only then.
+ * The `HttpClient` of the bundled layers (`layerFetch`, `createClient`, `b24`): undici's `request` API (the
+ * package's own dependency) over a dispatcher configured for the portal: a company CA, an explicit opt-out of
+ * certificate checks, a proxy from the options or from `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`.
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { rootCertificates } from "node:tls"
+import type { Dispatcher } from "undici"
+import * as UndiciHttpClient from "./undiciHttpClient.js"
 
 /** How the bundled layers reach the portal. */
 export interface NetworkOptions {
@@ -37,20 +37,19 @@ const envValue = (env: ProxyEnv, name: string): string | undefined => {
   return value === undefined || value.trim() === "" ? undefined : value.trim()
 }
 
-/** Whether the options or the environment ask for anything the platform's fetch cannot do. */
-export const needsDispatcher = (options: NetworkOptions, env: ProxyEnv): boolean =>
-  options.ca !== undefined ||
-  options.dangerouslyAcceptAnyCertificate === true ||
+/** Whether the options or the environment name a proxy. */
+const proxied = (options: NetworkOptions, env: ProxyEnv): boolean =>
   typeof options.proxy === "string" ||
   (options.proxy !== false && (envValue(env, "HTTPS_PROXY") !== undefined || envValue(env, "HTTP_PROXY") !== undefined))
 
 /**
- * The fetch `HttpClient` for `options`: `FetchHttpClient.layer` as it is when nothing special is asked for,
- * else the same client over an undici dispatcher (closed with the layer).
+ * The bundled `HttpClient` for `options`: undici's `request` over an agent of the layer's own (closed with the
+ * layer), a proxy agent where the options or the environment name a proxy, with the CA or the opt-out of
+ * certificate checks where asked for. undici is loaded when the layer is built.
  */
-export const layerHttpClient = (options: NetworkOptions = {}, env: ProxyEnv = process.env): Layer.Layer<HttpClient.HttpClient> => {
-  if (!needsDispatcher(options, env)) return FetchHttpClient.layer
-  return Layer.unwrapScoped(
+export const layerHttpClient = (options: NetworkOptions = {}, env: ProxyEnv = process.env): Layer.Layer<HttpClient.HttpClient> =>
+  Layer.scoped(
+    HttpClient.HttpClient,
     Effect.gen(function* () {
       const undici = yield* Effect.promise(() => import("undici"))
       const tls = {
@@ -58,8 +57,9 @@ export const layerHttpClient = (options: NetworkOptions = {}, env: ProxyEnv = pr
         ...(options.dangerouslyAcceptAnyCertificate === true ? { rejectUnauthorized: false } : {})
       }
       const dispatcher = yield* Effect.acquireRelease(
-        Effect.sync(() => {
+        Effect.sync((): Dispatcher => {
           if (typeof options.proxy === "string") return new undici.ProxyAgent({ uri: options.proxy, connect: tls, requestTls: tls })
+          if (!proxied(options, env)) return new undici.Agent({ connect: tls })
           const httpProxy = options.proxy === false ? undefined : envValue(env, "HTTP_PROXY")
           const httpsProxy = options.proxy === false ? undefined : envValue(env, "HTTPS_PROXY")
           const noProxy = envValue(env, "NO_PROXY")
@@ -74,10 +74,6 @@ export const layerHttpClient = (options: NetworkOptions = {}, env: ProxyEnv = pr
         }),
         (agent) => Effect.promise(() => agent.close())
       )
-      // undici's own fetch with its own dispatcher: Node 20's global fetch bundles an older undici
-      const fetch: typeof globalThis.fetch = (input, init) =>
-        undici.fetch(input instanceof Request ? input.url : input, { ...init, dispatcher } as Parameters<typeof undici.fetch>[1]) as Promise<Response>
-      return FetchHttpClient.layer.pipe(Layer.provide(Layer.succeed(FetchHttpClient.Fetch, fetch)))
+      return UndiciHttpClient.make(dispatcher)
     })
   )
-}

@@ -377,7 +377,7 @@ export const decodeOptions = (input: unknown, entry: OptionsEntry): Either.Eithe
     return Either.left(
       new ValidationError({
         path: "options.network",
-        detail: "network configures the bundled fetch client of layerFetch, layerConfig and createClient",
+        detail: "network configures the bundled HTTP client of layerFetch, layerConfig and createClient",
         suggestion: "With Bitrix.layer you provide the HttpClient: set its CA and proxy there, or use layerFetch."
       })
     )

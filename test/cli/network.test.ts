@@ -2,7 +2,7 @@
  * Reaching the portals people run: a self-hosted portal with its own certificate (the fake portal served over
  * TLS with a certificate generated here by openssl) and a corporate proxy (a small HTTP proxy in this process that
  * counts what passes through it). Through the real `b24` process (`dist/cli/bin.js`, built by `npm test`), and
- * through the library's bundled fetch client (`Bitrix.layerFetch`, `createClient`) with the `network` option.
+ * through the library's bundled HTTP client (`Bitrix.layerFetch`, `createClient`) with the `network` option.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { execFileSync, spawn } from "node:child_process"
@@ -219,7 +219,7 @@ describe("b24 behind a proxy", () => {
   })
 })
 
-describe("the library's bundled fetch client and a self-hosted portal", () => {
+describe("the library's bundled HTTP client and a self-hosted portal", () => {
   const idsOfRows = (rows: ReadonlyArray<unknown>) => rows.map((row) => (row as { readonly ID: string }).ID)
 
   it("createClient with network.ca reads every deal; without it the certificate is refused at once, no retry", async () => {
