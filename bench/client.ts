@@ -26,6 +26,7 @@ import { Duration, Effect, Layer, Schedule } from "effect"
 import * as Bitrix from "../src/Bitrix.js"
 import { presets } from "../src/BitrixConfig.js"
 import type { ValidationError } from "../src/BitrixError.js"
+import { layerHttpClient } from "../src/internal/network.js"
 import * as RateLimiter from "../src/RateLimiter.js"
 import * as ScaledClock from "./scaledClock.js"
 
@@ -33,7 +34,8 @@ import * as ScaledClock from "./scaledClock.js"
 export type ClientTime = "scaled" | "limits"
 
 /** Which Effect HTTP client carries the requests. */
-export type HttpChoice = "fetch" | "undici"
+/** The library's own client (`layerFetch`, `createClient`, `b24`), @effect/platform-node's undici client, or fetch. */
+export type HttpChoice = "bundled" | "undici" | "fetch"
 
 /** Settings of one run's client. */
 export interface ClientSetup {
@@ -50,7 +52,7 @@ export interface ClientSetup {
 }
 
 const httpLayer = (choice: HttpChoice): Layer.Layer<HttpClient.HttpClient> =>
-  choice === "fetch" ? FetchHttpClient.layer : NodeHttpClient.layerUndici
+  choice === "fetch" ? FetchHttpClient.layer : choice === "undici" ? NodeHttpClient.layerUndici : layerHttpClient({}, {})
 
 /** The client's options for the run. */
 export const clientOptions = (setup: ClientSetup): Bitrix.Options => {

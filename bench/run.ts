@@ -7,7 +7,7 @@
  *                         for the sync benchmark of bench/sync.ts, which a run without --only ends with)
  *   --time-scale N        the same time scale for every limited run
  *   --client-time MODE    scaled (default: the client reads portal time) | limits (wall clock, rewritten limits)
- *   --http CLIENT         undici (default) | fetch
+ *   --http CLIENT         bundled (default: the library's own, undici's request) | undici (@effect/platform-node) | fetch
  *   --bucket-headroom N   the client's ServiceOptions.bucketHeadroom (default: the library's)
  *   --arrival-jitter MS   the client limiter's arrivalJitterMs in REAL ms (× ts when the client reads portal time;
  *                         default: the library's 1,000 portal ms, i.e. 500 real ms at ts 2)
@@ -50,14 +50,14 @@ interface Args {
   readonly timelines: boolean
 }
 
-const usage = `usage: npm run bench -- [--quick] [--only name[,name...]] [--time-scale N] [--client-time scaled|limits] [--http undici|fetch] [--bucket-headroom N] [--arrival-jitter MS] [--latency MS] [--timelines] [--write|--no-write]`
+const usage = `usage: npm run bench -- [--quick] [--only name[,name...]] [--time-scale N] [--client-time scaled|limits] [--http bundled|undici|fetch] [--bucket-headroom N] [--arrival-jitter MS] [--latency MS] [--timelines] [--write|--no-write]`
 
 const parseArgs = (argv: ReadonlyArray<string>): Args => {
   let quick = false
   let only: Array<string> | undefined
   let timeScale: number | undefined
   let clientTime: ClientTime = "scaled"
-  let http: HttpChoice = "undici"
+  let http: HttpChoice = "bundled"
   let write: boolean | undefined
   let bucketHeadroom: number | undefined
   let arrivalJitterRealMs: number | undefined
@@ -91,7 +91,7 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
       }
       case "--http": {
         const choice = value()
-        if (choice !== "undici" && choice !== "fetch") throw new Error(`--http must be undici or fetch\n${usage}`)
+        if (choice !== "bundled" && choice !== "undici" && choice !== "fetch") throw new Error(`--http must be bundled, undici or fetch\n${usage}`)
         http = choice
         break
       }
@@ -358,7 +358,12 @@ const main = async () => {
       totalRealSeconds,
       machine: info,
       loadAverageAtEnd: os.loadavg().map((value) => Math.round(value * 100) / 100),
-      http: args.http === "undici" ? "NodeHttpClient.layerUndici (@effect/platform-node)" : "FetchHttpClient.layer (@effect/platform)",
+      http:
+        args.http === "bundled"
+          ? "the library's own (undici's request API, as in Bitrix.layerFetch, createClient and b24)"
+          : args.http === "undici"
+            ? "NodeHttpClient.layerUndici (@effect/platform-node)"
+            : "FetchHttpClient.layer (@effect/platform)",
       clientTime:
         args.clientTime === "scaled"
           ? "a Clock reading portal time (same anchor as the portal), standard limits"

@@ -2,7 +2,7 @@
  * Sync figures, measured the way the rest of the benchmark measures: a fresh fake portal with the standard limits
  * (bucket 50, drain 2/s, 480 s of operating time per method per 600 s) and the default cost model, served over HTTP
  * from the benchmark's portal child process (bench/portal.ts) at a time scale `ts`, and the library as the client
- * (NodeHttpClient.layerUndici, default options, standard limits) on a Clock that reads the portal's time
+ * (its bundled HTTP client, default options, standard limits) on a Clock that reads the portal's time
  * (bench/client.ts, bench/scaledClock.ts). Wall times are portal seconds (real × ts).
  *
  * - `get-all-<N>`: `Bitrix.stream("crm.deal.list", { select: ["*", "UF_*"] })` of N deals (the sync's select)
@@ -133,7 +133,7 @@ const clientSetup = (portal: ChildPortal, timeScale: number, limitsOn: boolean):
   timeScale,
   limitsOn,
   clientTime: "scaled",
-  http: "undici",
+  http: "bundled",
   bucketHeadroom: undefined
 })
 
