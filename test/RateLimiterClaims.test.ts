@@ -65,6 +65,28 @@ describe("RateLimiter claims", () => {
     )
   }
 
+  it.effect("a planner its own process's flights leave no start stays a planner to the others: its claim of nothing is no release", () =>
+    Effect.gen(function* () {
+      // no headroom, so that 50 of the first limiter's requests fill the bucket and its flights alike
+      const { first, second } = yield* Effect.gen(function* () {
+        const first = yield* RateLimiter.make({ limits, bucketHeadroom: 0, arrivalJitterMs: 0 })
+        const second = yield* RateLimiter.make({ limits, bucketHeadroom: 0, arrivalJitterMs: 0 })
+        return { first, second }
+      }).pipe(Effect.provide(RateLimiter.layerStoreMemory))
+      expect((yield* as("a")(first.claim(5))).freeStarts).toBe(5)
+      expect((yield* as("b")(second.claim(1))).otherPlanners).toBe(1)
+      yield* Fiber.join((yield* burst(first, 50)).fiber)
+      // A plans again: its flights hold the whole pool, so it gets nothing, and it is still there for B
+      expect((yield* as("a")(first.claim(5))).freeStarts).toBe(0)
+      const seenByB = yield* as("b")(second.claim(1))
+      expect(seenByB.freeStarts).toBe(0)
+      expect(seenByB.otherPlanners).toBe(1)
+      // a claim of 0 is still a release
+      yield* as("a")(first.claim(0))
+      expect((yield* as("b")(second.claim(1))).otherPlanners).toBe(0)
+    })
+  )
+
   it.effect("a claim lapses after its lifetime", () =>
     Effect.gen(function* () {
       const { first, second } = yield* twoLimiters("store")

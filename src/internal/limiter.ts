@@ -554,6 +554,7 @@ export const makeService = (
           // what this process's own flights leave (a stall's guard, `limiterFlights.ts`), whatever the store says
           const flightFree = Math.max(0, Math.floor(bucket.poolSize - Flights.flightLevel(flights, bucket, nowMs) + 1e-6))
           if (wanted !== undefined && claimant !== undefined) {
+            const capped = Math.min(wanted, flightFree, pacedStarts)
             // a store that fails grants nothing: the planner then sizes its work for a full bucket
             const grant = yield* store
               .claimBucketStarts({
@@ -561,11 +562,14 @@ export const makeService = (
                 bucket,
                 nowMs,
                 claimant,
-                starts: Math.min(wanted, flightFree, pacedStarts),
+                // a planner this process's flights leave no start still claims one, since a claim of nothing
+                // releases it and the others would stop counting it; the store grants that start only where its
+                // own count has it free, and the planner's next request uses it
+                starts: wanted > 0 ? Math.max(1, capped) : 0,
                 ttlMs: Claims.defaultClaimTtlMs
               })
               .pipe(Effect.orElseSucceed(() => ({ granted: 0, otherPlanners: 0 })))
-            return { freeStarts: grant.granted, requestsPerSecond, concurrencyCeiling, otherPlanners: grant.otherPlanners }
+            return { freeStarts: Math.min(grant.granted, capped), requestsPerSecond, concurrencyCeiling, otherPlanners: grant.otherPlanners }
           }
           // a store that fails says nothing is free: the planner then sizes its work for a full bucket
           const stored = yield* store.bucketLevel({ key: settings.bucketKey, bucket, nowMs, claimant }).pipe(
