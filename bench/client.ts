@@ -33,8 +33,10 @@ import * as ScaledClock from "./scaledClock.js"
 /** How the client is made to agree with a time-scaled portal. */
 export type ClientTime = "scaled" | "limits"
 
-/** Which Effect HTTP client carries the requests. */
-/** The library's own client (`layerFetch`, `createClient`, `b24`), @effect/platform-node's undici client, or fetch. */
+/**
+ * Which Effect HTTP client carries the requests: the library's own (`layerFetch`, `createClient`, `b24`),
+ * @effect/platform-node's undici client, or fetch.
+ */
 export type HttpChoice = "bundled" | "undici" | "fetch"
 
 /** Settings of one run's client. */
