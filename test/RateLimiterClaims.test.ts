@@ -14,11 +14,11 @@ import * as RateLimiter from "../src/RateLimiter.js"
 const limits = { poolSize: 50, requestsPerSecond: 2, operatingLimitSeconds: 480, operatingWindowSeconds: 600 }
 
 /** Two limiters over one memory store (two processes sharing a store), or the same one twice. */
-const twoLimiters = (shared: "store" | "limiter") =>
+const twoLimiters = (shared: "store" | "limiter", bucketHeadroom = 2) =>
   Effect.gen(function* () {
     const store = yield* RateLimiter.RateLimiterStore
-    const first = yield* RateLimiter.make({ limits, bucketHeadroom: 2, arrivalJitterMs: 0 })
-    const second = shared === "limiter" ? first : yield* RateLimiter.make({ limits, bucketHeadroom: 2, arrivalJitterMs: 0 })
+    const first = yield* RateLimiter.make({ limits, bucketHeadroom, arrivalJitterMs: 0 })
+    const second = shared === "limiter" ? first : yield* RateLimiter.make({ limits, bucketHeadroom, arrivalJitterMs: 0 })
     return { store, first, second }
   }).pipe(Effect.provide(RateLimiter.layerStoreMemory))
 
@@ -68,11 +68,7 @@ describe("RateLimiter claims", () => {
   it.effect("a planner its own process's flights leave no start stays a planner to the others: its claim of nothing is no release", () =>
     Effect.gen(function* () {
       // no headroom, so that 50 of the first limiter's requests fill the bucket and its flights alike
-      const { first, second } = yield* Effect.gen(function* () {
-        const first = yield* RateLimiter.make({ limits, bucketHeadroom: 0, arrivalJitterMs: 0 })
-        const second = yield* RateLimiter.make({ limits, bucketHeadroom: 0, arrivalJitterMs: 0 })
-        return { first, second }
-      }).pipe(Effect.provide(RateLimiter.layerStoreMemory))
+      const { first, second } = yield* twoLimiters("store", 0)
       expect((yield* as("a")(first.claim(5))).freeStarts).toBe(5)
       expect((yield* as("b")(second.claim(1))).otherPlanners).toBe(1)
       yield* Fiber.join((yield* burst(first, 50)).fiber)

@@ -60,8 +60,9 @@ export const layerHttpClient = (options: NetworkOptions = {}, env: ProxyEnv = pr
         Effect.sync((): Dispatcher => {
           if (typeof options.proxy === "string") return new undici.ProxyAgent({ uri: options.proxy, connect: tls, requestTls: tls })
           if (!proxied(options, env)) return new undici.Agent({ connect: tls })
-          const httpProxy = options.proxy === false ? undefined : envValue(env, "HTTP_PROXY")
-          const httpsProxy = options.proxy === false ? undefined : envValue(env, "HTTPS_PROXY")
+          // a proxy from the environment (`proxy: false` went to the plain agent above)
+          const httpProxy = envValue(env, "HTTP_PROXY")
+          const httpsProxy = envValue(env, "HTTPS_PROXY")
           const noProxy = envValue(env, "NO_PROXY")
           return new undici.EnvHttpProxyAgent({
             connect: tls,
