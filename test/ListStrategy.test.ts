@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, type Duration, Effect, Fiber, Layer, Stream, TestClock } from "effect"
+import fc from "fast-check"
 import * as Bitrix from "../src/Bitrix.js"
 import type { LimitNumbers } from "../src/BitrixConfig.js"
 import * as Plan from "../src/internal/list/plan.js"
@@ -182,6 +183,43 @@ describe("planSeconds: what a split of a given shape takes for the rows there ar
     const big = { ...input, rows: 1_000_000, freeStarts: 0 }
     const perRequest = 50 * 0.005 + Math.min(2500, 2500 + 2 * 50) * 0.0001
     expect(Plan.planSeconds({ ranges: 1, requestsPerRange: 400, pagesPerRequest: 50 }, big)).toBeCloseTo(400 * (perRequest + 0.06), 6)
+  })
+})
+
+describe("countWorthWaiting: how much longer a COUNT still out is worth waiting for", () => {
+  // ln(1,000) = 6.907755...: its time taken evenly on a log scale over three decades
+  const decades = Math.log(1000)
+  it("a saving of 2 s (a start beside three planners), 70 ms after the COUNT went: 2 / ln 1,000 - 0.07 s", () => {
+    expect(Plan.countWorthWaiting(2, 0.07)).toBeCloseTo(0.289530 - 0.07, 5)
+  })
+  it("a saving of 15 ms (a probe's start on a full bucket), 70 ms after: nothing", () => {
+    expect(Plan.countWorthWaiting(0.015, 0.07)).toBe(0)
+  })
+  it("just sent: a seventh of the saving", () => {
+    expect(Plan.countWorthWaiting(0.7, 0)).toBeCloseTo(0.7 / 6.907755, 6)
+  })
+  it("a page's time waited for in any case where the pages beside the COUNT have just answered, within the saving", () => {
+    expect(Plan.countWorthWaiting(0.0237, 0.07, 0.01)).toBe(0.01)
+    expect(Plan.countWorthWaiting(0.004, 0.07, 0.01)).toBe(0.004)
+    expect(Plan.countWorthWaiting(2, 0.07, 0.01)).toBeCloseTo(0.289530 - 0.07, 5)
+  })
+  it("the wait is the one of the most expected gain, and never past the saving", () => {
+    // the gain of waiting w more: the chance the COUNT answers within it (evenly on a log scale of its time, having
+    // waited `waited`) times the saving, less the wait
+    const gain = (saving: number, waited: number, wait: number) => (saving * Math.log1p(wait / waited)) / decades - wait
+    fc.assert(
+      fc.property(
+        fc.double({ min: 0.001, max: 100, noNaN: true }),
+        fc.double({ min: 0.001, max: 10, noNaN: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (saving, waited, share) => {
+          const best = Plan.countWorthWaiting(saving, waited)
+          expect(best).toBeGreaterThanOrEqual(0)
+          expect(best).toBeLessThanOrEqual(saving)
+          expect(gain(saving, waited, best)).toBeGreaterThanOrEqual(gain(saving, waited, share * saving) - 1e-9)
+        }
+      )
+    )
   })
 })
 

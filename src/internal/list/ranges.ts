@@ -2,6 +2,7 @@
  * The `ranges` strategy (and `auto` without a limit): the end pages and the COUNT raced together, the split of the
  * ID span between them for the limiter's room right now, and the ranges walked in parallel.
  */
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -15,6 +16,7 @@ import { type Capacity, RateLimiter } from "../../RateLimiter.js"
 import { BucketClaimant, newClaimantId } from "../limiterClaims.js"
 import { checkWalkPage, endPages, type KeysetPlan, keysetParams, keysetWalk, probePages, topPage } from "./keyset.js"
 import {
+  countWorthWaiting,
   emptyCommandSeconds,
   estimateRows,
   minimumGapSpread,
@@ -156,6 +158,8 @@ interface SplitFacts {
   readonly time: Envelope.TimeBlock | undefined
   /** The COUNT under way, or the total of a counted first page. */
   readonly counting: Fiber.Fiber<number | undefined> | undefined
+  /** When the COUNT was sent (the clock's millis). */
+  readonly countSentAt: number
   readonly firstTotal: number | undefined
   /** The page timed was a page of IDs where the walk reads every field (`RangePlanInput.fastest`). */
   readonly fastest: boolean
@@ -182,15 +186,16 @@ const probeCursors = (low: number, high: number): ReadonlyArray<number> =>
 const probeSeconds = (time: Envelope.TimeBlock | undefined) => roundTripSeconds + emptyCommandSeconds + probePageCount * pageSecondsOf(time)
 
 /**
- * The split of the walk's span: the rows estimated from the end pages' ID gaps, and the COUNT waited for no longer
- * than it could save (the plan for the estimate's high end against the plan for its low end): on a small table the
- * COUNT is as quick as a page and makes the chains exact; a small filtered export from a large table goes ahead
- * without it; an export near what the free starts carry would wait, since a wrong guess there costs bucket turns of
- * half a second. Where the wait could be longer than a probe takes (`SplitFacts.probe`: a batch of pages across the
- * span, a round trip and 8 pages), the probe goes out and whichever of it and the COUNT answers first decides: the
- * probe's five times as many gaps narrow the estimate, and the COUNT is then waited for only as long as the
- * narrower estimate leaves it to save. A filtered tenth of a million-row table waited 0.5 s for its COUNT, as long
- * as the whole walk after it. The claim is then kept to the starts the split takes.
+ * The split of the walk's span: the rows estimated from the end pages' ID gaps, and the COUNT waited for as long as
+ * that is worth (`countWorthWaiting`: never longer than it could save, the plan for the estimate's high end against
+ * the plan for its low end, nor once it is slower than a seventh of that): on a small table the COUNT is as quick
+ * as a page and makes the chains exact; a small filtered export from a large table goes ahead without it; an export
+ * near what the free starts carry would wait, since a wrong guess there costs bucket turns of half a second. Where
+ * the wait could be longer than a probe takes (`SplitFacts.probe`: a batch of pages across the span, a round trip
+ * and 8 pages), the probe goes out and whichever of it and the COUNT answers first decides: the probe's five times
+ * as many gaps narrow the estimate, and the COUNT is then waited for only as long as the narrower estimate leaves
+ * it worth. A filtered tenth of a million-row table waited 0.5 s for its COUNT, as long as the whole walk after it.
+ * The claim is then kept to the starts the split takes.
  */
 const chooseSplit = Effect.fnUntraced(function* (method: string, facts: SplitFacts, options: ListOptions) {
   const request = (planned: number, counted: boolean, estimate: Estimate): SplitRequest => ({
@@ -219,6 +224,9 @@ const chooseSplit = Effect.fnUntraced(function* (method: string, facts: SplitFac
     const startCost = planRanges({ ...fewest, freeStarts: Math.max(0, fewest.freeStarts - 1) }).estimatedSeconds - hopeful.estimatedSeconds
     return { cautious, patience: planSeconds(cautious, fewest) - hopeful.estimatedSeconds, startCost }
   })
+  // How long the COUNT still out is worth waiting for where it would save `saving` seconds (`countWorthWaiting`)
+  const worthWaiting = (saving: number, quick?: number) =>
+    Effect.map(Clock.currentTimeMillis, (now) => countWorthWaiting(saving, (now - facts.countSentAt) / 1000, quick))
   // The COUNT's total if it is in, or once it is within `seconds`
   const waitForCount = (counting: Fiber.Fiber<number | undefined>, seconds: number) =>
     Effect.flatMap(Fiber.poll(counting), (done) =>
@@ -232,12 +240,12 @@ const chooseSplit = Effect.fnUntraced(function* (method: string, facts: SplitFac
   let total = facts.firstTotal
   const { counting, probe } = facts
   if (counting !== undefined && (probe === undefined || patience <= probeSeconds(probe.pageTime) + weighed.startCost)) {
-    total = yield* waitForCount(counting, patience)
+    total = yield* waitForCount(counting, yield* worthWaiting(patience, pageSecondsOf(facts.time)))
   } else if (counting !== undefined && probe !== undefined) {
     // A probe costs its time and the start it takes from the split: where that start is dear, a COUNT that answers
     // within its price is waited for first (beside three planners, a COUNT of 50,000 rows that answers 5 ms after
     // the end pages, where the start would cost 2 s)
-    total = yield* waitForCount(counting, weighed.startCost)
+    total = yield* waitForCount(counting, yield* worthWaiting(weighed.startCost))
     if (total === undefined) {
       // A probe that fails leaves the split to the COUNT, as without it; a COUNT that fails never comes first (the
       // probe always ends, so the race does)
@@ -256,7 +264,7 @@ const chooseSplit = Effect.fnUntraced(function* (method: string, facts: SplitFac
         } else {
           patience -= probeSeconds(probe.pageTime)
         }
-        total = yield* waitForCount(counting, patience)
+        total = yield* waitForCount(counting, yield* worthWaiting(patience))
       }
     }
   }
@@ -341,6 +349,7 @@ const planExport = Effect.fnUntraced(function* (method: string, keyset: KeysetPl
   // than the COUNT costs: the first page is counted instead
   const firstClaim = yield* (yield* RateLimiter).claim(3)
   const separateCount = firstClaim.freeStarts >= 3
+  const countSentAt = yield* Clock.currentTimeMillis
   const counted = separateCount
     ? yield* page(method, { ...firstParams, select: [keyset.info.rowIdKey], start: 0 }, { costSample: false }).pipe(
         Effect.tap(({ total }) => (total === undefined ? Effect.void : progress.setTotal(method, total))),
@@ -353,7 +362,7 @@ const planExport = Effect.fnUntraced(function* (method: string, keyset: KeysetPl
     : undefined
   const counting = counted === undefined ? undefined : Fiber.map(counted, (answer) => answer?.total)
   if (counted !== undefined && counting !== undefined && costlySelect(keyset.base)) {
-    return yield* planFromIds(method, keyset, options, counted, counting)
+    return yield* planFromIds(method, keyset, options, { counted, counting, sentAt: countSentAt })
   }
   // a counted first page is no cost sample, which a batch's commands all are: it goes alone
   const [first, top] =
@@ -400,6 +409,7 @@ const planExport = Effect.fnUntraced(function* (method: string, keyset: KeysetPl
       outsideSpan: first.rows.length + tail.length,
       time: top.time,
       counting,
+      countSentAt,
       firstTotal: first.total,
       fastest: false,
       ...(probe === undefined ? {} : { probe })
@@ -423,15 +433,19 @@ const planFromIds = Effect.fnUntraced(function* (
   method: string,
   keyset: KeysetPlan,
   options: ListOptions,
-  counted: Fiber.Fiber<Page | undefined>,
-  counting: Fiber.Fiber<number | undefined>
+  count: {
+    /** The COUNT's page of IDs, its total, and when it was sent (the clock's millis). */
+    readonly counted: Fiber.Fiber<Page | undefined>
+    readonly counting: Fiber.Fiber<number | undefined>
+    readonly sentAt: number
+  }
 ) {
   const progress = yield* ProgressReporter
   const rowsFirst = yield* Effect.forkScoped(page(method, keysetParams(keyset, keyset.lower, keyset.upper)))
   // a page of IDs prices nothing the walk reads: its pages of rows will
   const idsTop = topPage(method, { ...keyset, base: { ...keyset.base, select: [keyset.info.rowIdKey] } }, { costSample: false })
   // A COUNT that failed never comes first; the page of rows does, a failure too (its rows are needed anyway)
-  const countedIds = Effect.flatMap(Fiber.join(counted), (answer) => (answer === undefined ? Effect.never : Effect.succeed(answer)))
+  const countedIds = Effect.flatMap(Fiber.join(count.counted), (answer) => (answer === undefined ? Effect.never : Effect.succeed(answer)))
   const [[first, firstHasRows], top] = yield* Effect.all(
     [
       Effect.raceFirst(
@@ -493,7 +507,8 @@ const planFromIds = Effect.fnUntraced(function* (
       knownInSpan: inSpan,
       outsideSpan: first.rows.length,
       time: timed ?? top.time,
-      counting,
+      counting: count.counting,
+      countSentAt: count.sentAt,
       firstTotal: undefined,
       fastest: timed === undefined,
       ...(probe === undefined ? {} : { probe })
