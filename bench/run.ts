@@ -197,17 +197,23 @@ const readReport = (): Report => {
 }
 
 /**
- * `--only … --write`: the new runs replace the same scenario and strategy in the earlier report, the others stay,
- * and the command line says both runs (the machine and calibration are the new run's).
+ * `--only … --write`: the new runs replace the same scenario and strategy in the earlier report, each in its place
+ * (the tables keep the scenarios' order), runs new to it go last, the others stay, and the command line says both
+ * runs (the machine and calibration are the new run's).
  */
 const mergeInto = (earlier: Report, update: Report): Report => {
   const key = (result: RunResult) => `${result.scenario}\u0000${result.strategy}`
-  const replaced = new Set(update.results.map(key))
+  const fresh = new Map(update.results.map((result) => [key(result), result]))
+  const kept = earlier.results.map((result) => {
+    const replacement = fresh.get(key(result))
+    fresh.delete(key(result))
+    return replacement ?? result
+  })
   return {
     ...update,
     command: `${earlier.command}; then ${update.command}`,
     totalRealSeconds: earlier.totalRealSeconds + update.totalRealSeconds,
-    results: [...earlier.results.filter((result) => !replaced.has(key(result))), ...update.results],
+    results: [...kept, ...fresh.values()],
     ...(update.sync ?? earlier.sync ? { sync: update.sync ?? earlier.sync } : {})
   }
 }
