@@ -15,7 +15,7 @@ import { Clock, Effect, Either, Layer } from "effect"
 import * as Bitrix from "../src/Bitrix.js"
 import type { LimitNumbers } from "../src/BitrixConfig.js"
 import type * as Envelope from "../src/Envelope.js"
-import { junkGuardSafe, keysetPlan, probePages } from "../src/internal/list/keyset.js"
+import { chainedPages, guardPrefix, junkGuardSafe, keysetPlan, probePages } from "../src/internal/list/keyset.js"
 import * as Plan from "../src/internal/list/plan.js"
 import * as FakePortal from "../src/testing/FakePortal.js"
 import type { FakePortalOptions } from "../src/testing/Options.js"
@@ -339,6 +339,58 @@ describe("the chains of the ranges", () => {
     expect(junkGuardSafe(999, 3, undefined)).toBe(false)
     expect(junkGuardSafe(undefined, 3, 2000)).toBe(false)
     expect(junkGuardSafe(999, 0, 1000)).toBe(false)
+  })
+
+  it("behind the export's lowest ID the guard's prefix is the largest power of ten not above it", () => {
+    expect(guardPrefix(undefined)).toBe(1)
+    expect(guardPrefix(1)).toBe(1)
+    expect(guardPrefix(9)).toBe(1)
+    expect(guardPrefix(10)).toBe(10)
+    expect(guardPrefix(13)).toBe(10)
+    expect(guardPrefix(999)).toBe(100)
+    expect(guardPrefix(1000)).toBe(1000)
+    // 845 + 50 · 47 = 3,195 read: "1" before it is 13,195, under the range's bound of 44,715; "10" before it, 103,195
+    expect(junkGuardSafe(844, 47, 44_715)).toBe(false)
+    expect(junkGuardSafe(844, 47, 44_715, 10)).toBe(true)
+    // past what a number holds exactly: never
+    expect(junkGuardSafe(10 ** 14, 1, 10 ** 15, 1000)).toBe(false)
+  })
+
+  it.effect("a chain over IDs that gain a digit: no junk rows behind the lowest ID's power of ten, junk rows behind 1", () => {
+    const { layer } = waveLayer({ seed: { "crm.deal": 20_000 }, limits: "off", costModel: "zero", latency: { roundTripMs: 0 } })
+    return Effect.gen(function* () {
+      // the filter's rows, found in the test from the engine's own
+      const ids = (yield* engineRows("crm.deal.list", ["ID", "CATEGORY_ID"]))
+        .filter((row) => Number((row as { readonly CATEGORY_ID: unknown }).CATEGORY_ID) === 3)
+        .map((row) => Number((row as { readonly ID: unknown }).ID))
+      expect(ids[0]).toBeGreaterThanOrEqual(10)
+      expect(ids[0]).toBeLessThan(100)
+      // 1,520 rows after the first page's: 30 full pages, a 31st of 20 rows, and 2 commands after it whose reference
+      // does not resolve (the portal then reads rows from the start of the table); the IDs they could read (from
+      // 844 + 50 · 31 on) have 4 digits and the bound 5: "1" before them is not sure to lie above it, "10" is
+      const cursor = ids[49]!
+      const upper = ids[1569]!
+      for (const index of [31, 32]) {
+        expect(junkGuardSafe(cursor, index, upper)).toBe(false)
+        expect(junkGuardSafe(cursor, index, upper, 10)).toBe(true)
+      }
+      const plan = Either.getOrThrow(keysetPlan("crm.deal.list", { select: ["ID"], filter: { CATEGORY_ID: 3 } }))
+      const chain = (lowestId: number | undefined) =>
+        Effect.gen(function* () {
+          const before = yield* stats
+          const { result } = yield* onTestClock(chainedPages("crm.deal.list", lowestId === undefined ? plan : { ...plan, lowestId }, cursor, upper, 33))
+          const after = yield* stats
+          return { ids: idsOf(result.rows), served: after.rowsServed - before.rowsServed }
+        })
+      const behindLowest = yield* chain(ids[0])
+      // behind "10" the two commands find no rows: the rows served are the range's
+      expect(behindLowest.ids).toEqual(ids.slice(50, 1570))
+      expect(behindLowest.served).toBe(1520)
+      // behind "1" they carry no guard and serve a page of junk each, discarded
+      const behindOne = yield* chain(undefined)
+      expect(behindOne.ids).toEqual(ids.slice(50, 1570))
+      expect(behindOne.served).toBe(1520 + 2 * 50)
+    }).pipe(Effect.provide(layer))
   })
 
   it.effect("a guarded command after a short page finds no rows; after a full page it reads the next one", () => {

@@ -44,6 +44,8 @@ export interface KeysetPlan {
   readonly lower: number | undefined
   /** Inclusive upper bound from the user's filter (`<ID` / `<=ID`), if any. */
   readonly upper: number | undefined
+  /** The export's lowest ID when its first page was read (`ranges`, once the end pages are in): see `guardPrefix`. */
+  readonly lowestId?: number
 }
 
 /**
@@ -123,11 +125,23 @@ export const keysetParams = (plan: KeysetPlan, cursor: number | Query.Reference 
     : { ...plan.base, filter, order: { [id]: "ASC" }, start: -1 }
 }
 
-/** A chained command's params with the junk guard `<ID = "1" + reference` (see `chainedPages`). */
+/**
+ * The number the junk guard writes before the ID it reads (`chainedPages`): the largest power of ten not above the
+ * export's lowest ID (`KeysetPlan.lowestId`), else 1. Unresolved, the guard reads as that number, `ID < 10^k`, which
+ * no row of the export matches when its lowest ID is at least 10^k (a row that came to match the filter since is
+ * discarded as any junk row is). Resolved, it puts the guard 10^k times as far above the ID as "1" does: the first
+ * range of a filtered tenth of a million rows (IDs 845–44,715, lowest ID 13) could carry no guard behind "1", and
+ * its chain served 150 junk rows, 20 ms more than the other ranges.
+ */
+export const guardPrefix = (lowestId: number | undefined): number =>
+  lowestId === undefined || !Number.isSafeInteger(lowestId) || lowestId < 1 ? 1 : 10 ** (String(lowestId).length - 1)
+
+/** A chained command's params with the junk guard `<ID = guardPrefix + reference` (see `chainedPages`). */
 const withJunkGuard = (plan: KeysetPlan, params: Params, after: Query.Reference): Params => {
   const filterKey = findKey(params, "filter")
   const filter = filterKey === undefined ? {} : params[filterKey]
-  return { ...params, filter: { ...(isParams(filter) ? filter : {}), [`<${plan.info.filterIdKey}`]: `1${after.expression}` } }
+  const guard = `${guardPrefix(plan.lowestId)}${after.expression}`
+  return { ...params, filter: { ...(isParams(filter) ? filter : {}), [`<${plan.info.filterIdKey}`]: guard } }
 }
 
 /**
@@ -175,16 +189,17 @@ export const followUpChain = (
 }
 
 /**
- * Whether the `index`-th command of a chain after `cursor` can carry the junk guard `<ID = "1" + $result[prev][49][ID]`
+ * Whether the `index`-th command of a chain after `cursor` can carry the junk guard `<ID = prefix + $result[prev][49][ID]`
  * without ever cutting a page short: when the reference resolves, the previous pages were full, so the ID it reads
- * is at least `cursor + 50 · index`, and "1" written before an ID of d digits adds 10^d to it; the guard then lies
- * above `upper`, the walk's own bound, whatever the IDs are.
+ * is at least `cursor + 50 · index`, and `prefix` (`guardPrefix`: 1, or a larger power of ten) written before an ID
+ * of d digits adds prefix · 10^d to it; the guard then lies above `upper`, the walk's own bound, whatever the IDs are.
  */
-export const junkGuardSafe = (cursor: number | undefined, index: number, upper: number | undefined): boolean => {
+export const junkGuardSafe = (cursor: number | undefined, index: number, upper: number | undefined, prefix = 1): boolean => {
   if (cursor === undefined || upper === undefined || index < 1) return false
   const least = cursor + pageSize * index
   if (!Number.isSafeInteger(least) || least < 1) return false
-  return 10 ** String(least).length + least > upper
+  const guard = prefix * 10 ** String(least).length + least
+  return Number.isSafeInteger(guard) && guard > upper
 }
 
 /**
@@ -212,7 +227,8 @@ export const chainedPages = Effect.fnUntraced(function* (method: string, plan: K
     planned.push({
       label: label(index),
       method,
-      params: Query.isReference(after) && junkGuardSafe(cursor, index, upper) ? withJunkGuard(plan, params, after) : params,
+      params:
+        Query.isReference(after) && junkGuardSafe(cursor, index, upper, guardPrefix(plan.lowestId)) ? withJunkGuard(plan, params, after) : params,
       index
     })
   }

@@ -416,7 +416,8 @@ const planExport = Effect.fnUntraced(function* (method: string, keyset: KeysetPl
     },
     options
   )
-  const { chosen, walk } = walkSpan(method, keyset, low, high, split, options)
+  // the walk's junk guard may stand further above its bound behind the export's lowest ID (`guardPrefix`)
+  const { chosen, walk } = walkSpan(method, { ...keyset, lowestId: headIds[0]! }, low, high, split, options)
   return { chosen, body: Stream.concat(Stream.concat(head, walk), Stream.fromIterable(tail)) }
 })
 
@@ -515,7 +516,7 @@ const planFromIds = Effect.fnUntraced(function* (
     },
     options
   )
-  const { chosen, walk } = walkSpan(method, keyset, lastId + 1, high, split, options)
+  const { chosen, walk } = walkSpan(method, { ...keyset, lowestId: headIds[0]! }, lastId + 1, high, split, options)
   // The walk starts now, not once the first page's rows are out: a concatenation pulls its second part only after
   // its first ends (a queue of two chunks keeps the walk from running ahead of the reader)
   const walking = Stream.flattenTake(Stream.fromQueue(yield* Stream.toQueue(walk, { capacity: 2 })))
