@@ -349,7 +349,8 @@ describe("the chains of the ranges", () => {
     expect(guardPrefix(13)).toBe(10)
     expect(guardPrefix(999)).toBe(100)
     expect(guardPrefix(1000)).toBe(1000)
-    // 845 + 50 · 47 = 3,195 read: "1" before it is 13,195, under the range's bound of 44,715; "10" before it, 103,195
+    // 47 pages after cursor 844 the reference reads at least 844 + 50 · 47 = 3,194: "1" before it is 13,194, under the
+    // range's bound of 44,715; "10" before it, 103,194
     expect(junkGuardSafe(844, 47, 44_715)).toBe(false)
     expect(junkGuardSafe(844, 47, 44_715, 10)).toBe(true)
     // past what a number holds exactly: never

@@ -242,7 +242,7 @@ export const countHorizon = 1000
  * times the saving grows faster than the wait itself, up to saving / ln(countHorizon) − waited, never past the
  * saving. A COUNT already slower than a seventh of what it could save is not waited for: waiting the whole saving
  * for it lost 15 ms for a probe's start and 8 ms after the probe on a filtered tenth of a million rows, whose COUNT
- * answered 0.3 s later, and 124 ms on 100,000 rows under the docs' COUNT. `quick`, where the pages sent beside the
+ * took half a second, and 113 ms on 100,000 rows under the docs' COUNT. `quick`, where the pages sent beside the
  * COUNT have just answered: the time of one of them, waited for in any case, since the COUNT of most portals'
  * tables (20,000 rows at the default model's 0.5 µs a row) answers within a page's time after them.
  */

@@ -158,8 +158,9 @@ interface SplitFacts {
   readonly time: Envelope.TimeBlock | undefined
   /** The COUNT under way, or the total of a counted first page. */
   readonly counting: Fiber.Fiber<number | undefined> | undefined
-  /** When the COUNT was sent (the clock's millis). */
+  /** When the COUNT was sent (the clock's millis), and the server time of the last page, sent beside it. */
   readonly countSentAt: number
+  readonly besideCount: Envelope.TimeBlock | undefined
   readonly firstTotal: number | undefined
   /** The page timed was a page of IDs where the walk reads every field (`RangePlanInput.fastest`). */
   readonly fastest: boolean
@@ -240,7 +241,7 @@ const chooseSplit = Effect.fnUntraced(function* (method: string, facts: SplitFac
   let total = facts.firstTotal
   const { counting, probe } = facts
   if (counting !== undefined && (probe === undefined || patience <= probeSeconds(probe.pageTime) + weighed.startCost)) {
-    total = yield* waitForCount(counting, yield* worthWaiting(patience, pageSecondsOf(facts.time)))
+    total = yield* waitForCount(counting, yield* worthWaiting(patience, pageSecondsOf(facts.besideCount)))
   } else if (counting !== undefined && probe !== undefined) {
     // A probe costs its time and the start it takes from the split: where that start is dear, a COUNT that answers
     // within its price is waited for first (beside three planners, a COUNT of 50,000 rows that answers 5 ms after
@@ -410,6 +411,7 @@ const planExport = Effect.fnUntraced(function* (method: string, keyset: KeysetPl
       time: top.time,
       counting,
       countSentAt,
+      besideCount: top.time,
       firstTotal: first.total,
       fastest: false,
       ...(probe === undefined ? {} : { probe })
@@ -510,6 +512,7 @@ const planFromIds = Effect.fnUntraced(function* (
       time: timed ?? top.time,
       counting: count.counting,
       countSentAt: count.sentAt,
+      besideCount: top.time,
       firstTotal: undefined,
       fastest: timed === undefined,
       ...(probe === undefined ? {} : { probe })
