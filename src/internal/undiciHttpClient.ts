@@ -64,7 +64,10 @@ export const make = (dispatcher: Undici.Dispatcher): HttpClient.HttpClient =>
 
 const ignore = () => {}
 
-/** A response whose body is read at most once, whichever of its forms is asked for first. */
+/**
+ * A response whose body is read at most once in each form and kept (`text` twice gives the same text, `json` reads
+ * it); undici's body is used up by the first form read, so a second, different form fails as a `ResponseError`.
+ */
 class UndiciResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
   readonly [HttpIncomingMessage.TypeId]: HttpIncomingMessage.TypeId = HttpIncomingMessage.TypeId
   readonly [HttpClientResponse.TypeId]: HttpClientResponse.TypeId = HttpClientResponse.TypeId

@@ -136,12 +136,11 @@ export const keysetParams = (plan: KeysetPlan, cursor: number | Query.Reference 
 export const guardPrefix = (lowestId: number | undefined): number =>
   lowestId === undefined || !Number.isSafeInteger(lowestId) || lowestId < 1 ? 1 : 10 ** (String(lowestId).length - 1)
 
-/** A chained command's params with the junk guard `<ID = guardPrefix + reference` (see `chainedPages`). */
-const withJunkGuard = (plan: KeysetPlan, params: Params, after: Query.Reference): Params => {
+/** A chained command's params with the junk guard `<ID = prefix + reference` (see `chainedPages`, `guardPrefix`). */
+const withJunkGuard = (plan: KeysetPlan, params: Params, after: Query.Reference, prefix: number): Params => {
   const filterKey = findKey(params, "filter")
   const filter = filterKey === undefined ? {} : params[filterKey]
-  const guard = `${guardPrefix(plan.lowestId)}${after.expression}`
-  return { ...params, filter: { ...(isParams(filter) ? filter : {}), [`<${plan.info.filterIdKey}`]: guard } }
+  return { ...params, filter: { ...(isParams(filter) ? filter : {}), [`<${plan.info.filterIdKey}`]: `${prefix}${after.expression}` } }
 }
 
 /**
@@ -217,6 +216,7 @@ export const junkGuardSafe = (cursor: number | undefined, index: number, upper: 
  */
 export const chainedPages = Effect.fnUntraced(function* (method: string, plan: KeysetPlan, cursor: number | undefined, upper: number | undefined, commands: number) {
   const wrapper = plan.info.wrapper === undefined ? [] : [plan.info.wrapper]
+  const prefix = guardPrefix(plan.lowestId)
   const planned: Array<BatchPlanner.PlannedCommand> = []
   for (let index = 0; index < commands; index++) {
     const after =
@@ -227,8 +227,7 @@ export const chainedPages = Effect.fnUntraced(function* (method: string, plan: K
     planned.push({
       label: label(index),
       method,
-      params:
-        Query.isReference(after) && junkGuardSafe(cursor, index, upper, guardPrefix(plan.lowestId)) ? withJunkGuard(plan, params, after) : params,
+      params: Query.isReference(after) && junkGuardSafe(cursor, index, upper, prefix) ? withJunkGuard(plan, params, after, prefix) : params,
       index
     })
   }
