@@ -476,13 +476,19 @@ const runItems = Effect.fnUntraced(function* (method: string, items: ReadonlyArr
       kindOf(method) === "write" && Number.isFinite(freeStarts) && freeStarts >= 1
         ? Math.max(minItemsPerBatch, Math.ceil(indexes.length / Math.floor(freeStarts)))
         : planner.batchSize
-    const batches = yield* planner.plan(method, indexes.map((index) => items[index]), perBatch)
-    for (const batch of batches) for (const command of batch.commands) run.labels[indexes[command.index]!] = command.label
+    // every item is planned (and encoded) before the first request; each batch leaves the plan as it is sent, so
+    // the plan of 100,000 commands (about 14 MB) does not stay alive beside the results that replace it
+    const unsentBatches: Array<BatchPlanner.PlannedBatch | undefined> = Array.from(
+      yield* planner.plan(method, indexes.map((index) => items[index]), perBatch)
+    )
+    for (const batch of unsentBatches) for (const command of batch!.commands) run.labels[indexes[command.index]!] = command.label
     const retryLater: Array<number> = []
     yield* Effect.forEach(
-      batches,
-      (batch) =>
-        Client.sendBatch(batch, { halt: false }).pipe(
+      unsentBatches.keys(),
+      (position) => {
+        const batch = unsentBatches[position]!
+        unsentBatches[position] = undefined
+        return Client.sendBatch(batch, { halt: false }).pipe(
           noticingSends(() => {
             for (const command of batch.commands) run.state[indexes[command.index]!] = inFlight
           }),
@@ -541,7 +547,8 @@ const runItems = Effect.fnUntraced(function* (method: string, items: ReadonlyArr
                 yield* progress.advance(method, done)
               })
           })
-        ),
+        )
+      },
       { concurrency, discard: true }
     )
     pending = retryLater.sort((a, b) => a - b)

@@ -4,7 +4,10 @@
  * keeps what was sent.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option, TestClock } from "effect"
+import { Effect, Either, Fiber, Layer, Option, TestClock } from "effect"
+import v8 from "node:v8"
+import vm from "node:vm"
+import * as BatchPlanner from "../src/BatchPlanner.js"
 import * as Bitrix from "../src/Bitrix.js"
 import * as FakePortal from "../src/testing/FakePortal.js"
 import type { FakePortalOptions } from "../src/testing/Options.js"
@@ -140,6 +143,65 @@ describe("getByID", () => {
       const ids = error.partialResults?.map((result) => (result as { readonly ID?: string } | undefined)?.ID)
       expect(ids).toEqual(["2", "1", "2", undefined, "1"])
     }).pipe(Effect.provide(layer))
+  })
+})
+
+/** A full garbage collection on demand (V8's `gc`, exposed for this worker). */
+const collectGarbage = (): (() => void) => {
+  v8.setFlagsFromString("--expose-gc")
+  return vm.runInNewContext("gc") as () => void
+}
+
+describe("a bulk call's memory", () => {
+  it.effect("a batch's plan is let go once the batch is answered: 500 items one batch at a time, the 9 answered are collected", () => {
+    const gc = collectGarbage()
+    const planned: Array<WeakRef<BatchPlanner.PlannedBatch>> = []
+    const stillHeld: Array<number> = []
+    let requests = 0
+    // the default planner, remembering every batch it planned (weakly)
+    const watchedPlanner = Layer.effect(
+      BatchPlanner.BatchPlanner,
+      Effect.map(BatchPlanner.make(), (inner) =>
+        BatchPlanner.BatchPlanner.of({
+          ...inner,
+          plan: (method, items, perBatch) =>
+            Either.map(inner.plan(method, items, perBatch), (batches) => {
+              for (const batch of batches) planned.push(new WeakRef(batch))
+              return batches
+            })
+        })
+      )
+    )
+    // each answer waits for the next turn of the event loop (weak references stay set within one job); at the
+    // tenth request the nine batches before it are answered, and a full collection runs before it is answered
+    const transport = Layer.succeed(
+      Transport.Transport,
+      Transport.Transport.of({
+        send: (_method, params) =>
+          Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve))).pipe(
+            Effect.map(() => {
+              requests++
+              if (requests === 10) {
+                gc()
+                for (const [position, ref] of planned.entries()) if (position < 9 && ref.deref() !== undefined) stillHeld.push(position)
+              }
+              const labels = Object.keys((params as { readonly cmd: Record<string, string> }).cmd)
+              return { result: { result: Object.fromEntries(labels.map((label) => [label, { ok: label }])), result_error: [], result_total: [], result_next: [], result_time: [] } }
+            })
+          )
+      })
+    )
+    return Effect.gen(function* () {
+      const items = Array.from({ length: 500 }, (_, index) => ({ ID: index + 1 }))
+      const results = yield* Bitrix.call("crm.deal.get", items)
+      expect(results.length).toBe(500)
+      expect(requests).toBe(10)
+      expect(planned.length).toBe(10)
+      expect(stillHeld).toEqual([])
+    }).pipe(
+      Effect.provide(watchedPlanner),
+      Effect.provide(Layer.merge(Bitrix.layerServices({ limits: "off", maxConcurrent: 1 }), transport))
+    )
   })
 })
 
