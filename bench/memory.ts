@@ -1,0 +1,100 @@
+/**
+ * `npm run bench:memory -- [--items N] [--runs N]`: the peak RSS of `getByID` over `items` deal IDs (default
+ * 100,000), against the floor of the same work. The fake portal runs in a process of its own (limits off, zero
+ * cost, `items` deals); each run is a fresh plain `node` process (bench/memory/*.mjs), the compiled package
+ * (`npm run build` first) and then the floor (undici, `JSON.parse`, a Map, nothing else), alternating, `runs` times
+ * each, since one process's peak varies by tens of MiB from run to run with the moment of its garbage collections.
+ */
+import { execFile } from "node:child_process"
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
+import { startPortalHost } from "./portal.js"
+
+interface MemoryRun {
+  readonly rows: number
+  readonly seconds: number
+  readonly startRssBytes: number
+  readonly peakRssBytes: number
+}
+
+/** The programs measured: the package's Promise client, and the floor. */
+export const memoryPrograms = ["client", "floor"] as const
+export type MemoryProgram = (typeof memoryPrograms)[number]
+
+const programPath = (program: MemoryProgram) => fileURLToPath(new URL(`./memory/${program}.mjs`, import.meta.url))
+
+/** Runs one program in a fresh `node` against `webhook` over the IDs in `idsFile`; its one-line report. */
+export const runMemoryProgram = async (program: MemoryProgram, webhook: string, idsFile: string): Promise<MemoryRun> => {
+  const { stdout } = await promisify(execFile)(process.execPath, [programPath(program), webhook, idsFile], {
+    timeout: 600_000,
+    maxBuffer: 1 << 20
+  })
+  const report = JSON.parse(stdout.trim().split("\n").at(-1)!) as MemoryRun
+  return report
+}
+
+const mib = (bytes: number) => (bytes / 1048576).toFixed(0)
+
+/** The middle value (the lower middle of an even count). */
+const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!
+
+const option = (args: ReadonlyArray<string>, name: string, fallback: number): number => {
+  const at = args.indexOf(name)
+  if (at === -1) return fallback
+  const value = Number(args[at + 1])
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} takes a whole number >= 1, got ${args[at + 1]}`)
+  return value
+}
+
+const main = async () => {
+  const args = process.argv.slice(2)
+  const items = option(args, "--items", 100_000)
+  const runs = option(args, "--runs", 3)
+  if (!existsSync(fileURLToPath(new URL("../dist/Promise.js", import.meta.url)))) {
+    throw new Error("dist/ is missing: run `npm run build` first (the measurement uses the compiled package)")
+  }
+  const host = await startPortalHost()
+  const folder = mkdtempSync(join(tmpdir(), "bench-memory-"))
+  try {
+    const portal = await host.start(
+      { seed: { "crm.deal": items }, limits: "off", costModel: "zero" },
+      { ids: { method: "crm.deal.list", count: items } }
+    )
+    if (portal.ids.length !== items) throw new Error(`the portal holds ${portal.ids.length} deals, not ${items}`)
+    const idsFile = join(folder, "ids.json")
+    writeFileSync(idsFile, JSON.stringify(portal.ids))
+    const results: Record<MemoryProgram, Array<MemoryRun>> = { client: [], floor: [] }
+    console.log(`memory: getByID crm.deal.get of ${items.toLocaleString("en-US")} IDs, limits off, ${runs} runs each, Node ${process.version}`)
+    console.log("| run | program | seconds | RSS at start MiB | peak RSS MiB |")
+    console.log("|---|---|---|---|---|")
+    for (let run = 1; run <= runs; run++) {
+      for (const program of memoryPrograms) {
+        const report = await runMemoryProgram(program, portal.webhookUrl, idsFile)
+        if (report.rows !== items) throw new Error(`${program} returned ${report.rows} rows for ${items} IDs`)
+        results[program].push(report)
+        console.log(`| ${run} | ${program} | ${report.seconds.toFixed(1)} | ${mib(report.startRssBytes)} | ${mib(report.peakRssBytes)} |`)
+      }
+    }
+    for (const program of memoryPrograms) {
+      const peaks = results[program].map((report) => report.peakRssBytes)
+      console.log(
+        `memory: ${program}: peak RSS median ${mib(median(peaks))} MiB (${peaks.map(mib).join(", ")}), ` +
+          `${median(results[program].map((report) => report.seconds)).toFixed(1)} s median`
+      )
+    }
+    await portal.close()
+  } finally {
+    rmSync(folder, { recursive: true, force: true })
+    await host.shutdown()
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : error)
+    process.exitCode = 1
+  })
+}

@@ -1,0 +1,44 @@
+/**
+ * The memory measurement's two programs (bench/memory/*.mjs), each a plain `node` process, against a small fake
+ * portal over HTTP: both read every ID given and report a peak RSS no lower than their start. The figures
+ * themselves come from `npm run bench:memory` (bench/NOTES.md), never from a test.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { memoryPrograms, runMemoryProgram } from "../../bench/memory.js"
+import { createClient } from "../../src/Promise.js"
+import { type RunningFakePortal, startFakePortal } from "../../src/testing/index.js"
+
+describe("bench:memory's programs", () => {
+  let portal: RunningFakePortal
+  let folder: string
+  let idsFile: string
+  // 51 deals: one full batch of 50 and one of 1
+  const deals = 51
+
+  beforeAll(async () => {
+    portal = await startFakePortal({ seed: { "crm.deal": deals }, limits: "off", costModel: "zero" })
+    const client = createClient({ webhook: portal.webhookUrl, limits: "off" })
+    const rows = await client.getAll("crm.deal.list", { select: ["ID"] })
+    await client.close()
+    folder = mkdtempSync(join(tmpdir(), "memory-test-"))
+    idsFile = join(folder, "ids.json")
+    writeFileSync(idsFile, JSON.stringify(rows.map((row) => Number((row as { readonly ID: string }).ID))))
+  })
+
+  afterAll(async () => {
+    await portal.close()
+    rmSync(folder, { recursive: true, force: true })
+  })
+
+  for (const program of memoryPrograms) {
+    it(`${program} reads every one of ${deals} IDs and reports its peak RSS`, async () => {
+      const report = await runMemoryProgram(program, portal.webhookUrl, idsFile)
+      expect(report.rows).toBe(deals)
+      expect(report.startRssBytes).toBeGreaterThan(0)
+      expect(report.peakRssBytes).toBeGreaterThanOrEqual(report.startRssBytes)
+    })
+  }
+})
