@@ -21,7 +21,10 @@ import { decodePlannerOptions } from "./internal/options.js"
  * @category Models
  */
 export interface PlannedCommand {
-  /** Label in `cmd`; never a bare integer, so PHP cannot turn the maps into lists. */
+  /**
+   * Label in `cmd`, unique within the batch (the default planner's: `c0000`… by position in the batch); never a
+   * bare integer, so PHP cannot turn the maps into lists.
+   */
   readonly label: string
   readonly method: string
   readonly params: unknown

@@ -303,17 +303,26 @@ describe("BatchPlanner.plan", () => {
     expect(commands.every((command) => command.method === "crm.lead.get")).toBe(true)
   })
 
-  it("labels are c0000…, unique, never pure digits, and sort in input order", () => {
+  it("labels are c0000… by position in the batch: unique within it, never pure digits, in the batch's order", () => {
     const small = right(Batch.plan("crm.lead.get", items(120))).flatMap((batch) => batch.commands)
     expect(small.slice(0, 2).map((command) => command.label)).toEqual(["c0000", "c0001"])
-    expect(small[119]!.label).toBe("c0119")
-    const large = right(Batch.plan("crm.lead.get", items(12_345))).flatMap((batch) => batch.commands)
-    const labels = large.map((command) => command.label)
-    expect(labels[0]).toBe("c00000")
-    expect(labels[12_344]).toBe("c12344")
-    expect(new Set(labels).size).toBe(labels.length)
-    expect(labels.some((label) => /^\d+$/.test(label))).toBe(false)
-    expect([...labels].sort()).toEqual(labels)
+    // item 119 is the 20th command of the third batch of 50
+    expect(small[119]!.label).toBe("c0019")
+    expect(small[119]!.index).toBe(119)
+    const large = right(Batch.plan("crm.lead.get", items(12_345)))
+    // 246 full batches and one of 12,345 - 246 * 50 = 45 commands
+    expect(large.length).toBe(247)
+    expect(large.at(-1)!.commands.length).toBe(45)
+    for (const batch of large) {
+      const labels = batch.commands.map((command) => command.label)
+      expect(labels).toEqual(Array.from({ length: labels.length }, (_, position) => `c${String(position).padStart(4, "0")}`))
+      expect(new Set(labels).size).toBe(labels.length)
+      expect(labels.some((label) => /^\d+$/.test(label))).toBe(false)
+      expect([...labels].sort()).toEqual(labels)
+    }
+    // a smaller batch size numbers its own positions: item 20 is the 7th command of the third batch of 7
+    const sevens = right(Batch.plan("crm.lead.get", items(30), { batchSize: 7 })).flatMap((batch) => batch.commands)
+    expect(sevens[20]!.label).toBe("c0006")
   })
 
   it("refuses a bad batch size, a bad method and a nested batch", () => {
