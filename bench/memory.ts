@@ -1,9 +1,13 @@
 /**
- * `npm run bench:memory -- [--items N] [--runs N]`: the peak RSS of `getByID` over `items` deal IDs (default
- * 100,000), against the floor of the same work. The fake portal runs in a process of its own (limits off, zero
- * cost, `items` deals); each run is a fresh plain `node` process (bench/memory/*.mjs), the compiled package
+ * `npm run bench:memory -- [--items N] [--runs N] [--time-scale N]`: the peak RSS of `getByID` over `items` deal IDs
+ * (default 100,000), against the floor of the same work. The fake portal runs in a process of its own (limits off,
+ * zero cost, `items` deals); each run is a fresh plain `node` process (bench/memory/*.mjs), the compiled package
  * (`npm run build` first) and then the floor (undici, `JSON.parse`, a Map, nothing else), alternating, `runs` times
  * each, since one process's peak varies by tens of MiB from run to run with the moment of its garbage collections.
+ *
+ * With `--time-scale N` the portal has the standard limits and the default cost model, N times faster, reporting
+ * real time, and the client the standard limits N times tighter: the pace of a real portal, sped up. The floor,
+ * which knows no limits, runs only without them.
  */
 import { execFile } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -27,8 +31,14 @@ export type MemoryProgram = (typeof memoryPrograms)[number]
 const programPath = (program: MemoryProgram) => fileURLToPath(new URL(`./memory/${program}.mjs`, import.meta.url))
 
 /** Runs one program in a fresh `node` against `webhook` over the IDs in `idsFile`; its one-line report. */
-export const runMemoryProgram = async (program: MemoryProgram, webhook: string, idsFile: string): Promise<MemoryRun> => {
-  const { stdout } = await promisify(execFile)(process.execPath, [programPath(program), webhook, idsFile], {
+export const runMemoryProgram = async (
+  program: MemoryProgram,
+  webhook: string,
+  idsFile: string,
+  limits?: Readonly<Record<string, number>>
+): Promise<MemoryRun> => {
+  const args = [programPath(program), webhook, idsFile, ...(limits === undefined ? [] : [JSON.stringify(limits)])]
+  const { stdout } = await promisify(execFile)(process.execPath, args, {
     timeout: 600_000,
     maxBuffer: 1 << 20
   })
@@ -53,6 +63,13 @@ const main = async () => {
   const args = process.argv.slice(2)
   const items = option(args, "--items", 100_000)
   const runs = option(args, "--runs", 3)
+  const timeScale = args.includes("--time-scale") ? option(args, "--time-scale", 1) : undefined
+  // the standard limits as a client on the wall clock sees a portal running `timeScale` times faster
+  const limits =
+    timeScale === undefined
+      ? undefined
+      : { poolSize: 50, requestsPerSecond: 2 * timeScale, operatingLimitSeconds: 480 / timeScale, operatingWindowSeconds: 600 / timeScale }
+  const programs = timeScale === undefined ? memoryPrograms : (["client"] as const)
   if (!existsSync(fileURLToPath(new URL("../dist/Promise.js", import.meta.url)))) {
     throw new Error("dist/ is missing: run `npm run build` first (the measurement uses the compiled package)")
   }
@@ -60,25 +77,28 @@ const main = async () => {
   const folder = mkdtempSync(join(tmpdir(), "bench-memory-"))
   try {
     const portal = await host.start(
-      { seed: { "crm.deal": items }, limits: "off", costModel: "zero" },
+      timeScale === undefined
+        ? { seed: { "crm.deal": items }, limits: "off", costModel: "zero" }
+        : { seed: { "crm.deal": items }, limits: "standard", timeScale, reportTime: "real" },
       { ids: { method: "crm.deal.list", count: items } }
     )
     if (portal.ids.length !== items) throw new Error(`the portal holds ${portal.ids.length} deals, not ${items}`)
     const idsFile = join(folder, "ids.json")
     writeFileSync(idsFile, JSON.stringify(portal.ids))
     const results: Record<MemoryProgram, Array<MemoryRun>> = { client: [], floor: [] }
-    console.log(`memory: getByID crm.deal.get of ${items.toLocaleString("en-US")} IDs, limits off, ${runs} runs each, Node ${process.version}`)
+    const pace = timeScale === undefined ? "limits off" : `standard limits at time scale ${timeScale}`
+    console.log(`memory: getByID crm.deal.get of ${items.toLocaleString("en-US")} IDs, ${pace}, ${runs} runs each, Node ${process.version}`)
     console.log("| run | program | seconds | RSS at start MiB | peak RSS MiB |")
     console.log("|---|---|---|---|---|")
     for (let run = 1; run <= runs; run++) {
-      for (const program of memoryPrograms) {
-        const report = await runMemoryProgram(program, portal.webhookUrl, idsFile)
+      for (const program of programs) {
+        const report = await runMemoryProgram(program, portal.webhookUrl, idsFile, program === "client" ? limits : undefined)
         if (report.rows !== items) throw new Error(`${program} returned ${report.rows} rows for ${items} IDs`)
         results[program].push(report)
         console.log(`| ${run} | ${program} | ${report.seconds.toFixed(1)} | ${mib(report.startRssBytes)} | ${mib(report.peakRssBytes)} |`)
       }
     }
-    for (const program of memoryPrograms) {
+    for (const program of programs) {
       const peaks = results[program].map((report) => report.peakRssBytes)
       console.log(
         `memory: ${program}: peak RSS median ${mib(median(peaks))} MiB (${peaks.map(mib).join(", ")}), ` +

@@ -3,19 +3,20 @@
  * package (dist/, as users get it): `getByID("crm.deal.get", ids)` through the Promise client, limits off, RSS
  * sampled every 20 ms. Prints one JSON line.
  *
- * argv: webhook URL, a file holding the IDs as a JSON array.
+ * argv: webhook URL, a file holding the IDs as a JSON array, and optionally the client's `limits` as JSON (default
+ * "off").
  */
 import { readFileSync } from "node:fs"
 import { createClient } from "../../dist/Promise.js"
 
-const [webhook, idsFile] = process.argv.slice(2)
+const [webhook, idsFile, limits] = process.argv.slice(2)
 const ids = JSON.parse(readFileSync(idsFile, "utf8"))
 let peak = process.memoryUsage.rss()
 const sampler = setInterval(() => {
   peak = Math.max(peak, process.memoryUsage.rss())
 }, 20)
 const startRss = process.memoryUsage.rss()
-const client = createClient({ webhook, limits: "off" })
+const client = createClient({ webhook, limits: limits === undefined ? "off" : JSON.parse(limits) })
 const started = performance.now()
 const byId = await client.getByID("crm.deal.get", ids)
 const seconds = (performance.now() - started) / 1000

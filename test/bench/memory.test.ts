@@ -33,6 +33,12 @@ describe("bench:memory's programs", () => {
     rmSync(folder, { recursive: true, force: true })
   })
 
+  it("client takes the limits it is given (bench:memory --time-scale)", async () => {
+    const limits = { poolSize: 50, requestsPerSecond: 100, operatingLimitSeconds: 9.6, operatingWindowSeconds: 12 }
+    const report = await runMemoryProgram("client", portal.webhookUrl, idsFile, limits)
+    expect(report.rows).toBe(deals)
+  })
+
   for (const program of memoryPrograms) {
     it(`${program} reads every one of ${deals} IDs and reports its peak RSS`, async () => {
       const report = await runMemoryProgram(program, portal.webhookUrl, idsFile)
