@@ -71,7 +71,7 @@ const ignore = () => {}
 class UndiciResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
   readonly [HttpIncomingMessage.TypeId]: HttpIncomingMessage.TypeId = HttpIncomingMessage.TypeId
   readonly [HttpClientResponse.TypeId]: HttpClientResponse.TypeId = HttpClientResponse.TypeId
-  private readonly read = new Map<string, Effect.Effect<unknown, HttpClientError.ResponseError>>()
+  private readonly read = new Map<string, Promise<unknown>>()
 
   constructor(
     readonly request: HttpClientRequest.HttpClientRequest,
@@ -103,14 +103,22 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
     return new HttpClientError.ResponseError({ request: this.request, response: this, reason: "Decode", cause })
   }
 
-  /** The body read once through `read`, the same answer for every later ask. */
+  /**
+   * The body read once through `read`, the same answer for every later ask: the read's promise is kept (a plain
+   * promise per answer; an `Effect.cached` cost a fiber's deferred and a run of the runtime for each).
+   */
   private once<A>(key: string, read: () => Promise<A>): Effect.Effect<A, HttpClientError.ResponseError> {
-    let cached = this.read.get(key)
-    if (cached === undefined) {
-      cached = Effect.runSync(Effect.cached(Effect.tryPromise({ try: read, catch: (cause) => this.failure(cause) })))
-      this.read.set(key, cached)
-    }
-    return cached as Effect.Effect<A, HttpClientError.ResponseError>
+    return Effect.tryPromise({
+      try: () => {
+        let reading = this.read.get(key)
+        if (reading === undefined) {
+          reading = read()
+          this.read.set(key, reading)
+        }
+        return reading as Promise<A>
+      },
+      catch: (cause) => this.failure(cause)
+    })
   }
 
   get text(): Effect.Effect<string, HttpClientError.ResponseError> {
