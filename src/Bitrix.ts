@@ -477,7 +477,7 @@ const runItems = Effect.fnUntraced(function* (method: string, items: ReadonlyArr
         ? Math.max(minItemsPerBatch, Math.ceil(indexes.length / Math.floor(freeStarts)))
         : planner.batchSize
     // every item is planned (and encoded) before the first request; each batch leaves the plan as it is sent, so
-    // the plan of 100,000 commands (about 14 MB) does not stay alive beside the results that replace it
+    // the plan of 100,000 commands (about 10 MB) does not stay alive beside the results that replace it
     const unsentBatches: Array<BatchPlanner.PlannedBatch | undefined> = Array.from(
       yield* planner.plan(method, indexes.map((index) => items[index]), perBatch)
     )

@@ -37,7 +37,7 @@ export const labelFor = (position: number): string => `c${String(position).padSt
 /**
  * The labels of a batch's positions, made once. Every batch uses the same ones (the item's place in the input is
  * the command's `index`): a batch's `cmd`, and the maps of its answer, then share one shape in V8, where labels
- * numbering 100,000 items made 2,000 shapes of 50 keys each and held 45 MiB more at the peak of a `getByID`
+ * numbering 100,000 items made 2,000 shapes of 50 keys each and held about 50 MiB more at the peak of a `getByID`
  * (bench/NOTES.md).
  */
 const batchLabels: ReadonlyArray<string> = Array.from({ length: maxBatchSize }, (_, position) => labelFor(position))
