@@ -16,6 +16,7 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { startPortalHost } from "./portal.js"
+import { mib } from "./report.js"
 
 interface MemoryRun {
   readonly rows: number
@@ -42,11 +43,8 @@ export const runMemoryProgram = async (
     timeout: 600_000,
     maxBuffer: 1 << 20
   })
-  const report = JSON.parse(stdout.trim().split("\n").at(-1)!) as MemoryRun
-  return report
+  return JSON.parse(stdout.trim().split("\n").at(-1)!) as MemoryRun
 }
-
-const mib = (bytes: number) => (bytes / 1048576).toFixed(0)
 
 /** The middle value (the lower middle of an even count). */
 const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]!

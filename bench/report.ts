@@ -54,7 +54,8 @@ export const machine = (): Machine => {
 }
 
 const fixed = (value: number, digits: number) => value.toFixed(digits)
-const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)}`
+/** Bytes as whole MiB. */
+export const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)}`
 const seconds = (value: number) => (value >= 100 ? fixed(value, 0) : value >= 10 ? fixed(value, 1) : value >= 1 ? fixed(value, 2) : fixed(value, 3))
 const rate = (value: number) => (value >= 100 ? Math.round(value).toLocaleString("en-US") : fixed(value, 1))
 

@@ -28,19 +28,14 @@ export const checkBatchSize = (batchSize: number): Either.Either<number, Validat
   Either.map(decodePlannerOptions({ batchSize }), () => batchSize)
 
 /**
- * The planner's label for the command at `position` in its batch: `c0000`, `c0001`, … `c0049`, zero-padded so
- * labels sort in the batch's order. Never pure digits: PHP turns keys 0..n-1 into a list, and JavaScript moves
- * integer-like keys of `cmd` to the front, which would change the execution order.
+ * The planner's labels, one per position in a batch, made once: `c0000`, `c0001`, … `c0049`, zero-padded so they
+ * sort in the batch's order. Never pure digits: PHP turns keys 0..n-1 into a list, and JavaScript moves
+ * integer-like keys of `cmd` to the front, which would change the execution order. Every batch uses the same ones
+ * (the item's place in the input is the command's `index`): a batch's `cmd`, and the maps of its answer, then
+ * share one shape in V8, where labels numbering 100,000 items made 2,000 shapes of 50 keys each and held about
+ * 50 MiB more at the peak of a `getByID` (bench/NOTES.md).
  */
-export const labelFor = (position: number): string => `c${String(position).padStart(4, "0")}`
-
-/**
- * The labels of a batch's positions, made once. Every batch uses the same ones (the item's place in the input is
- * the command's `index`): a batch's `cmd`, and the maps of its answer, then share one shape in V8, where labels
- * numbering 100,000 items made 2,000 shapes of 50 keys each and held about 50 MiB more at the peak of a `getByID`
- * (bench/NOTES.md).
- */
-const batchLabels: ReadonlyArray<string> = Array.from({ length: maxBatchSize }, (_, position) => labelFor(position))
+const batchLabels: ReadonlyArray<string> = Array.from({ length: maxBatchSize }, (_, position) => `c${String(position).padStart(4, "0")}`)
 
 const chunk = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
   const chunks: Array<ReadonlyArray<A>> = []
