@@ -7,6 +7,7 @@
  * "off").
  */
 import { readFileSync } from "node:fs"
+import { getHeapStatistics } from "node:v8"
 import { createClient } from "../../dist/Promise.js"
 
 const [webhook, idsFile, limits] = process.argv.slice(2)
@@ -23,4 +24,4 @@ const seconds = (performance.now() - started) / 1000
 peak = Math.max(peak, process.memoryUsage.rss())
 clearInterval(sampler)
 await client.close()
-process.stdout.write(`${JSON.stringify({ rows: byId.size, seconds, startRssBytes: startRss, peakRssBytes: peak })}\n`)
+process.stdout.write(`${JSON.stringify({ rows: byId.size, seconds, startRssBytes: startRss, peakRssBytes: peak, heapLimitBytes: getHeapStatistics().heap_size_limit })}\n`)

@@ -6,6 +6,7 @@
  * argv: webhook URL, a file holding the IDs as a JSON array.
  */
 import { readFileSync } from "node:fs"
+import { getHeapStatistics } from "node:v8"
 import { Agent } from "undici"
 
 const [webhook, idsFile] = process.argv.slice(2)
@@ -44,4 +45,4 @@ const seconds = (performance.now() - started) / 1000
 peak = Math.max(peak, process.memoryUsage.rss())
 clearInterval(sampler)
 await agent.close()
-process.stdout.write(`${JSON.stringify({ rows: byId.size, seconds, startRssBytes: startRss, peakRssBytes: peak })}\n`)
+process.stdout.write(`${JSON.stringify({ rows: byId.size, seconds, startRssBytes: startRss, peakRssBytes: peak, heapLimitBytes: getHeapStatistics().heap_size_limit })}\n`)

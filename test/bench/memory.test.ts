@@ -35,8 +35,19 @@ describe("bench:memory's programs", () => {
 
   it("client takes the limits it is given (bench:memory --time-scale)", async () => {
     const limits = { poolSize: 50, requestsPerSecond: 100, operatingLimitSeconds: 9.6, operatingWindowSeconds: 12 }
-    const report = await runMemoryProgram("client", portal.webhookUrl, idsFile, limits)
+    const report = await runMemoryProgram("client", portal.webhookUrl, idsFile, { limits })
     expect(report.rows).toBe(deals)
+  })
+
+  it("each runs under the old-space cap it is given (bench:memory --max-old-space)", async () => {
+    const capMiB = 64
+    for (const program of memoryPrograms) {
+      const capped = await runMemoryProgram(program, portal.webhookUrl, idsFile, { maxOldSpaceMiB: capMiB })
+      expect(capped.rows).toBe(deals)
+      // V8's limit is the old space's cap plus the young generation's (a few semi-spaces of at most 16 MiB each)
+      expect(capped.heapLimitBytes).toBeGreaterThanOrEqual(capMiB * 2 ** 20)
+      expect(capped.heapLimitBytes).toBeLessThanOrEqual(2 * capMiB * 2 ** 20)
+    }
   })
 
   for (const program of memoryPrograms) {
@@ -45,6 +56,8 @@ describe("bench:memory's programs", () => {
       expect(report.rows).toBe(deals)
       expect(report.startRssBytes).toBeGreaterThan(0)
       expect(report.peakRssBytes).toBeGreaterThanOrEqual(report.startRssBytes)
+      // uncapped, V8 sizes the heap from the machine's memory: far above the capped run's
+      expect(report.heapLimitBytes).toBeGreaterThan(2 * 64 * 2 ** 20)
     })
   }
 })
