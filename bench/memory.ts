@@ -1,9 +1,10 @@
 /**
  * `npm run bench:memory -- [--items N] [--runs N] [--time-scale N] [--max-old-space MIB]`: the peak RSS of
- * `getByID` over `items` deal IDs (default 100,000), against the floor of the same work. The fake portal runs in a process of its own (limits off,
- * zero cost, `items` deals); each run is a fresh plain `node` process (bench/memory/*.mjs), the compiled package
- * (`npm run build` first) and then the floor (undici, `JSON.parse`, a Map, nothing else), alternating, `runs` times
- * each, since one process's peak varies by tens of MiB from run to run with the moment of its garbage collections.
+ * `getByID` over `items` deal IDs (default 100,000), against the floor of the same work. The fake portal runs in a
+ * process of its own (limits off, zero cost, `items` deals); each run is a fresh plain `node` process
+ * (bench/memory/*.mjs), the compiled package (`npm run build` first) and then the floor (undici, `JSON.parse`, a Map,
+ * nothing else), alternating, `runs` times each, since one process's peak varies by tens of MiB from run to run with
+ * the moment of its garbage collections.
  *
  * With `--time-scale N` the portal has the standard limits and the default cost model, N times faster, reporting
  * real time, and the client the standard limits N times tighter: the pace of a real portal, sped up. The floor,
