@@ -6,6 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import { text as readStreamText } from "node:stream/consumers"
 import { FileError } from "./Report.js"
@@ -116,3 +117,24 @@ export const writePrivateFile = (path: string, text: string): void => {
   fs.writeFileSync(path, text, { mode: 0o600 })
   fs.chmodSync(path, 0o600)
 }
+
+/**
+ * Collected rows as a stream of small chunks (`chunkSize` rows), each row let go by the array as it is handed on: a
+ * written row does not stay in memory for the rest of the write, and no chunk's text is large (one chunk of
+ * thousands of wide rows is a string of megabytes, which V8 allocates outside the young generation).
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const drainRows = (rows: Array<unknown>, chunkSize = 50): Stream.Stream<unknown> =>
+  Stream.fromIteratorSucceed(
+    (function* () {
+      for (let index = 0; index < rows.length; index++) {
+        const row = rows[index]
+        rows[index] = undefined
+        yield row
+      }
+    })(),
+    chunkSize
+  )
+

@@ -44,7 +44,7 @@ import * as SyncCommand from "./sync.js"
 import { type Connection, type Env, redactorOf, resolveConnection, resolveLimiterStore, resolveLimits, resolveTuning, type Tuning } from "./Connection.js"
 import { columnsFromSelect, itemLine, makeRowWriter, ndjsonLine, resolveFormat } from "./Format.js"
 import * as Inputs from "./Inputs.js"
-import { openSink, printError, readInput, readOptionText, writePrivateFile } from "./Output.js"
+import { drainRows, openSink, printError, readInput, readOptionText, writePrivateFile } from "./Output.js"
 import {
   type CliError,
   defectLine,
@@ -410,7 +410,7 @@ const getByIdCommand: PortalCommand = {
               })
             }),
             Effect.flatMap(({ failure, rows }) =>
-              writeRows(Stream.fromIterable(rows), { out, format, columns: undefined }, count).pipe(
+              writeRows(drainRows(rows), { out, format, columns: undefined }, count).pipe(
                 Effect.zipRight(failure === undefined ? Effect.void : Effect.fail(failure))
               )
             )

@@ -106,6 +106,22 @@ describe.concurrent("b24 (child process)", () => {
     expect(idsOf(lines(run.stdout).map((line) => JSON.parse(line) as unknown))).toEqual(["3", "1", "2"])
   })
 
+  it("get-by-id of 101 IDs in reverse writes them in that order across its chunks of 50 (50, 50, 1)", async () => {
+    const listed: Array<string> = []
+    for (let start = 0; listed.length < 101; start += 50) {
+      const response = await fetch(`${webhook}crm.deal.list.json`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ select: ["ID"], order: { ID: "ASC" }, start })
+      })
+      listed.push(...idsOf(((await response.json()) as { readonly result: ReadonlyArray<unknown> }).result))
+    }
+    const asked = listed.slice(0, 101).reverse()
+    const run = await b24(["get-by-id", "crm.deal.get", "--ids", "-", "--webhook", webhook, "--limits", "off", "--quiet"], { input: asked.join("\n") })
+    expect(run.code, run.stderr).toBe(0)
+    expect(idsOf(lines(run.stdout).map((line) => JSON.parse(line) as unknown))).toEqual(asked)
+  })
+
   it("call --items writes one line per item in order, the failed one with the portal's words, and exits 3", async () => {
     const items = join(dir, "items.ndjson")
     writeFileSync(items, '{"ID":1}\n{"ID":999999}\n{"ID":2}\n')
