@@ -126,15 +126,15 @@ export const writePrivateFile = (path: string, text: string): void => {
  * @since 0.1.0
  * @category Constructors
  */
-export const drainRows = (rows: Array<unknown>, chunkSize = 50): Stream.Stream<unknown> =>
+export const drainRows = <A>(rows: Array<A | undefined>, chunkSize = 50): Stream.Stream<A> =>
   Stream.fromIteratorSucceed(
     (function* () {
       for (let index = 0; index < rows.length; index++) {
-        const row = rows[index]
+        // every slot holds a row until this loop reaches it
+        const row = rows[index] as A
         rows[index] = undefined
         yield row
       }
     })(),
     chunkSize
   )
-

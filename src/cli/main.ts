@@ -443,16 +443,23 @@ const callCommand: PortalCommand = {
           work: (count) =>
             Effect.scoped(
               Effect.gen(function* () {
-                const outcomes = yield* Bitrix.callEither(method, items)
-                const sink = yield* openSink(out)
-                yield* sink.write(outcomes.map((outcome, index) => itemLine(index, outcome)).join(""))
-                yield* Ref.set(count, outcomes.length)
+                // a copy this program may empty as it writes (the lines in chunks, each outcome let go once written)
+                const outcomes: Array<Either.Either<unknown, CliError> | undefined> = [...(yield* Bitrix.callEither(method, items))]
+                const total = outcomes.length
                 const failures = outcomes.flatMap((outcome, index) =>
-                  Either.isLeft(outcome) ? [{ name: `#${index}`, ...errorParts(outcome.left) }] : []
+                  outcome !== undefined && Either.isLeft(outcome) ? [{ name: `#${index}`, ...errorParts(outcome.left) }] : []
                 )
+                const sink = yield* openSink(out)
+                let index = 0
+                yield* Stream.runForEachChunk(drainRows(outcomes), (chunk) => {
+                  let lines = ""
+                  for (const outcome of chunk) lines += itemLine(index++, outcome)
+                  return sink.write(lines)
+                })
+                yield* Ref.set(count, total)
                 if (failures.length > 0) {
                   return yield* Effect.fail(
-                    new ItemsFailedError({ method, noun: "items", failed: failures.length, total: outcomes.length, failures: listFailures(failures) })
+                    new ItemsFailedError({ method, noun: "items", failed: failures.length, total, failures: listFailures(failures) })
                   )
                 }
               })

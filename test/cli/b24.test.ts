@@ -40,6 +40,20 @@ const totalOf = async (filter: Readonly<Record<string, unknown>>): Promise<numbe
   return body.total
 }
 
+/** The portal's first `count` deal IDs, ascending, asked directly over HTTP. */
+const firstIds = async (count: number): Promise<Array<string>> => {
+  const listed: Array<string> = []
+  for (let start = 0; listed.length < count; start += 50) {
+    const response = await fetch(`${webhook}crm.deal.list.json`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ select: ["ID"], order: { ID: "ASC" }, start })
+    })
+    listed.push(...idsOf(((await response.json()) as { readonly result: ReadonlyArray<unknown> }).result))
+  }
+  return listed.slice(0, count)
+}
+
 /** Shell-quotes one argument for `script -c`. */
 const quote = (arg: string) => `'${arg.replace(/'/g, "'\\''")}'`
 
@@ -107,19 +121,23 @@ describe.concurrent("b24 (child process)", () => {
   })
 
   it("get-by-id of 101 IDs in reverse writes them in that order across its chunks of 50 (50, 50, 1)", async () => {
-    const listed: Array<string> = []
-    for (let start = 0; listed.length < 101; start += 50) {
-      const response = await fetch(`${webhook}crm.deal.list.json`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ select: ["ID"], order: { ID: "ASC" }, start })
-      })
-      listed.push(...idsOf(((await response.json()) as { readonly result: ReadonlyArray<unknown> }).result))
-    }
-    const asked = listed.slice(0, 101).reverse()
+    const asked = (await firstIds(101)).reverse()
     const run = await b24(["get-by-id", "crm.deal.get", "--ids", "-", "--webhook", webhook, "--limits", "off", "--quiet"], { input: asked.join("\n") })
     expect(run.code, run.stderr).toBe(0)
     expect(idsOf(lines(run.stdout).map((line) => JSON.parse(line) as unknown))).toEqual(asked)
+  })
+
+  it("call --items of 101 items writes a line for each in order across its chunks of 50, the failed 51st among them", async () => {
+    const ids = await firstIds(101)
+    // the item at index 50, the first of the second chunk, names no deal
+    const items = ids.map((id, index) => JSON.stringify({ ID: index === 50 ? 999999 : Number(id) }))
+    const run = await b24(["call", "crm.deal.get", "--items", "-", "--webhook", webhook, "--limits", "off", "--quiet"], { input: items.join("\n") })
+    expect(run.code).toBe(3)
+    const results = lines(run.stdout).map((line) => JSON.parse(line) as { readonly index: number; readonly result?: { readonly ID: string } })
+    expect(results.map((line) => line.index)).toEqual(ids.map((_, index) => index))
+    expect(results.map((line) => line.result?.ID)).toEqual(ids.map((id, index) => (index === 50 ? undefined : id)))
+    expect(results[50]).toEqual({ index: 50, error: { code: "", description: "Not found" } })
+    expect(run.stderr).toMatch(/1 of 101 items failed: #50 "" Not found/)
   })
 
   it("call --items writes one line per item in order, the failed one with the portal's words, and exits 3", async () => {
