@@ -104,6 +104,19 @@ const fieldsOf = (row: unknown): ReadonlyArray<string> =>
   typeof row === "object" && row !== null && !Array.isArray(row) ? Object.keys(row) : []
 
 /**
+ * The CSV columns of rows collected before they are written (`get-by-id`): every field of every row, in the order
+ * first seen, so no field a later row adds is left out of the header.
+ *
+ * @since 0.1.0
+ * @category Formatting
+ */
+export const columnsOfRows = (rows: Iterable<unknown>): ReadonlyArray<string> => {
+  const columns = new Set<string>()
+  for (const row of rows) for (const field of fieldsOf(row)) columns.add(field)
+  return [...columns]
+}
+
+/**
  * The value of `column` in `row`; when the exact key is missing, a key differing only in case (the portal
  * answers `select: ["ID"]` with `id` on the newer `crm.item.*` methods).
  */

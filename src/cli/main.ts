@@ -42,7 +42,7 @@ import * as Spec from "./Spec.js"
 import * as EstimateCommand from "./estimate.js"
 import * as SyncCommand from "./sync.js"
 import { type Connection, type Env, redactorOf, resolveConnection, resolveLimiterStore, resolveLimits, resolveTuning, type Tuning } from "./Connection.js"
-import { columnsFromSelect, itemLine, makeRowWriter, ndjsonLine, resolveFormat } from "./Format.js"
+import { columnsFromSelect, columnsOfRows, itemLine, makeRowWriter, ndjsonLine, resolveFormat } from "./Format.js"
 import * as Inputs from "./Inputs.js"
 import { drainRows, openSink, printError, readInput, readOptionText, writePrivateFile } from "./Output.js"
 import {
@@ -409,11 +409,13 @@ const getByIdCommand: PortalCommand = {
                 failure: new ItemsFailedError({ method, noun: "IDs", failed: failures.length, total: ids.length, failures: listFailures(failures) })
               })
             }),
-            Effect.flatMap(({ failure, rows }) =>
-              writeRows(drainRows(rows), { out, format, columns: undefined }, count).pipe(
+            Effect.flatMap(({ failure, rows }) => {
+              // every row is here before the first is written (and let go): the CSV header holds every field of every row
+              const columns = format === "csv" ? columnsOfRows(rows) : undefined
+              return writeRows(drainRows(rows), { out, format, columns }, count).pipe(
                 Effect.zipRight(failure === undefined ? Effect.void : Effect.fail(failure))
               )
-            )
+            })
           )
       } satisfies Job
     })

@@ -3,6 +3,7 @@ import { Either } from "effect"
 import { BitrixApiError, HttpError, NotRunError } from "../../src/BitrixError.js"
 import {
   columnsFromSelect,
+  columnsOfRows,
   csvCell,
   itemLine,
   makeRowWriter,
@@ -123,3 +124,11 @@ describe("itemLine", () => {
     expect(JSON.parse(itemLine(4, Either.left(notRun)))).toEqual({ index: 4, error: { code: "NOT_RUN", description: "the portal did not run it" } })
   })
 })
+
+describe("columnsOfRows", () => {
+  it("is every field of every row, in the order first seen; rows that are not objects add none", () => {
+    expect(columnsOfRows([{ A: 1, B: 2 }, { B: 3, C: 4 }, "x", null, [5], { D: 6, A: 7 }])).toEqual(["A", "B", "C", "D"])
+    expect(columnsOfRows([])).toEqual([])
+  })
+})
+

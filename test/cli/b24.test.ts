@@ -127,6 +127,28 @@ describe.concurrent("b24 (child process)", () => {
     expect(idsOf(lines(run.stdout).map((line) => JSON.parse(line) as unknown))).toEqual(asked)
   })
 
+  it("get-by-id --format csv takes its header from every row, so a field the first row lacks is not left out", async () => {
+    const asked = await firstIds(101)
+    // the rows as the portal has them, one crm.deal.get each: the fields each row has
+    const fields: Array<string> = []
+    for (const id of asked) {
+      const response = await fetch(`${webhook}crm.deal.get.json`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ ID: id })
+      })
+      for (const field of Object.keys(((await response.json()) as { readonly result: Readonly<Record<string, unknown>> }).result)) {
+        if (!fields.includes(field)) fields.push(field)
+      }
+    }
+    const run = await b24(["get-by-id", "crm.deal.get", "--ids", "-", "--format", "csv", "--webhook", webhook, "--limits", "off", "--quiet"], {
+      input: asked.join("\n")
+    })
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stderr).not.toMatch(/not in the header/)
+    expect(run.stdout.split(/\r?\n/)[0]).toBe(fields.join(","))
+  })
+
   it("call --items of 101 items writes a line for each in order across its chunks of 50, the failed 51st among them", async () => {
     const ids = await firstIds(101)
     // the item at index 50, the first of the second chunk, names no deal
