@@ -28,28 +28,28 @@ const lines = (text: string): ReadonlyArray<string> => text.split("\n").filter((
 const idsOf = (rows: ReadonlyArray<unknown>): ReadonlyArray<string> =>
   rows.map((row) => String((row as { readonly ID?: unknown }).ID))
 
-/** The portal's own count of deals matching `filter`, asked directly over HTTP. */
-const totalOf = async (filter: Readonly<Record<string, unknown>>): Promise<number> => {
-  const response = await fetch(`${webhook}crm.deal.list.json`, {
+/** One call to the portal directly over HTTP (not through b24): its whole JSON answer. */
+const portalCall = async (method: string, params: Readonly<Record<string, unknown>>): Promise<Readonly<Record<string, unknown>>> => {
+  const response = await fetch(`${webhook}${method}.json`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ filter, select: ["ID"] })
+    body: JSON.stringify(params)
   })
-  const body = (await response.json()) as { readonly total?: unknown }
-  if (typeof body.total !== "number") throw new Error(`no total in ${JSON.stringify(body).slice(0, 200)}`)
-  return body.total
+  return (await response.json()) as Readonly<Record<string, unknown>>
 }
 
-/** The portal's first `count` deal IDs, ascending, asked directly over HTTP. */
+/** The portal's own count of deals matching `filter`. */
+const totalOf = async (filter: Readonly<Record<string, unknown>>): Promise<number> => {
+  const body = await portalCall("crm.deal.list", { filter, select: ["ID"] })
+  if (typeof body["total"] !== "number") throw new Error(`no total in ${JSON.stringify(body).slice(0, 200)}`)
+  return body["total"]
+}
+
+/** The portal's first `count` deal IDs, ascending. */
 const firstIds = async (count: number): Promise<Array<string>> => {
   const listed: Array<string> = []
   for (let start = 0; listed.length < count; start += 50) {
-    const response = await fetch(`${webhook}crm.deal.list.json`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ select: ["ID"], order: { ID: "ASC" }, start })
-    })
-    listed.push(...idsOf(((await response.json()) as { readonly result: ReadonlyArray<unknown> }).result))
+    listed.push(...idsOf((await portalCall("crm.deal.list", { select: ["ID"], order: { ID: "ASC" }, start }))["result"] as ReadonlyArray<unknown>))
   }
   return listed.slice(0, count)
 }
@@ -132,12 +132,7 @@ describe.concurrent("b24 (child process)", () => {
     // the rows as the portal has them, one crm.deal.get each: the fields each row has
     const fields: Array<string> = []
     for (const id of asked) {
-      const response = await fetch(`${webhook}crm.deal.get.json`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ ID: id })
-      })
-      for (const field of Object.keys(((await response.json()) as { readonly result: Readonly<Record<string, unknown>> }).result)) {
+      for (const field of Object.keys((await portalCall("crm.deal.get", { ID: id }))["result"] as Readonly<Record<string, unknown>>)) {
         if (!fields.includes(field)) fields.push(field)
       }
     }
